@@ -1,0 +1,58 @@
+// The one attention contract every backend implements.
+//
+//   out[b, i, h, :] = softmax_j( scale · q[b,i,h,:] · k[b,j,h/g,:] ) · v[b,j,h/g,:]
+//
+// where j runs over the keys query i may see:
+//  * a video query in frame f: the video key intervals of KeyRanges for f, plus the valid
+//    encoder tokens [encoder_begin, encoder_begin + valid[b]);
+//  * an encoder query (joint-attention models): all video tokens and the valid encoder
+//    tokens. Padded encoder query rows (index >= valid[b]) are defined as zeros, lse -inf.
+// Encoder padding receives exactly zero weight. A query with no keys at all (possible only
+// with an empty pattern) gets zeros and lse -inf, never NaN.
+//
+// Tensors are [B, S, H, D] with arbitrary element strides. Q may have more heads than K/V
+// (grouped-query attention, g = Hq / Hkv). Queries cover either the whole sequence
+// (Sq == seq_len) or the video tokens only (Sq == T·P, Cosmos 3 generation attention);
+// keys always cover the whole sequence.
+#pragma once
+
+#include <cstdint>
+
+#include "lvsa/plan.hpp"
+
+namespace lvsa {
+
+enum class DType : int { F32 = 0, F16 = 1, BF16 = 2 };
+
+const char* dtype_name(DType dtype);
+
+struct TensorRef {
+  void* data = nullptr;
+  DType dtype = DType::F32;
+  int64_t shape[4] = {0, 0, 0, 0};   // B, S, H, D
+  int64_t stride[4] = {0, 0, 0, 0};  // in elements
+};
+
+struct AttentionParams {
+  TensorRef q, k, v;   // q: [B, Sq, Hq, D]; k, v: [B, Sk, Hkv, D]
+  TensorRef out;       // [B, Sq, Hq, D], same dtype as q
+  float* lse = nullptr;                    // optional [B, Hq, Sq] contiguous, natural log
+  const int32_t* encoder_valid = nullptr;  // optional [B]; null: all encoder tokens valid
+  float scale = 0.0f;                      // 0: 1/sqrt(D)
+};
+
+// Checks shapes, dtypes, strides and encoder lengths against the plan's geometry.
+// Throws lvsa::Error naming the argument and what was expected.
+void validate_attention(const KeyRanges& ranges, const AttentionParams& params);
+
+// True when the queries are the video tokens only (Sq == T·P and an encoder exists).
+bool video_queries_only(const KeyRanges& ranges, const AttentionParams& params);
+
+// Exact reference: double accumulation, one query at a time. The oracle of the tests.
+void attention_reference(const KeyRanges& ranges, const AttentionParams& params);
+
+// Fast CPU path: tiled online softmax over the key ranges on `num_threads` threads
+// (0: all hardware threads). fp32 accumulation.
+void attention_cpu(const KeyRanges& ranges, const AttentionParams& params, int num_threads = 0);
+
+}  // namespace lvsa
