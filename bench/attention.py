@@ -1,0 +1,274 @@
+"""LVSA-cuda vs dense attention and FlexAttention at real video-DiT shapes.
+
+    python3 bench/attention.py [--cases wan:21,41,81,121 hunyuan:33,49,65] [--flex all|none|wan:121,...]
+                               [--name attention] [--out bench/results]
+
+For every case: median time of LVSA-cuda, dense cuDNN SDPA, dense torch flash SDPA,
+FlexAttention with the identical mask (compiled, block mask from create_block_mask), and
+FlashInfer's block-sparse wrapper when that package is installed. TFLOP/s count the work
+actually kept (4 * attended pairs * D * H) for sparse methods and 4 * S^2 * D * H for dense
+ones; LVSA's rate on the tiles it computes is reported too, so padding waste is visible. The
+max error vs a float64 reference is measured on a subset of rows of one head. Results go to
+bench/results/<name>_<card>_<date>.json; a short table is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+import lvsa
+from lvsa import Geometry, PatternConfig, Planner
+from lvsa.backends import cuda as lvsa_cuda
+
+MODELS = {
+    # heads, head_dim, P, encoder_len, encoder_side, reference frames R
+    "wan": dict(heads=12, D=128, P=1560, E=0, side="none", R=21, label="Wan2.1-1.3B"),
+    "hunyuan": dict(heads=16, D=128, P=1590, E=1985, side="after", R=33, label="HunyuanVideo1.5"),
+}
+TILE_M, TILE_N, WARP_ROWS = 128, 64, 32
+
+
+def time_ms(fn, min_reps=3, max_reps=50, budget_s=1.5):
+    """Median of CUDA-event timings after one warm-up call; reps adapt to the op's length."""
+    fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    fn()
+    end.record()
+    end.synchronize()
+    first = start.elapsed_time(end)
+    reps = int(max(min_reps, min(max_reps, budget_s * 1000 / max(first, 1e-3))))
+    times = []
+    for _ in range(reps):
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2], times
+
+
+def kept_pairs(plan, valid):
+    g = plan.geometry
+    P, E = g.tokens_per_frame, g.encoder_len
+    offs, rb, re_ = plan.range_offsets, plan.range_begin, plan.range_end
+    video = sum(int((re_[offs[f]:offs[f + 1]] - rb[offs[f]:offs[f + 1]]).sum()) for f in range(g.frames))
+    pairs = P * (video + g.frames * valid)
+    pairs += valid * (g.video_tokens + valid)  # valid encoder queries attend densely
+    return pairs
+
+
+def computed_pairs(plan, valid):
+    """Query rows x key columns the kernel's tiles actually compute (mma work)."""
+    g = plan.geometry
+    P, T = g.tokens_per_frame, g.frames
+    rows_frame = sum(math.ceil(min(TILE_M, P - r) / WARP_ROWS) * WARP_ROWS for r in range(0, P, TILE_M))
+
+    def key_cols(intervals):
+        merged = []
+        for b, e in sorted(intervals):
+            if merged and merged[-1][1] == b:
+                merged[-1][1] = e
+            else:
+                merged.append([b, e])
+        return sum(math.ceil((e - b) / TILE_N) * TILE_N for b, e in merged)
+
+    enc = [(g.encoder_begin, g.encoder_begin + valid)] if valid else []
+    offs = plan.range_offsets
+    total = 0
+    for f in range(T):
+        iv = [(int(plan.range_begin[i]), int(plan.range_end[i])) for i in range(offs[f], offs[f + 1])]
+        total += rows_frame * key_cols(iv + enc)
+    if valid:
+        enc_rows = sum(math.ceil(min(TILE_M, valid - r) / WARP_ROWS) * WARP_ROWS for r in range(0, valid, TILE_M))
+        total += enc_rows * key_cols([(g.video_begin, g.video_begin + g.video_tokens)] + enc)
+    return total
+
+
+def reference_error(q, k, v, out, plan, valid, rows, head=0):
+    """max |out - ref| over `rows` of one head, ref in float64 from plan.attended (not ranges)."""
+    g = plan.geometry
+    T, P = g.frames, g.tokens_per_frame
+    fm = torch.zeros((T, T), dtype=torch.bool)
+    for f in range(T):
+        fm[f, plan.attended(f)] = True
+    kd, vd = k[0, :, head].double(), v[0, :, head].double()
+    err = 0.0
+    for r in rows:
+        m = torch.zeros(g.seq_len, dtype=torch.bool, device=q.device)
+        vb = g.video_begin
+        if g.video_begin <= r < g.video_begin + T * P:
+            m[vb:vb + T * P] = fm[(r - vb) // P].repeat_interleave(P).to(q.device)
+        else:
+            m[vb:vb + T * P] = True
+        m[g.encoder_begin:g.encoder_begin + valid] = True
+        s = (kd @ q[0, r, head].double()) * q.shape[-1] ** -0.5
+        w = torch.softmax(s.masked_fill(~m, float("-inf")), 0)
+        err = max(err, (w @ vd - out[0, r, head].double()).abs().max().item())
+    return err
+
+
+def flex_runner(q, k, v, plan, valid):
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    g = plan.geometry
+    T, P, S = g.frames, g.tokens_per_frame, g.seq_len
+    dev = q.device
+    cls = torch.full((S,), T, dtype=torch.int32, device=dev)  # class T: encoder token
+    cls[g.video_begin:g.video_begin + T * P] = torch.arange(T, device=dev, dtype=torch.int32).repeat_interleave(P)
+    table = torch.zeros((T + 1, T + 1), dtype=torch.bool)
+    for f in range(T):
+        table[f, plan.attended(f)] = True
+    table[:, T] = True  # every query sees the (valid) encoder tokens
+    table[T, :] = True  # encoder queries are dense
+    table = table.to(dev)
+    enc_end = g.encoder_begin + valid  # encoder tokens past this are padding
+
+    def mask_mod(b, h, qi, ki):
+        cq, ck = cls[qi], cls[ki]
+        return table[cq, ck] & ((ck < T) | (ki < enc_end)) & ((cq < T) | (qi < enc_end))
+
+    bm = create_block_mask(mask_mod, None, None, S, S, device=dev, _compile=True)
+    flex = torch.compile(flex_attention, dynamic=False)
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    return lambda: flex(qt, kt, vt, block_mask=bm)
+
+
+def sdpa_runner(q, k, v, backend):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    be = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}[backend]
+
+    def fn():
+        with sdpa_kernel(be):
+            return F.scaled_dot_product_attention(qt, kt, vt)
+
+    return fn
+
+
+def parse_cases(items):
+    out = []
+    for item in items:
+        model, frames = item.split(":")
+        out += [(model, int(t)) for t in frames.split(",")]
+    return out
+
+
+def card_info():
+    p = torch.cuda.get_device_properties(0)
+    try:
+        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+    except Exception:  # noqa: BLE001 - informational only
+        driver = "unknown"
+    return dict(card=p.name, sm_count=p.multi_processor_count, driver=driver, torch=torch.__version__,
+                cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), python=platform.python_version())
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", nargs="+", default=["wan:21,41,81,121", "hunyuan:33,49,65"])
+    ap.add_argument("--flex", default="all", help="all, none, or model:T,... list like --cases")
+    ap.add_argument("--skip-dense-flash", action="store_true")
+    ap.add_argument("--name", default="attention")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    args = ap.parse_args(argv)
+    cases = parse_cases(args.cases)
+    flex_cases = (set(cases) if args.flex == "all" else set() if args.flex == "none"
+                  else set(parse_cases(args.flex.split())))
+    info = card_info()
+    date = _dt.date.today().isoformat()
+    results = []
+    for model, T in cases:
+        m = MODELS[model]
+        g = Geometry(T, m["P"], m["E"], m["side"])
+        plan = Planner(g, PatternConfig(reference=m["R"])).step(0)
+        H, D, S = m["heads"], m["D"], g.seq_len
+        valid = m["E"]
+        q, k, v = (torch.randn((1, S, H, D), dtype=torch.bfloat16, device="cuda") for _ in range(3))
+        ev = torch.tensor([valid], dtype=torch.int32, device="cuda") if m["E"] else None
+        pairs = kept_pairs(plan, valid)
+        cpairs = computed_pairs(plan, valid)
+        row = dict(model=m["label"], T=T, S=S, heads=H, D=D, kfi=plan.kfi, density=pairs / S**2,
+                   kept_tflop=4 * pairs * D * H / 1e12, computed_tflop=4 * cpairs * D * H / 1e12,
+                   dense_tflop=4 * S * S * D * H / 1e12)
+        out = lvsa_cuda.run(q, k, v, plan, ev, None, False)[0]
+        t, ts = time_ms(lambda: lvsa_cuda.run(q, k, v, plan, ev, None, False))
+        row.update(lvsa_ms=t, lvsa_ms_all=ts, lvsa_tflops_kept=row["kept_tflop"] / t * 1e3,
+                   lvsa_tflops_computed=row["computed_tflop"] / t * 1e3)
+        rows = [g.video_begin + f * m["P"] + r for f in (0, T // 2, T - 1) for r in (0, 127, 128, m["P"] - 1)]
+        if valid:
+            rows += [g.encoder_begin, g.encoder_begin + valid - 1]
+        row["max_err_vs_fp64"] = reference_error(q, k, v, out, plan, valid, rows)
+        del out
+        for name in ("cudnn", "flash"):
+            if name == "flash" and args.skip_dense_flash:
+                continue
+            try:
+                t, _ = time_ms(sdpa_runner(q, k, v, name), min_reps=2, budget_s=1.0)
+                row[f"{name}_ms"] = t
+                row[f"{name}_tflops"] = row["dense_tflop"] / t * 1e3
+            except Exception as error:  # noqa: BLE001 - report, keep benchmarking
+                row[f"{name}_error"] = repr(error)[:200]
+        if (model, T) in flex_cases:
+            try:
+                t0 = time.time()
+                fn = flex_runner(q, k, v, plan, valid)
+                fn()
+                row["flex_compile_s"] = time.time() - t0
+                t, _ = time_ms(fn, budget_s=1.0)
+                row["flex_ms"] = t
+                row["flex_tflops_kept"] = row["kept_tflop"] / t * 1e3
+            except Exception as error:  # noqa: BLE001
+                row["flex_error"] = repr(error)[:200]
+        try:
+            import flashinfer  # noqa: F401
+
+            row["flashinfer"] = "installed; block-sparse wrapper not wired in this script yet"
+        except ImportError:
+            row["flashinfer"] = "not installed"
+        if "cudnn_ms" in row:
+            row["speedup_vs_cudnn"] = row["cudnn_ms"] / row["lvsa_ms"]
+        if "flex_ms" in row:
+            row["speedup_vs_flex"] = row["flex_ms"] / row["lvsa_ms"]
+        results.append(row)
+        print(json.dumps({k_: v_ for k_, v_ in row.items() if not k_.endswith("_all")}), flush=True)
+        del q, k, v
+        torch.cuda.empty_cache()
+
+    card = info["card"].replace(" ", "_").replace("/", "_")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    path = Path(args.out) / f"{args.name}_{card}_{date}.json"
+    path.write_text(json.dumps(dict(date=date, **info, results=results), indent=1))
+
+    print(f"\n{info['card']}  driver {info['driver']}  torch {info['torch']}  {date}  -> {path}")
+    hdr = ("model", "T", "dens", "lvsa ms", "kept TF/s", "comp TF/s", "cuDNN ms", "cuDNN TF/s",
+           "flash ms", "flex ms", "x cuDNN", "x flex", "max err")
+    print(" | ".join(hdr))
+    for r in results:
+        f = lambda key, fmt: (fmt % r[key]) if key in r else "-"  # noqa: E731
+        print(" | ".join([r["model"], str(r["T"]), "%.2f" % r["density"], f("lvsa_ms", "%.1f"),
+                          f("lvsa_tflops_kept", "%.0f"), f("lvsa_tflops_computed", "%.0f"),
+                          f("cudnn_ms", "%.1f"), f("cudnn_tflops", "%.0f"), f("flash_ms", "%.1f"),
+                          f("flex_ms", "%.1f"), f("speedup_vs_cudnn", "%.2f"), f("speedup_vs_flex", "%.2f"),
+                          f("max_err_vs_fp64", "%.1e")]))
+    return results
+
+
+if __name__ == "__main__":
+    main()

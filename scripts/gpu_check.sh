@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
+#
+#   scripts/gpu_check.sh [stage ...]    stages: build selftest sanitize test bench (default: all)
+#
+# Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none"),
+# OUT (folder that receives logs and bench JSON; default ./gpu_check_out).
+# The last lines printed are a short summary table.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/gpu_check_out}
+mkdir -p "$OUT"
+STAGES=${*:-build selftest sanitize test bench}
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}
+export PYTHONUNBUFFERED=1
+declare -A STATUS
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+stamp() { date +%H:%M:%S; }
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT/env.txt"
+python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$OUT/env.txt"
+
+BUILD_DIR=""
+if want build; then
+  echo "[$(stamp)] build"
+  t0=$SECONDS
+  if [ -f pyproject.toml ]; then
+    python3 -m pip install --no-build-isolation --no-deps -v . >"$OUT/build.log" 2>&1
+    rc=$?
+  else
+    cmake -S . -B build-gpu -G Ninja -DLVSA_BUILD_PYTHON=ON -DLVSA_BUILD_TESTS=OFF -DLVSA_BUILD_BENCH=OFF \
+      >"$OUT/build.log" 2>&1 && cmake --build build-gpu >>"$OUT/build.log" 2>&1
+    rc=$?
+  fi
+  STATUS[build]="rc=$rc $((SECONDS - t0))s"
+  if [ $rc -ne 0 ]; then tail -40 "$OUT/build.log"; echo "BUILD FAILED"; exit 1; fi
+fi
+# The selftest target lives in the same CMake tree as the Python build: reuse its objects.
+for d in build/wheel-* build-gpu; do [ -f "$d/CMakeCache.txt" ] && BUILD_DIR=$d && break; done
+SELFTEST=""
+if [ -n "$BUILD_DIR" ] && (want selftest || want sanitize); then
+  cmake --build "$BUILD_DIR" --target lvsa_cuda_selftest >>"$OUT/build.log" 2>&1
+  SELFTEST=$(find "$BUILD_DIR" -name lvsa_cuda_selftest -type f | head -1)
+fi
+
+if want selftest && [ -n "$SELFTEST" ]; then
+  echo "[$(stamp)] selftest"
+  "$SELFTEST" 2>&1 | tee "$OUT/selftest.log"
+  STATUS[selftest]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/selftest.log")"
+fi
+
+if want sanitize && [ -n "$SELFTEST" ]; then
+  for tool in memcheck racecheck synccheck; do
+    echo "[$(stamp)] compute-sanitizer $tool"
+    compute-sanitizer --tool "$tool" --error-exitcode 99 "$SELFTEST" --small >"$OUT/sanitize_$tool.log" 2>&1
+    rc=$?
+    STATUS[sanitize_$tool]="rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$tool.log" | tail -1)"
+    tail -3 "$OUT/sanitize_$tool.log"
+  done
+fi
+
+if want test; then
+  echo "[$(stamp)] pytest tests/gpu"
+  python3 -m pytest tests/gpu -q -p no:cacheprovider -rf 2>&1 | tee "$OUT/pytest.log"
+  STATUS[test]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/pytest.log")"
+fi
+
+if want bench; then
+  echo "[$(stamp)] bench"
+  # shellcheck disable=SC2086
+  python3 bench/attention.py ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+  STATUS[bench]="rc=${PIPESTATUS[0]}"
+  cp bench/results/*.json "$OUT/" 2>/dev/null
+fi
+
+echo
+echo "== gpu_check summary ($(stamp)) =="
+for k in build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck test bench; do
+  [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
+done
+if want bench && [ -f "$OUT/bench.log" ]; then
+  sed -n '/^$/,$p' "$OUT/bench.log" | tail -12
+fi

@@ -1,0 +1,222 @@
+// Host side of the CUDA backend: argument checks, the device plan buffers, and dispatch to
+// the (dtype, head_dim) instantiations.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "common/params.hpp"
+#include "lvsa/cuda.hpp"
+
+namespace lvsa::cuda {
+namespace {
+
+[[noreturn]] void fail(const std::string& message) { throw Error("lvsa: cuda attention: " + message); }
+
+void check(cudaError_t err, const char* what) {
+  if (err != cudaSuccess) throw_cuda_error(what, int(err));
+}
+
+// Device-resident (or managed) memory, on the device that will run the kernel.
+void check_device_pointer(const void* ptr, const char* name, int device) {
+  cudaPointerAttributes attr{};
+  const cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
+  if (err != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free error state of this query
+    fail(std::string(name) + " is not a pointer the CUDA runtime knows (" + cudaGetErrorString(err) + ")");
+  }
+  if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged)
+    fail(std::string(name) + " must point to CUDA device memory (got host memory)");
+  if (attr.type == cudaMemoryTypeDevice && attr.device != device)
+    fail(std::string(name) + " lives on cuda:" + std::to_string(attr.device) +
+         " but the current device is cuda:" + std::to_string(device));
+}
+
+void check_layout(const TensorRef& t, const char* name) {
+  if (t.stride[3] != 1)
+    fail(std::string(name) + " must have a contiguous last (head) dim, got stride[3] = " +
+         std::to_string(t.stride[3]));
+  // cp.async moves 16-byte chunks: every row must start on a 16-byte boundary.
+  if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0)
+    fail(std::string(name) + " data pointer must be 16-byte aligned");
+  for (int i = 0; i < 3; ++i)
+    if (t.shape[i] > 1 && (t.stride[i] * 2) % 16 != 0)
+      fail(std::string(name) + " stride[" + std::to_string(i) + "] = " + std::to_string(t.stride[i]) +
+           " elements is not a multiple of 8 (16-byte aligned rows are required)");
+}
+
+}  // namespace
+
+[[noreturn]] void throw_cuda_error(const char* what, int cuda_error) {
+  throw std::runtime_error(std::string("lvsa: CUDA error while ") + what + ": " +
+                           cudaGetErrorString(cudaError_t(cuda_error)));
+}
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+int64_t packed_plan_size(int frames, int64_t capacity) { return int64_t(frames) + 2 + 2 * (capacity + 1); }
+
+int64_t worst_case_capacity(int frames) {
+  // Merged, disjoint, sorted frame runs: a frame's list alternates attended/unattended frames
+  // at worst, so it holds at most ceil(T/2) intervals.
+  return std::max<int64_t>(1, int64_t(frames) * ((int64_t(frames) + 1) / 2));
+}
+
+void pack_plan(const KeyRanges& r, int64_t capacity, int32_t* dst) {
+  const int T = r.geometry.frames;
+  const int64_t n = int64_t(r.range_begin.size());
+  if (int64_t(r.range_offsets.size()) != int64_t(T) + 1 || int64_t(r.range_end.size()) != n)
+    fail("ranges are inconsistent: range_offsets must have frames + 1 entries and "
+         "range_begin/range_end the same size");
+  if (n > capacity)
+    fail("the plan has " + std::to_string(n) + " intervals but the device plan holds " +
+         std::to_string(capacity));
+  const int64_t slots = capacity + 1;
+  int32_t* begin = dst + T + 2;
+  int32_t* end = begin + slots;
+  for (int f = 0; f <= T; ++f) dst[f] = r.range_offsets[f];
+  for (int64_t i = 0; i < n; ++i) {
+    begin[i] = int32_t(r.range_begin[i]);
+    end[i] = int32_t(r.range_end[i]);
+  }
+  dst[T + 1] = int32_t(n + 1);
+  begin[n] = int32_t(r.geometry.video_begin());
+  end[n] = int32_t(r.geometry.video_begin() + r.geometry.video_tokens());
+}
+
+DevicePlan::DevicePlan(int frames, int64_t capacity) : frames_(frames), capacity_(capacity) {
+  if (frames < 1) fail("DevicePlan frames must be >= 1, got " + std::to_string(frames));
+  if (capacity < 1) fail("DevicePlan capacity must be >= 1, got " + std::to_string(capacity));
+  const size_t bytes = size_t(packed_plan_size(frames, capacity)) * sizeof(int32_t);
+  check(cudaMalloc(reinterpret_cast<void**>(&device_), bytes), "allocating the device plan");
+  if (cudaMallocHost(reinterpret_cast<void**>(&staging_), bytes) != cudaSuccess || cudaEventCreateWithFlags(&copied_, cudaEventDisableTiming) != cudaSuccess) {
+    cudaFree(device_);
+    if (staging_) cudaFreeHost(staging_);
+    throw_cuda_error("allocating the device plan staging buffer", int(cudaGetLastError()));
+  }
+  std::memset(staging_, 0, bytes);
+}
+
+DevicePlan::~DevicePlan() {
+  if (copied_) {
+    cudaEventSynchronize(copied_);
+    cudaEventDestroy(copied_);
+  }
+  cudaFreeHost(staging_);
+  cudaFree(device_);
+}
+
+void DevicePlan::upload(const KeyRanges& ranges, cudaStream_t stream) {
+  if (ranges.geometry.frames != frames_)
+    fail("the plan has " + std::to_string(ranges.geometry.frames) + " frames but this DevicePlan was made for " +
+         std::to_string(frames_));
+  check(cudaEventSynchronize(copied_), "waiting for the previous plan upload");
+  pack_plan(ranges, capacity_, staging_);
+  const size_t bytes = size_t(packed_plan_size(frames_, capacity_)) * sizeof(int32_t);
+  check(cudaMemcpyAsync(device_, staging_, bytes, cudaMemcpyHostToDevice, stream), "uploading the plan");
+  check(cudaEventRecord(copied_, stream), "recording the plan upload");
+}
+
+void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
+               cudaStream_t stream) {
+  // Shapes and plan consistency are the shared checks; encoder_valid is a device pointer here
+  // and must not be read on the host.
+  AttentionParams shape_only = params;
+  shape_only.encoder_valid = nullptr;
+  validate_attention(ranges, shape_only);
+
+  const Geometry& g = ranges.geometry;
+  const TensorRef &q = params.q, &k = params.k, &v = params.v, &o = params.out;
+  if (q.dtype != DType::F16 && q.dtype != DType::BF16)
+    fail(std::string("q has dtype ") + dtype_name(q.dtype) + "; the CUDA kernels take float16 or bfloat16");
+  const int64_t D = q.shape[3];
+  if (D != 64 && D != 128)
+    fail("head_dim (q.shape[3]) is " + std::to_string(D) + "; the CUDA kernels support 64 and 128");
+  check_layout(q, "q");
+  check_layout(k, "k");
+  check_layout(v, "v");
+  check_layout(o, "out");
+  if (plan.data == nullptr) fail("the device plan is empty (null buffer)");
+  if (plan.frames != g.frames)
+    fail("the device plan holds " + std::to_string(plan.frames) + " frames but the plan has " +
+         std::to_string(g.frames));
+  if (int64_t(ranges.range_begin.size()) > plan.capacity)
+    fail("the plan has " + std::to_string(ranges.range_begin.size()) +
+         " intervals, more than the device plan's capacity " + std::to_string(plan.capacity));
+  // Tile starts advance by up to 128 past an interval end; keep that in int range.
+  if (g.seq_len() > (int64_t(1) << 31) - 256)
+    fail("sequence length " + std::to_string(g.seq_len()) + " is too long for the CUDA kernels");
+
+  if (device_count() == 0) fail("no CUDA device is available");
+  int device = 0;
+  check(cudaGetDevice(&device), "querying the current device");
+  check_device_pointer(q.data, "q", device);
+  check_device_pointer(k.data, "k", device);
+  check_device_pointer(v.data, "v", device);
+  check_device_pointer(o.data, "out", device);
+  check_device_pointer(plan.data, "plan", device);
+  if (params.lse) check_device_pointer(params.lse, "lse", device);
+  if (params.encoder_valid) check_device_pointer(params.encoder_valid, "encoder_valid", device);
+
+  FwdParams p;
+  p.q = q.data;
+  p.k = k.data;
+  p.v = v.data;
+  p.out = o.data;
+  p.lse = params.lse;
+  for (int i = 0; i < 3; ++i) {
+    p.q_stride[i] = q.stride[i];
+    p.k_stride[i] = k.stride[i];
+    p.v_stride[i] = v.stride[i];
+    p.o_stride[i] = o.stride[i];
+  }
+  p.batch = int(q.shape[0]);
+  p.heads_q = int(q.shape[2]);
+  p.heads_kv = int(k.shape[2]);
+  p.group = p.heads_q / p.heads_kv;
+  p.seq_q = int(q.shape[1]);
+  p.seq_k = int(k.shape[1]);
+  const double scale = params.scale > 0 ? params.scale : 1.0 / std::sqrt(double(D));
+  p.scale_log2 = float(scale * 1.4426950408889634);
+
+  p.frames = g.frames;
+  p.tokens_per_frame = g.tokens_per_frame;
+  p.encoder_len = g.encoder_len;
+  p.k_video_begin = int(g.video_begin());
+  p.k_encoder_begin = int(g.encoder_begin());
+  const bool video_only = video_queries_only(ranges, params);
+  p.q_video_begin = video_only ? 0 : int(g.video_begin());
+  p.q_encoder_begin = video_only ? 0 : int(g.encoder_begin());
+  p.encoder_query_rows = video_only ? 0 : g.encoder_len;
+  p.encoder_valid = params.encoder_valid;
+
+  p.range_offsets = plan.data;
+  p.range_begin = plan.data + g.frames + 2;
+  p.range_end = p.range_begin + plan.capacity + 1;
+
+  const int M = kSm80TileM;
+  p.tiles_per_frame = (g.tokens_per_frame + M - 1) / M;
+  p.encoder_tiles = (p.encoder_query_rows + M - 1) / M;
+  const int64_t tiles = int64_t(g.frames) * p.tiles_per_frame + p.encoder_tiles;
+  const int64_t ctas = int64_t(p.batch) * p.heads_q * tiles;
+  if (tiles > INT32_MAX || ctas > INT32_MAX)
+    fail("batch x heads x query tiles = " + std::to_string(ctas) + " exceeds the launch limit 2^31-1");
+  p.tiles_per_head = int(tiles);
+
+  void* s = static_cast<void*>(stream);
+  const bool bf16 = q.dtype == DType::BF16;
+  if (D == 64)
+    bf16 ? launch_fwd_sm80_bf16_d64(p, s) : launch_fwd_sm80_fp16_d64(p, s);
+  else
+    bf16 ? launch_fwd_sm80_bf16_d128(p, s) : launch_fwd_sm80_fp16_d128(p, s);
+}
+
+}  // namespace lvsa::cuda

@@ -1,0 +1,56 @@
+// Everything the forward kernels read, resolved on the host into plain integers and device
+// pointers so that the kernel does no geometry reasoning beyond index arithmetic.
+// Included by host C++ (the launcher) and by device code.
+#pragma once
+
+#include <cstdint>
+
+namespace lvsa::cuda {
+
+struct FwdParams {
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  void* out = nullptr;
+  float* lse = nullptr;  // [B, Hq, Sq] contiguous, or null
+
+  // Element strides of batch, sequence and head; the head dim is contiguous (checked).
+  int64_t q_stride[3] = {0, 0, 0};
+  int64_t k_stride[3] = {0, 0, 0};
+  int64_t v_stride[3] = {0, 0, 0};
+  int64_t o_stride[3] = {0, 0, 0};
+
+  int batch = 0, heads_q = 0, heads_kv = 0, group = 1;  // group = heads_q / heads_kv
+  int seq_q = 0, seq_k = 0;
+  float scale_log2 = 0.0f;  // softmax scale * log2(e): scores live in the exp2 domain
+
+  // Geometry in token indices. Keys always cover the whole sequence; queries either the
+  // whole sequence or only the video tokens (then q_video_begin = 0 and no encoder rows).
+  int frames = 0, tokens_per_frame = 0, encoder_len = 0;
+  int k_video_begin = 0, k_encoder_begin = 0;
+  int q_video_begin = 0, q_encoder_begin = 0, encoder_query_rows = 0;
+  const int32_t* encoder_valid = nullptr;  // device [B]; null: all encoder tokens valid
+
+  // The step's plan on the device: intervals of frame f are
+  // [range_begin[i], range_end[i]) for i in [range_offsets[f], range_offsets[f+1]).
+  const int32_t* range_offsets = nullptr;
+  const int32_t* range_begin = nullptr;
+  const int32_t* range_end = nullptr;
+
+  // Query tiling (filled by the launcher from the kernel's tile height).
+  int tiles_per_frame = 0, encoder_tiles = 0, tiles_per_head = 0;
+};
+
+// Raises the error of a failed launch (defined in api.cpp, which owns error reporting).
+[[noreturn]] void throw_cuda_error(const char* what, int cuda_error);
+
+// One launcher per instantiation (dtype x head_dim), defined in sm80/instantiations/.
+void launch_fwd_sm80_bf16_d64(const FwdParams& p, void* stream);
+void launch_fwd_sm80_bf16_d128(const FwdParams& p, void* stream);
+void launch_fwd_sm80_fp16_d64(const FwdParams& p, void* stream);
+void launch_fwd_sm80_fp16_d128(const FwdParams& p, void* stream);
+
+// Query tile height of the sm80 kernels (the launcher's tiling must agree with it).
+inline constexpr int kSm80TileM = 128;
+
+}  // namespace lvsa::cuda

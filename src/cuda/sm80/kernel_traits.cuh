@@ -1,0 +1,45 @@
+// Tile shapes and the shared-memory layout of the sm80 forward kernel.
+//
+// 4 warps own 32 query rows each (two m16 tiles), so every K/V fragment read from shared
+// memory feeds two MMAs: at one m16 tile per warp the ldmatrix traffic alone would need
+// ~90 B/clk/SM at the target rate, close to the 128 B/clk limit. 64 keys per tile keeps
+// the score accumulators at 64 registers next to 128 for the output (D = 128).
+#pragma once
+
+#include <cstdint>
+
+namespace lvsa::cuda::sm80 {
+
+template <typename Elem, int HeadDim, int TileN = 64>
+struct Traits {
+  using T = Elem;
+  static constexpr int kD = HeadDim;
+  static constexpr int kM = 128;  // query rows per CTA (= kSm80TileM)
+  static constexpr int kN = TileN;
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kWarpRows = kM / kWarps;  // 32: two m16 tiles
+  static constexpr int kMTiles = kWarpRows / 16;
+  static constexpr int kRowBytes = kD * 2;
+  static constexpr int kChunks = kD / 8;  // 16-byte chunks per row
+  static constexpr int kRowsPerPass = kThreads / kChunks;  // rows one cp.async pass covers
+  static constexpr int kStages = 2;  // K/V ring: tile j+1 streams in while tile j computes
+
+  static constexpr int kQBytes = kM * kRowBytes;
+  static constexpr int kKVTileBytes = kN * kRowBytes;
+  static constexpr int kKOffset = kQBytes;
+  static constexpr int kVOffset = kQBytes + kStages * kKVTileBytes;
+  static constexpr int kSmemBytes = kQBytes + 2 * kStages * kKVTileBytes;
+
+  static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
+  static_assert(kN % 16 == 0 && kM % kRowsPerPass == 0 && kN % kRowsPerPass == 0);
+  static_assert(kRowsPerPass % 8 == 0, "a thread's rows must share (row & 7) for the swizzle");
+};
+
+// Rows are stored with their 16-byte chunks permuted by chunk ^ (row & 7): the 8 rows one
+// ldmatrix phase reads then fall into 8 distinct bank groups instead of one.
+__host__ __device__ constexpr uint32_t swizzled(int row_bytes, int row, int chunk) {
+  return uint32_t(row * row_bytes + ((chunk ^ (row & 7)) << 4));
+}
+
+}  // namespace lvsa::cuda::sm80

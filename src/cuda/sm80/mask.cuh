@@ -1,0 +1,25 @@
+// Masking at interval ends: the only partial key tiles are the last tile of each merged
+// interval, where columns >= nvalid belong to keys the query tile does not attend to.
+// Their K/V rows were zero-filled on load; here their scores become -inf so that they get
+// exactly zero weight. Column 0 of a tile is always valid, so no row is ever all -inf.
+#pragma once
+
+#include <math_constants.h>
+
+namespace lvsa::cuda::sm80 {
+
+// s[mi][nt][e]: m16 tile mi, n8 tile nt; e = 0,1 row g and e = 2,3 row g+8, at columns
+// nt*8 + 2*(lane%4) + (e%2).
+template <int kMTiles, int kNTiles>
+__device__ __forceinline__ void mask_tail(float (&s)[kMTiles][kNTiles][4], int nvalid, int lane) {
+  const int col0 = 2 * (lane & 3);
+#pragma unroll
+  for (int mi = 0; mi < kMTiles; ++mi)
+#pragma unroll
+    for (int nt = 0; nt < kNTiles; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (nt * 8 + col0 + (e & 1) >= nvalid) s[mi][nt][e] = -CUDART_INF_F;
+}
+
+}  // namespace lvsa::cuda::sm80
