@@ -1,0 +1,130 @@
+// Argument checking shared by every attention backend: a bad call fails here with a message
+// naming the argument, never inside a kernel.
+#include <cmath>
+#include <string>
+
+#include "lvsa/attention.hpp"
+
+namespace lvsa {
+namespace {
+
+std::string shape_str(const TensorRef& t) {
+  std::string s = "[";
+  for (int i = 0; i < 4; ++i) (s += std::to_string(t.shape[i])) += i < 3 ? ", " : "]";
+  return s;
+}
+
+[[noreturn]] void fail(const std::string& message) { throw Error("lvsa: attention: " + message); }
+
+void check_tensor(const TensorRef& t, const char* name) {
+  const int dtype = int(t.dtype);
+  if (dtype < 0 || dtype > 2) fail(std::string(name) + " has an unknown dtype " + std::to_string(dtype));
+  if (t.data == nullptr) fail(std::string(name) + " has no data (null pointer)");
+  for (int i = 0; i < 4; ++i) {
+    if (t.shape[i] <= 0)
+      fail(std::string(name) + " must be 4-D [B, S, H, D] with every size > 0, got " + shape_str(t));
+    if (t.stride[i] < 0)
+      fail(std::string(name) + " has a negative stride " + std::to_string(t.stride[i]) +
+           " in dim " + std::to_string(i) + "; negative strides are not supported");
+  }
+}
+
+void check_ranges(const KeyRanges& r) {
+  const Geometry& g = r.geometry;
+  const int T = g.frames;
+  if (int64_t(r.range_offsets.size()) != int64_t(T) + 1)
+    fail("ranges.range_offsets has " + std::to_string(r.range_offsets.size()) +
+         " entries, expected frames + 1 = " + std::to_string(int64_t(T) + 1));
+  if (r.range_begin.size() != r.range_end.size())
+    fail("ranges.range_begin and ranges.range_end differ in size (" +
+         std::to_string(r.range_begin.size()) + " vs " + std::to_string(r.range_end.size()) + ")");
+  if (r.range_offsets[0] != 0 || size_t(r.range_offsets[T]) != r.range_begin.size())
+    fail("ranges.range_offsets must run from 0 to the number of intervals " +
+         std::to_string(r.range_begin.size()));
+  const int64_t lo = g.video_begin(), hi = g.video_begin() + g.video_tokens();
+  for (int f = 0; f < T; ++f) {
+    if (r.range_offsets[f + 1] < r.range_offsets[f])
+      fail("ranges.range_offsets must be non-decreasing (frame " + std::to_string(f) + ")");
+    int64_t prev_end = lo;
+    for (int i = r.range_offsets[f]; i < r.range_offsets[f + 1]; ++i) {
+      // Overlapping or unsorted intervals would count keys twice; intervals outside the
+      // video span would double as (possibly padded) encoder keys.
+      if (r.range_begin[i] < prev_end || r.range_begin[i] >= r.range_end[i] || r.range_end[i] > hi)
+        fail("ranges of frame " + std::to_string(f) + " must be sorted, disjoint, non-empty "
+             "intervals within the video tokens [" + std::to_string(lo) + ", " +
+             std::to_string(hi) + ") of the sequence [0, " + std::to_string(g.seq_len()) +
+             "); got [" + std::to_string(r.range_begin[i]) + ", " +
+             std::to_string(r.range_end[i]) + ")");
+      prev_end = r.range_end[i];
+    }
+  }
+}
+
+}  // namespace
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::F32: return "float32";
+    case DType::F16: return "float16";
+    case DType::BF16: return "bfloat16";
+  }
+  return "unknown";
+}
+
+bool video_queries_only(const KeyRanges& ranges, const AttentionParams& params) {
+  const Geometry& g = ranges.geometry;
+  return g.encoder_len > 0 && params.q.shape[1] == g.video_tokens();
+}
+
+void validate_attention(const KeyRanges& ranges, const AttentionParams& p) {
+  const Geometry& g = ranges.geometry;
+  validate(g);
+  check_ranges(ranges);
+  check_tensor(p.q, "q");
+  check_tensor(p.k, "k");
+  check_tensor(p.v, "v");
+  check_tensor(p.out, "out");
+
+  const auto dim = [](const char* name, int i, int64_t got, int64_t expected,
+                      const std::string& what) {
+    if (got != expected)
+      fail(std::string(name) + " has " + what + " " + std::to_string(got) + " (dim " +
+           std::to_string(i) + "), expected " + std::to_string(expected));
+  };
+  dim("k", 0, p.k.shape[0], p.q.shape[0], "batch size");
+  dim("k", 3, p.k.shape[3], p.q.shape[3], "head dim");
+  for (int i = 0; i < 4; ++i)
+    if (p.v.shape[i] != p.k.shape[i])
+      fail("v has shape " + shape_str(p.v) + " but k has " + shape_str(p.k) + "; they must match");
+  if (p.q.shape[2] % p.k.shape[2] != 0)
+    fail("q has " + std::to_string(p.q.shape[2]) + " heads, which is not a multiple of the " +
+         std::to_string(p.k.shape[2]) + " heads of k and v (grouped-query attention)");
+  dim("k", 1, p.k.shape[1], g.seq_len(), "sequence length");  // keys cover T*P + E
+  const int64_t sq = p.q.shape[1];
+  if (sq != g.seq_len() && !(g.encoder_len > 0 && sq == g.video_tokens()))
+    fail("q has sequence length " + std::to_string(sq) + " but the plan expects " +
+         std::to_string(g.seq_len()) + " (all tokens)" +
+         (g.encoder_len > 0 ? " or " + std::to_string(g.video_tokens()) + " (video tokens only)"
+                            : std::string()));
+  for (int i = 0; i < 4; ++i)
+    if (p.out.shape[i] != p.q.shape[i])
+      fail("out has shape " + shape_str(p.out) + ", expected q's shape " + shape_str(p.q));
+  const auto same_dtype = [&](const TensorRef& t, const char* name) {
+    if (t.dtype != p.q.dtype)
+      fail(std::string(name) + " has dtype " + dtype_name(t.dtype) + ", expected q's dtype " +
+           dtype_name(p.q.dtype));
+  };
+  same_dtype(p.k, "k");
+  same_dtype(p.v, "v");
+  same_dtype(p.out, "out");
+
+  if (p.encoder_valid)
+    for (int64_t b = 0; b < p.q.shape[0]; ++b)
+      if (p.encoder_valid[b] < 0 || p.encoder_valid[b] > g.encoder_len)
+        fail("encoder_valid[" + std::to_string(b) + "] = " + std::to_string(p.encoder_valid[b]) +
+             " is outside [0, encoder_len = " + std::to_string(g.encoder_len) + "]");
+  if (!std::isfinite(p.scale) || p.scale < 0)
+    fail("scale must be finite and >= 0 (0 means 1/sqrt(D)), got " + std::to_string(p.scale));
+}
+
+}  // namespace lvsa
