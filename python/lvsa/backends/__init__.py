@@ -1,0 +1,79 @@
+"""Attention backends behind :func:`lvsa.attention`.
+
+Every backend is a module with ``run(q, k, v, plan, encoder_valid, scale, return_lse)`` returning
+``(out, lse_or_None)`` for tensors ``[B, S, H, D]`` (contract: ``include/lvsa/attention.hpp``):
+
+* ``cpu``       native tiled online-softmax kernels (``lvsa._native``), CPU tensors
+* ``cuda``      native CUDA kernels (``lvsa._cuda``), CUDA tensors, when built with nvcc
+* ``torch``     portable PyTorch-ops fallback for any device (CUDA, NPU, MPS, CPU)
+* ``reference`` exact CPU reference in double precision (slow; the tests' oracle)
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .._log import say_once
+
+_MODULES = {"cpu": "cpu", "cuda": "cuda", "torch": "torch_sdpa", "reference": "reference"}
+NAMES = ("auto", *_MODULES)
+
+
+def _import_all() -> dict[str, ModuleType | str]:
+    """Import every backend once, up front, so that choosing one at call time is plain dict
+    logic that torch.compile can trace. A backend that cannot be imported (lvsa built without
+    nvcc has no lvsa._cuda) is kept as the reason why."""
+    loaded: dict[str, ModuleType | str] = {}
+    for name, module in _MODULES.items():
+        try:
+            loaded[name] = importlib.import_module(f"{__name__}.{module}")
+        except ImportError as error:
+            loaded[name] = f"backend '{name}' is not built in this installation ({error})"
+    return loaded
+
+
+_LOADED = _import_all()
+
+
+def load(name: str) -> ModuleType:
+    module = _LOADED[name]
+    if isinstance(module, str):
+        raise RuntimeError(f"lvsa: {module}")
+    return module
+
+
+def unavailable_reason(name: str, device) -> str | None:
+    """Why backend ``name`` cannot run on ``device`` (None when it can)."""
+    module = _LOADED[name]
+    if isinstance(module, str):
+        return module
+    check = getattr(module, "unavailable_reason", None)
+    if check is not None:
+        return check(device)
+    return None if device.type == name else f"backend '{name}' needs {name} tensors, got {device}"
+
+
+def resolve(name: str, device, strict: bool = False) -> str:
+    """The concrete backend name for ``name`` on ``device``; ``auto`` picks the native one for the
+    device and says which once. If the native backend is missing, ``auto`` falls back to
+    ``torch`` and says why once, unless ``strict``, which makes that an error."""
+    if name not in NAMES:
+        raise ValueError(f"lvsa: backend must be one of {', '.join(NAMES)}, got {name!r}")
+    if name != "auto":
+        reason = unavailable_reason(name, device)
+        if reason:
+            raise RuntimeError(f"lvsa: {reason}")
+        return name
+    native = {"cpu": "cpu", "cuda": "cuda"}.get(device.type)
+    if native is not None:
+        reason = unavailable_reason(native, device)
+        if reason is None:
+            say_once(f"attention backend auto -> {native} for {device.type} tensors")
+            return native
+        if strict:
+            raise RuntimeError(f"lvsa: strict mode: native backend unavailable: {reason}")
+        say_once(f"attention backend auto -> torch for {device.type} tensors: {reason}", level=30)
+    else:
+        say_once(f"attention backend auto -> torch for {device.type} tensors (no native kernels)")
+    return "torch"

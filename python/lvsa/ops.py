@@ -1,0 +1,142 @@
+"""``lvsa.attention``: the one entry point to every backend, as a PyTorch operator.
+
+The native backends run inside the custom op ``torch.ops.lvsa.sparse_attention`` (with a fake
+implementation, so ``torch.compile`` traces through it); the ``torch`` backend is made of
+PyTorch ops and is traced directly. The op is forward-only (inference): calling it on
+tensors that require grad is an error rather than a silently wrong gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence, Union
+
+import torch
+
+from . import backends
+from .plan import Planner, StepPlan, plan_by_id
+
+@torch.library.custom_op("lvsa::sparse_attention", mutates_args=())
+def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan_id: int,
+                      encoder_valid: Optional[torch.Tensor], scale: float, backend: str,
+                      return_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    plan = plan_by_id(plan_id)
+    out, lse = backends.load(backend).run(q, k, v, plan, encoder_valid, scale, return_lse)
+    return out, (lse if lse is not None else q.new_empty((0,), dtype=torch.float32))
+
+
+@_sparse_attention.register_fake
+def _(q, k, v, plan_id, encoder_valid, scale, backend, return_lse):
+    B, Sq, H, _ = q.shape
+    lse_shape = (B, H, Sq) if return_lse else (0,)
+    return torch.empty_like(q), q.new_empty(lse_shape, dtype=torch.float32)
+
+
+def _setup_context(ctx, inputs, output):
+    pass
+
+
+def _no_backward(ctx, grad_out, grad_lse):
+    raise RuntimeError("lvsa.attention is forward-only (inference); it has no backward")
+
+
+_sparse_attention.register_autograd(_no_backward, setup_context=_setup_context)
+
+
+def _check_inputs(q, k, v, plan: StepPlan):
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"lvsa: {name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.dim() != 4:
+            raise ValueError(f"lvsa: {name} must be [B, S, H, D] (4 dims), got shape {tuple(t.shape)}")
+        if t.device != q.device:
+            raise ValueError(f"lvsa: {name} is on {t.device} but q is on {q.device}; all must share a device")
+        if t.dtype != q.dtype:
+            raise ValueError(f"lvsa: {name} has dtype {t.dtype} but q has {q.dtype}")
+    if q.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"lvsa: q must be float32, float16 or bfloat16, got {q.dtype}")
+    g = plan.geometry
+    if k.shape[1] != g.seq_len or v.shape[1] != g.seq_len:
+        raise ValueError(f"lvsa: k and v must have seq_len = T*P + encoder_len = {g.seq_len} tokens for "
+                         f"this plan (T={g.frames}, P={g.tokens_per_frame}, encoder={g.encoder_len}), "
+                         f"got {k.shape[1]} and {v.shape[1]}")
+    if q.shape[1] not in (g.seq_len, g.video_tokens):
+        raise ValueError(f"lvsa: q must cover the whole sequence ({g.seq_len} tokens) or the video tokens "
+                         f"only ({g.video_tokens}), got {q.shape[1]}")
+    if k.shape != v.shape:
+        raise ValueError(f"lvsa: k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
+    if q.shape[0] != k.shape[0] or q.shape[3] != k.shape[3]:
+        raise ValueError(f"lvsa: q {tuple(q.shape)} and k {tuple(k.shape)} must agree on batch and head_dim")
+    if q.shape[2] % k.shape[2] != 0:
+        raise ValueError(f"lvsa: q heads ({q.shape[2]}) must be a multiple of k/v heads ({k.shape[2]})")
+
+
+def _encoder_valid_tensor(encoder_valid, plan: StepPlan, batch: int, device) -> Optional[torch.Tensor]:
+    if encoder_valid is None:
+        return None
+    E = plan.geometry.encoder_len
+    if isinstance(encoder_valid, int):
+        encoder_valid = [encoder_valid] * batch
+    t = torch.as_tensor(encoder_valid).to(device=device, dtype=torch.int32).reshape(-1)
+    if t.numel() != batch:
+        raise ValueError(f"lvsa: encoder_valid must have one entry per batch ({batch}), got {t.numel()}")
+    if E == 0 and bool((t != 0).any()):
+        raise ValueError("lvsa: encoder_valid given but the plan has no encoder tokens")
+    if bool(((t < 0) | (t > E)).any()):
+        raise ValueError(f"lvsa: encoder_valid entries must be in [0, {E}], got {t.tolist()}")
+    return t
+
+
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    plan: Union[Planner, StepPlan],
+    step: Optional[int] = None,
+    *,
+    encoder_valid: Union[torch.Tensor, Sequence[int], int, None] = None,
+    scale: Optional[float] = None,
+    return_lse: bool = False,
+    backend: str = "auto",
+    strict: bool = False,
+):
+    """LVSA block-sparse attention.
+
+    Args:
+        q: ``[B, Sq, Hq, D]`` queries; ``Sq`` is the whole sequence (``T·P + encoder_len``) or the
+            video tokens only (``T·P``, generation queries over text + video keys).
+        k, v: ``[B, T·P + encoder_len, Hkv, D]``; ``Hq`` must be a multiple of ``Hkv`` (GQA).
+            Any strides; float32, float16 or bfloat16.
+        plan: a :class:`Planner` (then ``step`` is required) or a :class:`StepPlan`.
+        step: denoising step index (0-based), selects the keyframe rotation.
+        encoder_valid: valid encoder tokens per batch (valid first, padding after); padding gets
+            exactly zero weight, padded encoder query rows are zeros. ``None``: all valid.
+        scale: softmax scale, default ``1/sqrt(D)``.
+        return_lse: also return the log-sum-exp ``[B, Hq, Sq]`` (float32, natural log).
+        backend: ``auto`` (native for the device, else ``torch``), ``cpu``, ``cuda``, ``torch``,
+            ``reference``.
+        strict: with ``auto``, fail instead of falling back when the native backend is missing.
+
+    Returns ``out`` (``[B, Sq, Hq, D]``, dtype of q), or ``(out, lse)``.
+    """
+    if isinstance(plan, Planner):
+        if step is None:
+            raise ValueError("lvsa: attention(plan=Planner) needs step= (the denoising step index)")
+        plan = plan.step(step)
+    elif isinstance(plan, StepPlan):
+        if step is not None:
+            raise ValueError("lvsa: step= is only meaningful with a Planner; this StepPlan is one step already")
+    else:
+        raise TypeError(f"lvsa: plan must be a Planner or StepPlan, got {type(plan).__name__}")
+    _check_inputs(q, k, v, plan)
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    elif not (math.isfinite(scale) and scale > 0):
+        raise ValueError(f"lvsa: scale must be a finite positive number, got {scale}")
+    valid = _encoder_valid_tensor(encoder_valid, plan, q.shape[0], q.device)
+    name = backends.resolve(backend, q.device, strict=strict)
+    if name == "torch":  # plain PyTorch ops: traced and differentiated natively
+        out, lse = backends.load(name).run(q, k, v, plan, valid, float(scale), return_lse)
+    else:
+        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), name, return_lse)
+    return (out, lse) if return_lse else out

@@ -1,0 +1,128 @@
+"""The planner from Python and from the command line against the spec's golden cases."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import lvsa
+from lvsa.cli import plan_binary
+
+
+def _planner(case, **extra):
+    g = lvsa.Geometry(case["T"], 1)
+    return lvsa.Planner(g, lvsa.PatternConfig(window=case["W"], n_first=case["n_first"],
+                                              reference=case["ref"], scale=case["scale"], **extra))
+
+
+def test_golden_cases_through_the_binding(golden_cases):
+    for case in golden_cases:
+        plan = _planner(case).step(case["step"])
+        assert plan.kfi == case["kfi"], case
+        assert plan.offset == case["offset"], case
+        assert plan.globals == case["globals"], case
+        assert [plan.attended(f) for f in range(case["T"])] == case["attended"], case
+
+
+def _cli(args, binary=None):
+    cmd = [str(binary or plan_binary()), *args]
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("via", ["lvsa-plan", "lvsa plan"])
+def test_golden_cases_through_the_cli(golden_cases, via):
+    for case in golden_cases:
+        args = ["--latent-frames", str(case["T"]), "--window", str(case["W"]), "--n-first",
+                str(case["n_first"]), "--reference", str(case["ref"]), "--scale", repr(case["scale"]),
+                "--step", str(case["step"]), "--json"]
+        if via == "lvsa-plan":
+            result = _cli(args)
+        else:
+            result = subprocess.run([sys.executable, "-m", "lvsa.cli", "plan", *args],
+                                    capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        got = json.loads(result.stdout)
+        for key in ("kfi", "offset", "globals", "attended"):
+            assert got[key] == case[key], (key, case)
+
+
+def test_cli_summary_and_mask():
+    result = _cli(["--model", "wan2.1-1.3b", "--frames", "481"])
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "T=121" in text and "P=1560" in text and "kfi=9" in text
+    mask_rows = [line for line in text.splitlines() if line[:6].strip().isdigit()]
+    assert len(mask_rows) == 121
+    assert all(len(row.split()[1]) == 121 for row in mask_rows)
+    assert set("".join(row.split()[1] for row in mask_rows)) <= set("GwB.")
+
+
+def test_cli_manual_kfi_no_expand_and_video_frame_knobs():
+    got = json.loads(_cli(["--latent-frames", "30", "--kfi", "4", "--step", "6", "--no-expand", "--json"]).stdout)
+    assert got["kfi"] == 4 and got["offset"] == 2 and got["expand"] is False
+    assert got["globals"] == [0, 2, 6, 10, 14, 18, 22, 26]
+    video = json.loads(_cli(["--latent-frames", "81", "--window-frames", "12", "--n-first-frames", "4",
+                             "--kfi-frames", "16", "--json"]).stdout)
+    assert (video["W"], video["n_first"], video["kfi"]) == (3, 1, 4)
+
+
+def test_cli_errors_are_clear():
+    for args, needle in [(["--latent-frames", "0"], "frames"),
+                         (["--latent-frames", "10", "--window", "-1"], "window"),
+                         (["--latent-frames", "10", "--scale", "0"], "scale"),
+                         (["--model", "wan2.1-1.3b", "--frames", "80"], "4k+1"),
+                         (["--model", "wan2.1-1.3b", "--height", "481"], "height"),
+                         (["--model", "nope"], "known presets"),
+                         (["--latent-frames", "10", "--encoder-len", "5"], "encoder_side"),
+                         (["--latent-frames", "ten"], "integer"),
+                         (["--bogus"], "unknown argument")]:
+        result = _cli(args)
+        assert result.returncode == 2, args
+        assert needle in result.stderr, (args, result.stderr)
+
+
+def test_model_geometry_and_presets():
+    g = lvsa.Geometry.from_model("hunyuanvideo-1.5", 121, 480, 848)
+    assert (g.frames, g.tokens_per_frame, g.encoder_len, g.encoder_side) == (31, 1590, 1985, "after")
+    assert g.seq_len == 31 * 1590 + 1985 and g.encoder_begin == 31 * 1590
+    c = lvsa.Geometry.from_model("cogvideox-5b", 49, 480, 720)
+    assert c.video_begin == 226 and c.encoder_begin == 0
+    names = {p["name"] for p in lvsa.model_presets()}
+    assert {"wan2.1-1.3b", "wan2.2-a14b", "hunyuanvideo-1.5", "cogvideox-5b", "cosmos-2.5"} <= names
+    with pytest.raises(ValueError, match="nearest valid: 77 or 81"):
+        lvsa.Geometry.from_model("wan2.1-1.3b", 80, 480, 832)
+
+
+def test_planner_steps_rotate_and_reuse_plans():
+    planner = lvsa.Planner(lvsa.Geometry(81, 4))
+    assert planner.kfi == 6
+    assert planner.step(5) is planner.step(11)  # same offset, same cached plan
+    assert planner.step(5).offset == 5 and planner.step(6).offset == 0
+    assert planner.step(0).globals != planner.step(1).globals
+    fixed = lvsa.Planner(lvsa.Geometry(81, 4), lvsa.PatternConfig(rotate=False))
+    assert fixed.step(5).globals == fixed.step(0).globals
+
+
+def test_video_frame_config():
+    c = lvsa.PatternConfig.from_video_frames(window=12, n_first=4, keyframe_interval=16)
+    assert (c.window, c.n_first, c.keyframe_interval) == (3, 1, 4)
+    assert lvsa.PatternConfig.from_video_frames().keyframe_interval == "auto"
+
+
+@pytest.mark.parametrize("bad, needle", [
+    (dict(window=-1), "window"), (dict(n_first=-2), "n_first"), (dict(reference=0), "reference"),
+    (dict(scale=float("nan")), "scale"), (dict(keyframe_interval=0), "keyframe_interval"),
+    (dict(keyframe_interval="sometimes"), "keyframe_interval")])
+def test_bad_config_is_an_error(bad, needle):
+    with pytest.raises(ValueError, match=needle):
+        lvsa.Planner(lvsa.Geometry(40, 4), lvsa.PatternConfig(**bad))
+
+
+def test_bad_geometry_and_step():
+    with pytest.raises(ValueError, match="tokens_per_frame"):
+        lvsa.Planner(lvsa.Geometry(40, 0))
+    with pytest.raises(ValueError, match="encoder_side"):
+        lvsa.Planner(lvsa.Geometry(40, 4, 10, "sideways"))
+    with pytest.raises(ValueError, match="step"):
+        lvsa.Planner(lvsa.Geometry(40, 4)).step(-1)
