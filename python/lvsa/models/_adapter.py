@@ -1,0 +1,94 @@
+"""The contract between the generic installer (``lvsa.integration``) and one model family.
+
+An adapter knows, for one diffusers transformer class: which model it is (preset: reference
+frames, VAE and patch factors), which attention modules are self-attention over the video, the
+processor class diffusers puts there, how to read the video grid (latent frames T, tokens per
+frame P) from the transformer's forward inputs, and how to build the LVSA processor that
+replaces the model's one while reusing its projections, norms and RoPE.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import torch
+
+from ..settings import ModelFacts
+from ._runtime import Runtime
+
+
+class Adapter:
+    """One model family's integration (subclasses set the class attributes and the methods)."""
+
+    family: str                 # "wan", "hunyuan_video", ...: as in the presets and messages
+    transformer_class: type     # the diffusers transformer class this adapter serves
+    native_processor: type      # the processor class diffusers installs on the patched modules
+
+    def facts(self, transformer: torch.nn.Module, pipe) -> Optional[ModelFacts]:
+        """The model's facts; ``pipe`` (None for a bare transformer) may tell variants apart.
+        None when the family has no known reference for this variant (the user must give one)."""
+        raise NotImplementedError
+
+    def attention_modules(self, transformer: torch.nn.Module) -> Iterable[tuple[str, torch.nn.Module]]:
+        """``(qualified name, module)`` of every self-attention module to patch."""
+        raise NotImplementedError
+
+    def video_grid(self, transformer: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[int, int]:
+        """``(T, P)`` from the transformer's forward inputs and config; raises ``Unsupported``
+        for inputs LVSA cannot express and ``ValueError`` for inconsistent ones."""
+        raise NotImplementedError
+
+    def processor(self, runtime: Runtime, native) -> object:
+        """The LVSA processor for one module whose current processor is ``native``."""
+        raise NotImplementedError
+
+
+class LVSAProcessor:
+    """Base of the adapters' processors: holds the runtime and the model's own processor, which
+    runs the calls LVSA cannot take (said once with the reason; an error in strict mode).
+
+    ``_attention_backend`` and ``_parallel_config`` are the attributes diffusers sets on every
+    processor (``set_attention_backend``, ``enable_parallelism``); they reach the model's
+    processor when it runs a call.
+    """
+
+    _attention_backend = None
+    _parallel_config = None
+
+    def __init__(self, runtime: Runtime, native):
+        self.runtime = runtime
+        self.native = native
+
+    def native_reason(self) -> Optional[str]:
+        """Why this call must run the model's own attention (None: LVSA takes it)."""
+        if self.runtime.unsupported is not None:
+            return self.runtime.unsupported
+        if self._parallel_config is not None:
+            return ("diffusers context parallelism shards the sequence inside the attention call, which "
+                    "the diffusers adapter does not support yet")
+        return None
+
+    def run_native(self, reason: str, *args, **kwargs):
+        self.runtime.fall_back(reason)
+        self.native._attention_backend = self._attention_backend
+        self.native._parallel_config = self._parallel_config
+        return self.native(*args, **kwargs)
+
+
+_REQUIRED = object()
+
+
+def forward_input(name: str, position: int, args: tuple, kwargs: dict, default=_REQUIRED):
+    """A forward argument passed either by keyword or positionally (``default`` if absent)."""
+    if name in kwargs:
+        return kwargs[name]
+    if position < len(args):
+        return args[position]
+    if default is _REQUIRED:
+        raise ValueError(f"lvsa: the transformer was called without `{name}`")
+    return default
+
+
+def spatial_grid(height: int, width: int, patch_h: int, patch_w: int) -> int:
+    """Tokens per latent frame, with the floor division the models' patch embeddings apply."""
+    return (height // patch_h) * (width // patch_w)

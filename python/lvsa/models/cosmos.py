@@ -1,0 +1,72 @@
+"""Cosmos 2 / 2.5 (Predict, Transfer): ``CosmosTransformer3DModel``.
+
+Each block's ``attn1`` is self-attention over the video tokens (LVSA); ``attn2`` is
+cross-attention to text (and image context) and stays dense. The same class also serves
+Cosmos 1.0 (text/video-to-world), whose tokenizer compresses time differently and for which no
+reference horizon is known: there the user has to give ``reference``.
+"""
+
+from __future__ import annotations
+
+from diffusers.models.embeddings import apply_rotary_emb
+from diffusers.models.transformers.transformer_cosmos import CosmosAttnProcessor2_0, CosmosTransformer3DModel
+
+from ..plan import preset
+from ..settings import ModelFacts
+from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
+
+# Pipelines of Cosmos 1.0, whose transformer is this class too but whose horizon is not Cosmos 2.5's.
+_COSMOS_1_PIPELINES = ("CosmosTextToWorldPipeline", "CosmosVideoToWorldPipeline")
+
+
+class CosmosLVSAProcessor(LVSAProcessor):
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        reason = self.native_reason()
+        if reason is None and (encoder_hidden_states is not None or attention_mask is not None):
+            reason = "attn1 was called with encoder states or a mask; LVSA expects plain video self-attention"
+        if reason is not None:
+            return self.run_native(reason, attn, hidden_states, encoder_hidden_states, attention_mask,
+                                   image_rotary_emb)
+
+        # Projections, QK norms and RoPE in the model's [B, H, S, D] layout, as CosmosAttnProcessor2_0.
+        query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2)
+        key = attn.to_k(hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2)
+        value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2)
+        query = attn.norm_q(query)
+        key = attn.norm_k(key)
+        if image_rotary_emb is not None:
+            query = apply_rotary_emb(query, image_rotary_emb, use_real=True, use_real_unbind_dim=-2)
+            key = apply_rotary_emb(key, image_rotary_emb, use_real=True, use_real_unbind_dim=-2)
+
+        # The model repeats K/V heads for grouped-query attention; LVSA takes the groups as they are.
+        geometry = self.runtime.geometry(hidden_states.shape[1])
+        hidden_states = self.runtime.attend(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
+                                            geometry)
+        hidden_states = hidden_states.flatten(2, 3).type_as(query)
+        hidden_states = attn.to_out[0](hidden_states)
+        return attn.to_out[1](hidden_states)
+
+
+class CosmosAdapter(Adapter):
+    family = "cosmos"
+    transformer_class = CosmosTransformer3DModel
+    native_processor = CosmosAttnProcessor2_0
+
+    def facts(self, transformer, pipe):
+        if pipe is not None and type(pipe).__name__ in _COSMOS_1_PIPELINES:
+            return None
+        return ModelFacts.from_preset(preset("cosmos-2.5"))
+
+    def attention_modules(self, transformer):
+        return [(f"transformer_blocks.{i}.attn1", block.attn1) for i, block in enumerate(transformer.transformer_blocks)]
+
+    def video_grid(self, transformer, args, kwargs):
+        _, _, frames, height, width = forward_input("hidden_states", 0, args, kwargs).shape
+        p_t, p_h, p_w = transformer.config.patch_size
+        return frames // p_t, spatial_grid(height, width, p_h, p_w)
+
+    def processor(self, runtime, native):
+        return CosmosLVSAProcessor(runtime, native)
+
+
+ADAPTERS = [CosmosAdapter()]

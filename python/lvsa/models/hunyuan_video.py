@@ -1,0 +1,117 @@
+"""HunyuanVideo 1.5: ``HunyuanVideo15Transformer3DModel``.
+
+Dual-stream joint attention: each block's ``attn`` projects the video with ``to_q/k/v`` and the
+encoder tokens (image, byT5 and text, reordered by the transformer so the valid tokens come
+first) with ``add_q/k/v_proj``, and attends over ``cat([video, encoder])``. The model passes a
+per-token validity vector and builds a full S x S boolean mask from it; LVSA instead takes the
+per-batch count of valid encoder tokens (padding gets exactly zero weight), so nothing of size
+S x S is built. The token refiner's text-only attention is not touched.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.embeddings import apply_rotary_emb
+from diffusers.models.transformers.transformer_hunyuan_video15 import (
+    HunyuanVideo15AttnProcessor2_0,
+    HunyuanVideo15Transformer3DModel,
+)
+
+from ..plan import preset
+from ..settings import ModelFacts
+from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
+
+
+def encoder_valid_lengths(mask: torch.Tensor, encoder_len: int, seq_len: int):
+    """Per-batch valid encoder token counts from the model's validity mask (``[B, E]`` for the
+    encoder tokens, or ``[B, S]`` with the video part all valid), or None when the valid tokens
+    are not a prefix of the encoder part (LVSA cannot express that mask)."""
+    if mask.shape[1] not in (encoder_len, seq_len):
+        raise ValueError(f"lvsa: HunyuanVideo 1.5 attention mask has {mask.shape[1]} tokens; expected the "
+                         f"{encoder_len} encoder tokens or the whole sequence of {seq_len}")
+    mask = mask.bool()
+    video, encoder = mask[:, :mask.shape[1] - encoder_len], mask[:, mask.shape[1] - encoder_len:]
+    valid = encoder.sum(dim=1)
+    prefix = torch.arange(encoder_len, device=mask.device)[None, :] < valid[:, None]
+    if not bool(video.all()) or not bool(torch.equal(encoder, prefix)):
+        return None
+    return valid
+
+
+class HunyuanVideo15LVSAProcessor(LVSAProcessor):
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
+        args = (attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
+        reason = self.native_reason()
+        if reason is not None:
+            return self.run_native(reason, *args)
+
+        encoder_len = 0 if encoder_hidden_states is None else encoder_hidden_states.shape[1]
+        geometry = self.runtime.geometry(hidden_states.shape[1], encoder_len, "after")
+        valid = None
+        if attention_mask is not None:
+            # The mask is the same tensor for every block of a forward: derive the lengths once.
+            memo = self.runtime.memo.get("encoder_valid")
+            if memo is None or memo[0] is not attention_mask:
+                memo = (attention_mask, encoder_valid_lengths(attention_mask, encoder_len, geometry.seq_len))
+                self.runtime.memo["encoder_valid"] = memo
+            valid = memo[1]
+            if valid is None:
+                return self.run_native("the encoder mask's valid tokens are not a prefix of the encoder tokens", *args)
+
+        # 1-4: projections, QK norms, RoPE on the video stream, encoder stream: as the model does.
+        query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
+        key = attn.to_k(hidden_states).unflatten(2, (attn.heads, -1))
+        value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
+        query = attn.norm_q(query)
+        key = attn.norm_k(key)
+        if image_rotary_emb is not None:
+            query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
+            key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
+        if encoder_hidden_states is not None:
+            encoder_query = attn.add_q_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
+            encoder_key = attn.add_k_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
+            encoder_value = attn.add_v_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
+            if attn.norm_added_q is not None:
+                encoder_query = attn.norm_added_q(encoder_query)
+            if attn.norm_added_k is not None:
+                encoder_key = attn.norm_added_k(encoder_key)
+            query = torch.cat([query, encoder_query], dim=1)
+            key = torch.cat([key, encoder_key], dim=1)
+            value = torch.cat([value, encoder_value], dim=1)
+
+        # 5. Attention: the pattern for video queries, dense for encoder queries, padding excluded.
+        hidden_states = self.runtime.attend(query, key, value, geometry, encoder_valid=valid)
+        hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
+
+        # 6. Output projections.
+        if encoder_hidden_states is not None:
+            hidden_states, encoder_hidden_states = (hidden_states[:, :-encoder_len], hidden_states[:, -encoder_len:])
+            if getattr(attn, "to_out", None) is not None:
+                hidden_states = attn.to_out[0](hidden_states)
+                hidden_states = attn.to_out[1](hidden_states)
+            if getattr(attn, "to_add_out", None) is not None:
+                encoder_hidden_states = attn.to_add_out(encoder_hidden_states)
+        return hidden_states, encoder_hidden_states
+
+
+class HunyuanVideo15Adapter(Adapter):
+    family = "hunyuan_video"
+    transformer_class = HunyuanVideo15Transformer3DModel
+    native_processor = HunyuanVideo15AttnProcessor2_0
+
+    def facts(self, transformer, pipe):
+        return ModelFacts.from_preset(preset("hunyuanvideo-1.5"))
+
+    def attention_modules(self, transformer):
+        return [(f"transformer_blocks.{i}.attn", block.attn) for i, block in enumerate(transformer.transformer_blocks)]
+
+    def video_grid(self, transformer, args, kwargs):
+        _, _, frames, height, width = forward_input("hidden_states", 0, args, kwargs).shape
+        p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
+        return frames // p_t, spatial_grid(height, width, p, p)
+
+    def processor(self, runtime, native):
+        return HunyuanVideo15LVSAProcessor(runtime, native)
+
+
+ADAPTERS = [HunyuanVideo15Adapter()]

@@ -1,0 +1,90 @@
+"""Wan 2.1 / 2.2 (T2V, I2V, A14B, TI2V-5B): ``WanTransformer3DModel``.
+
+Each block's ``attn1`` is self-attention over the video tokens only (LVSA), ``attn2`` is
+cross-attention to text (and image, for I2V) and stays dense. Wan 2.2 A14B pipelines carry two
+experts (``transformer``, ``transformer_2``); the installer patches every transformer component,
+so both get LVSA. The processor mirrors ``WanAttnProcessor`` for a self-attention call.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.transformers.transformer_wan import (
+    WanAttnProcessor,
+    WanTransformer3DModel,
+    _get_qkv_projections,
+)
+
+from ..plan import preset
+from ..settings import ModelFacts
+from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
+
+
+def _apply_rotary_emb(x: torch.Tensor, freqs_cos: torch.Tensor, freqs_sin: torch.Tensor) -> torch.Tensor:
+    """Wan's RoPE on interleaved pairs, as in ``WanAttnProcessor`` (where it is a local function)."""
+    x1, x2 = x.unflatten(-1, (-1, 2)).unbind(-1)
+    cos = freqs_cos[..., 0::2]
+    sin = freqs_sin[..., 1::2]
+    out = torch.empty_like(x)
+    out[..., 0::2] = x1 * cos - x2 * sin
+    out[..., 1::2] = x1 * sin + x2 * cos
+    return out.type_as(x)
+
+
+class WanLVSAProcessor(LVSAProcessor):
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
+        reason = self.native_reason()
+        if reason is None and (encoder_hidden_states is not None or attention_mask is not None):
+            reason = "attn1 was called with encoder states or a mask; LVSA expects plain video self-attention"
+        if reason is not None:
+            return self.run_native(reason, attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+
+        query, key, value = _get_qkv_projections(attn, hidden_states, None)
+        query = attn.norm_q(query)
+        key = attn.norm_k(key)
+        query = query.unflatten(2, (attn.heads, -1))
+        key = key.unflatten(2, (attn.heads, -1))
+        value = value.unflatten(2, (attn.heads, -1))
+        if rotary_emb is not None:
+            query = _apply_rotary_emb(query, *rotary_emb)
+            key = _apply_rotary_emb(key, *rotary_emb)
+
+        geometry = self.runtime.geometry(hidden_states.shape[1])
+        hidden_states = self.runtime.attend(query, key, value, geometry)
+        hidden_states = hidden_states.flatten(2, 3).type_as(query)
+        hidden_states = attn.to_out[0](hidden_states)
+        return attn.to_out[1](hidden_states)
+
+
+class WanAdapter(Adapter):
+    family = "wan"
+    transformer_class = WanTransformer3DModel
+    native_processor = WanAttnProcessor
+
+    def facts(self, transformer, pipe):
+        # TI2V-5B is the Wan transformer trained with the 48-channel (16x spatial) VAE; A14B is the
+        # pipeline with two experts; the 14B and 1.3B Wan 2.1 differ in heads. All but TI2V-5B
+        # share reference 21.
+        if transformer.config.in_channels == 48:
+            name = "wan2.2-ti2v-5b"
+        elif pipe is not None and getattr(pipe, "transformer_2", None) is not None:
+            name = "wan2.2-a14b"
+        elif transformer.config.num_attention_heads == 40:
+            name = "wan2.1-14b"
+        else:
+            name = "wan2.1-1.3b"
+        return ModelFacts.from_preset(preset(name))
+
+    def attention_modules(self, transformer):
+        return [(f"blocks.{i}.attn1", block.attn1) for i, block in enumerate(transformer.blocks)]
+
+    def video_grid(self, transformer, args, kwargs):
+        _, _, frames, height, width = forward_input("hidden_states", 0, args, kwargs).shape
+        p_t, p_h, p_w = transformer.config.patch_size
+        return frames // p_t, spatial_grid(height, width, p_h, p_w)
+
+    def processor(self, runtime, native):
+        return WanLVSAProcessor(runtime, native)
+
+
+ADAPTERS = [WanAdapter()]

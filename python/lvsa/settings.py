@@ -1,0 +1,140 @@
+"""The knobs of ``lvsa.enable``: explicit arguments, ``LVSA_*`` environment variables, model
+defaults — in that order of precedence — and their units.
+
+Frame knobs (``window``, ``n_first``, ``keyframe_interval``, ``reference``) are in latent frames
+(the planner's frames: after the VAE's temporal compression and the transformer's temporal
+patching) unless ``units="video"``, which takes them in video frames as users usually think of
+them: distances (window, first frames, keyframe interval) are divided by the model's
+video → latent factor (``vae_temporal · patch_t``: 4 for Wan, HunyuanVideo, CogVideoX 1.0 and
+Cosmos, 8 for CogVideoX 1.5), and the reference horizon, a frame count, is converted as the
+VAE converts a clip (``(frames - 1) // vae_temporal + 1``, then ceil over ``patch_t``), so Wan's
+81 video frames are its 21 latent frames. Knobs not given keep their latent-frame defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import backends
+from .plan import Geometry, PatternConfig, Planner
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def _keyframe_interval(text: str):
+    value = text.strip().lower()
+    return value if value == "auto" else None if value == "none" else int(value)
+
+
+# knob -> parser of its LVSA_<KNOB> environment variable
+_KNOBS: dict[str, Callable[[str], Any]] = {
+    "window": int,
+    "n_first": int,
+    "keyframe_interval": _keyframe_interval,
+    "reference": int,
+    "scale": float,
+    "expand": _bool,
+    "rotate": _bool,
+    "units": lambda text: text.strip().lower(),
+    "backend": lambda text: text.strip().lower(),
+    "strict": _bool,
+}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the pattern needs to know about a model: ``reference`` = training horizon in the
+    planner's frames (latent frames after temporal patching), and the video-frame → planner-frame
+    factor ``vae_temporal * patch_t`` used to convert knobs given in video frames."""
+
+    name: str
+    reference: int
+    vae_temporal: int
+    patch_t: int
+
+    @classmethod
+    def from_preset(cls, preset: dict) -> "ModelFacts":
+        return cls(preset["name"], preset["reference"], preset["vae_temporal"], preset["patch"][0])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved knobs: the pattern (latent frames), backend and strictness, plus where the
+    reference came from, for the reports."""
+
+    config: PatternConfig
+    reference_note: str
+    units: str
+    backend: str
+    strict: bool
+
+
+def gather(explicit: dict) -> dict:
+    """The knobs the user set: explicit arguments over ``LVSA_*`` variables (unknown names and
+    unparsable values are errors naming the culprit)."""
+    unknown = set(explicit) - set(_KNOBS)
+    if unknown:
+        raise TypeError(f"lvsa.enable: unknown option(s) {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(_KNOBS)}")
+    knobs = {}
+    for name, parse in _KNOBS.items():
+        variable = f"LVSA_{name.upper()}"
+        if name in explicit:
+            knobs[name] = explicit[name]
+        elif os.environ.get(variable, "").strip():
+            try:
+                knobs[name] = parse(os.environ[variable])
+            except ValueError as error:
+                raise ValueError(f"lvsa: {variable}={os.environ[variable]!r} is not valid: {error}") from None
+    return knobs
+
+
+def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
+    """Settings for one model from the user's knobs (see :func:`gather`) and the model's facts."""
+    units = knobs.get("units", "latent")
+    if units not in ("latent", "video"):
+        raise ValueError(f"lvsa: units must be 'latent' or 'video', got {units!r}")
+    backend = knobs.get("backend", "auto")
+    if backend not in backends.NAMES:
+        raise ValueError(f"lvsa: backend must be one of {', '.join(backends.NAMES)}, got {backend!r}")
+
+    frames = {name: knobs[name] for name in ("window", "n_first", "keyframe_interval") if name in knobs}
+    if units == "video" and facts is None:
+        raise ValueError(f"lvsa: units='video' needs the VAE's temporal factor, which is unknown for {model}")
+    if units == "video" and frames:
+        video = PatternConfig.from_video_frames(
+            window=frames.get("window", 0), n_first=frames.get("n_first", 0),
+            keyframe_interval=frames.get("keyframe_interval", "auto"),
+            vae_temporal=facts.vae_temporal * facts.patch_t)
+        frames = {name: getattr(video, name) for name in frames}
+
+    if "reference" in knobs:
+        reference = knobs["reference"]
+        if units == "video":
+            if isinstance(reference, bool) or not isinstance(reference, int) or reference < 1:
+                raise ValueError(f"lvsa: reference must be a positive int, got {reference!r}")
+            latent = (reference - 1) // facts.vae_temporal + 1
+            reference = -(-latent // facts.patch_t)
+        note = "given"
+    elif facts is not None:
+        reference, note = facts.reference, f"{facts.name} default"
+    else:
+        raise ValueError(f"lvsa: no reference (training horizon) is known for {model}; pass reference= "
+                         "(latent frames) so the pattern is not sized for another model")
+
+    pattern = {name: knobs[name] for name in ("scale", "expand", "rotate") if name in knobs}
+    config = PatternConfig(reference=reference, **frames, **pattern)
+    Planner(Geometry(1, 1), config)  # the planner validates the knobs: fail at enable, not mid-denoising
+    return Settings(config, note, units, backend, bool(knobs.get("strict", False)))
+
+
+__all__ = ["ModelFacts", "Settings", "gather", "resolve"]
