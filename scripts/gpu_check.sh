@@ -52,10 +52,12 @@ fi
 if want sanitize && [ -n "$SELFTEST" ]; then
   for tool in memcheck racecheck synccheck; do
     echo "[$(stamp)] compute-sanitizer $tool"
-    compute-sanitizer --tool "$tool" --error-exitcode 99 "$SELFTEST" --small >"$OUT/sanitize_$tool.log" 2>&1
+    compute-sanitizer --tool "$tool" --error-exitcode 99 "$SELFTEST" --small >"$OUT/sanitize_one.log" 2>&1
     rc=$?
-    STATUS[sanitize_$tool]="rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_$tool.log" | tail -1)"
-    tail -3 "$OUT/sanitize_$tool.log"
+    STATUS[sanitize_$tool]="rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_one.log" | tail -1)"
+    { echo "=== $tool (rc=$rc)"; cat "$OUT/sanitize_one.log"; } >>"$OUT/sanitize.log"
+    tail -3 "$OUT/sanitize_one.log"
+    rm -f "$OUT/sanitize_one.log"
   done
 fi
 
@@ -70,7 +72,9 @@ if want bench; then
   # shellcheck disable=SC2086
   python3 bench/attention.py ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
   STATUS[bench]="rc=${PIPESTATUS[0]}"
-  cp bench/results/*.json "$OUT/" 2>/dev/null
+  # Only this run's JSON: the device returns at most 8 files.
+  latest=$(ls -t bench/results/*.json 2>/dev/null | head -1)
+  [ -n "$latest" ] && cp "$latest" "$OUT/"
 fi
 
 echo

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/host.hpp"
 #include "common/params.hpp"
 #include "lvsa/cuda.hpp"
 
@@ -125,8 +126,8 @@ void DevicePlan::upload(const KeyRanges& ranges, cudaStream_t stream) {
   check(cudaEventRecord(copied_, stream), "recording the plan upload");
 }
 
-void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
-               cudaStream_t stream) {
+FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
+                           const AttentionParams& params) {
   // Shapes and plan consistency are the shared checks; encoder_valid is a device pointer here
   // and must not be read on the host.
   AttentionParams shape_only = params;
@@ -210,10 +211,15 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
   if (tiles > INT32_MAX || ctas > INT32_MAX)
     fail("batch x heads x query tiles = " + std::to_string(ctas) + " exceeds the launch limit 2^31-1");
   p.tiles_per_head = int(tiles);
+  return p;
+}
 
+void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
+               cudaStream_t stream) {
+  const FwdParams p = build_fwd_params(ranges, plan, params);
   void* s = static_cast<void*>(stream);
-  const bool bf16 = q.dtype == DType::BF16;
-  if (D == 64)
+  const bool bf16 = params.q.dtype == DType::BF16;
+  if (params.q.shape[3] == 64)
     bf16 ? launch_fwd_sm80_bf16_d64(p, s) : launch_fwd_sm80_fp16_d64(p, s);
   else
     bf16 ? launch_fwd_sm80_bf16_d128(p, s) : launch_fwd_sm80_fp16_d128(p, s);

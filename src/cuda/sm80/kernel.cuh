@@ -89,8 +89,17 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
       float s[kMT][kNT][4];
       gemm_qk<Tr>(s, q_lane, q_key, s_k + stage * Tr::kKVTileBytes + k_row, k_key);
       if (cur_valid < kN) mask_tail(s, cur_valid, lane);
-      sm.update(s, o, p.scale_log2);
-      gemm_pv<Tr>(o, s, s_v + stage * Tr::kKVTileBytes + v_row, v_key);
+      const uint32_t v_lane = s_v + stage * Tr::kKVTileBytes + v_row;
+      if constexpr (Tr::kSplitMTiles) {
+        static_assert(kMT == 2);
+        sm.template update<0, 1, Tr::kSkipRescaleIfSame>(s, o, p.scale_log2);
+        gemm_pv<Tr, 0, 1>(o, s, v_lane, v_key);
+        sm.template update<1, 2, Tr::kSkipRescaleIfSame>(s, o, p.scale_log2);
+        gemm_pv<Tr, 1, 2>(o, s, v_lane, v_key);
+      } else {
+        sm.template update<0, kMT, Tr::kSkipRescaleIfSame>(s, o, p.scale_log2);
+        gemm_pv<Tr>(o, s, v_lane, v_key);
+      }
     }
     if (!has_next) break;
     cur_valid = next_valid;

@@ -10,8 +10,23 @@
 
 namespace lvsa::cuda::sm80 {
 
-template <typename Elem, int HeadDim, int TileN = 64>
+// Scheduling variants of the same algorithm, selectable per instantiation so that they can
+// be measured against each other (bench/cuda/variants.cu):
+//  kPrefetch   GEMM loops fully unrolled, each step's ldmatrix issued one step ahead
+//  kSplitRows  softmax + PV per m16 tile, so one tile's exps overlap the other's MMAs
+//  kSkipRescale  skip the output rescale when no row max of the warp changed
+inline constexpr int kPrefetch = 1, kSplitRows = 2, kSkipRescale = 4;
+// Shipped schedule, per head dim, as measured with bench/cuda/variants (docs/perf/cuda_sm80.md):
+// the rescale skip pays at D = 128 (128 multiplies per tile) but not at D = 64.
+template <int HeadDim>
+inline constexpr int kDefaultFlags =
+    HeadDim == 128 ? (kPrefetch | kSplitRows | kSkipRescale) : (kPrefetch | kSplitRows);
+
+template <typename Elem, int HeadDim, int TileN = 64, int Flags = kDefaultFlags<HeadDim>>
 struct Traits {
+  static constexpr bool kPrefetchFrags = (Flags & kPrefetch) != 0;
+  static constexpr bool kSplitMTiles = (Flags & kSplitRows) != 0;
+  static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
   using T = Elem;
   static constexpr int kD = HeadDim;
   static constexpr int kM = 128;  // query rows per CTA (= kSm80TileM)

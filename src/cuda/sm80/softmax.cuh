@@ -27,11 +27,15 @@ struct SoftmaxState {
 
   // Turns the scores s into probabilities (in place) relative to the updated row max and
   // rescales the output accumulators o by exp2(m_old - m_new).
-  template <int kNTiles, int kDTiles>
+  // Rows of m16 tiles [kMi0, kMi1) only, so callers can interleave tiles with their MMAs.
+  // kSkipUnchanged: once the running max settles (most tiles after the first few), alpha is
+  // exactly 1 for every row of the warp and the 4*kDTiles rescaling multiplies are skipped.
+  template <int kMi0 = 0, int kMi1 = kMTiles, bool kSkipUnchanged = false, int kNTiles, int kDTiles>
   __device__ __forceinline__ void update(float (&s)[kMTiles][kNTiles][4],
                                          float (&o)[kMTiles][kDTiles][4], float scale_log2) {
 #pragma unroll
-    for (int mi = 0; mi < kMTiles; ++mi)
+    for (int mi = kMi0; mi < kMi1; ++mi) {
+      float alpha[2];
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         float mx = -CUDART_INF_F;
@@ -41,7 +45,7 @@ struct SoftmaxState {
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float m_new = fmaxf(m[mi][h], mx * scale_log2);
         // First tile: m_old = -inf gives alpha = 0, which also clears o and l.
-        const float alpha = ptx::exp2_approx(m[mi][h] - m_new);
+        alpha[h] = ptx::exp2_approx(m[mi][h] - m_new);
         m[mi][h] = m_new;
         float sum = 0.0f;
 #pragma unroll
@@ -52,13 +56,18 @@ struct SoftmaxState {
             s[mi][nt][2 * h + e] = pr;
             sum += pr;
           }
-        l[mi][h] = l[mi][h] * alpha + sum;
+        l[mi][h] = l[mi][h] * alpha[h] + sum;
+      }
+      if (!kSkipUnchanged || __any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
         for (int nd = 0; nd < kDTiles; ++nd) {
-          o[mi][nd][2 * h] *= alpha;
-          o[mi][nd][2 * h + 1] *= alpha;
+          o[mi][nd][0] *= alpha[0];
+          o[mi][nd][1] *= alpha[0];
+          o[mi][nd][2] *= alpha[1];
+          o[mi][nd][3] *= alpha[1];
         }
       }
+    }
   }
 };
 

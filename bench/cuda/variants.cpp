@@ -1,0 +1,129 @@
+// Times the sm80 kernel variants of bench/cuda/CMakeLists.txt on one LVSA shape and checks
+// that they agree with variant 0 (the shipped schedule is verified by tests/gpu).
+//
+//   lvsa_cuda_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5]
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "common/host.hpp"
+#include "lvsa/cuda.hpp"
+
+namespace lvsa::cuda::bench {
+void launch_variant_0(const FwdParams&, void*);
+void launch_variant_1(const FwdParams&, void*);
+void launch_variant_2(const FwdParams&, void*);
+void launch_variant_3(const FwdParams&, void*);
+void launch_variant_4(const FwdParams&, void*);
+void launch_variant_5(const FwdParams&, void*);
+}  // namespace lvsa::cuda::bench
+
+namespace {
+
+#define CK(x)                                                                                   \
+  do {                                                                                          \
+    cudaError_t e_ = (x);                                                                       \
+    if (e_ != cudaSuccess) {                                                                    \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));   \
+      std::exit(2);                                                                             \
+    }                                                                                           \
+  } while (0)
+
+uint16_t bf16_bits(float x) {
+  __nv_bfloat16 h = __float2bfloat16(x);
+  return *reinterpret_cast<uint16_t*>(&h);
+}
+float bf16_value(uint16_t u) { return __bfloat162float(*reinterpret_cast<__nv_bfloat16*>(&u)); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int T = argc > 1 ? std::atoi(argv[1]) : 121;
+  const int P = argc > 2 ? std::atoi(argv[2]) : 1560;
+  const int H = argc > 3 ? std::atoi(argv[3]) : 12;
+  const int E = argc > 4 ? std::atoi(argv[4]) : 0;
+  const int reps = argc > 5 ? std::atoi(argv[5]) : 5;
+  const int D = 128;  // buffers sized for the largest head dim
+  lvsa::Geometry g{T, P, E, E ? lvsa::EncoderSide::After : lvsa::EncoderSide::None};
+  lvsa::PatternConfig cfg;
+  cfg.reference = E ? 33 : 21;
+  const lvsa::StepPlan plan = lvsa::make_plan(g, cfg, 0);
+  const int64_t S = g.seq_len(), n = S * H * D;
+  double pairs = 0;
+  for (int f = 0; f < T; ++f) pairs += double(P) * double(plan.ranges.attended_video_tokens(f) + E);
+  pairs += double(E) * double(S);
+  const double flop = 4.0 * pairs * D * H;
+
+  // Random bf16 data generated on the host once (a small pool tiled over the tensors).
+  std::vector<uint16_t> pool(1 << 22);
+  uint64_t st = 0x9E3779B97F4A7C15ull;
+  for (auto& x : pool) {
+    st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+    x = bf16_bits(float(int64_t(st % 20001) - 10000) / 5000.0f);
+  }
+  void *q, *k, *v, *o0, *o;
+  for (void** ptr : {&q, &k, &v, &o0, &o}) CK(cudaMalloc(ptr, size_t(n) * 2));
+  for (void* dst : {q, k, v})
+    for (int64_t off = 0; off < n; off += int64_t(pool.size())) {
+      // Offset the pool per tensor so q, k and v differ.
+      const int64_t cnt = std::min<int64_t>(int64_t(pool.size()), n - off);
+      CK(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pool.data() + (dst == k ? 7 : dst == v ? 13 : 0),
+                    size_t(std::min<int64_t>(cnt, int64_t(pool.size()) - 13)) * 2, cudaMemcpyHostToDevice));
+    }
+  lvsa::cuda::DevicePlan dplan(T, lvsa::cuda::worst_case_capacity(T));
+  dplan.upload(plan.ranges, nullptr);
+  lvsa::AttentionParams ap;
+  auto ref = [&](lvsa::TensorRef& t, void* data, int d) {
+    t.data = data; t.dtype = lvsa::DType::BF16;
+    t.shape[0] = 1; t.shape[1] = S; t.shape[2] = H; t.shape[3] = d;
+    t.stride[3] = 1; t.stride[2] = d; t.stride[1] = int64_t(H) * d; t.stride[0] = S * H * d;
+  };
+  const int dims[] = {128, 128, 128, 128, 64, 64};
+  using Launch = void (*)(const lvsa::cuda::FwdParams&, void*);
+  const Launch variants[] = {lvsa::cuda::bench::launch_variant_0, lvsa::cuda::bench::launch_variant_1,
+                             lvsa::cuda::bench::launch_variant_2, lvsa::cuda::bench::launch_variant_3,
+                             lvsa::cuda::bench::launch_variant_4, lvsa::cuda::bench::launch_variant_5};
+  const char* names[] = {"v1 rolled QK", "v2 prefetch+split", "v2+skip rescale", "prefetch+skip",
+                         "d64 prefetch+split", "d64 +skip"};
+  std::vector<uint16_t> h0(static_cast<size_t>(n)), h1(static_cast<size_t>(n));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::printf("T=%d P=%d H=%d E=%d S=%lld kept TFLOP=%.2f\n", T, P, H, E, (long long)S, flop / 1e12);
+  for (int vi = 0; vi < 6; ++vi) {
+    const int d = dims[vi];
+    const bool first_of_dim = vi == 0 || dims[vi - 1] != d;
+    ref(ap.q, q, d); ref(ap.k, k, d); ref(ap.v, v, d);
+    ref(ap.out, first_of_dim ? o0 : o, d);
+    const double vflop = flop * d / D;
+    const lvsa::cuda::FwdParams p = lvsa::cuda::build_fwd_params(plan.ranges, dplan.view(), ap);
+    variants[vi](p, nullptr);
+    CK(cudaDeviceSynchronize());
+    std::vector<float> ms;
+    for (int r = 0; r < reps; ++r) {
+      CK(cudaEventRecord(a));
+      variants[vi](p, nullptr);
+      CK(cudaEventRecord(b));
+      CK(cudaEventSynchronize(b));
+      float t;
+      CK(cudaEventElapsedTime(&t, a, b));
+      ms.push_back(t);
+    }
+    std::sort(ms.begin(), ms.end());
+    double diff = 0;
+    if (!first_of_dim) {
+      CK(cudaMemcpy(h0.data(), o0, size_t(n) * 2, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(h1.data(), o, size_t(n) * 2, cudaMemcpyDeviceToHost));
+      for (int64_t i = 0; i < n * d / D; i += 7) diff = std::max(diff, double(std::fabs(bf16_value(h0[size_t(i)]) - bf16_value(h1[size_t(i)]))));
+    }
+    const float med = ms[ms.size() / 2];
+    std::printf("variant %d %-20s D=%3d median %8.2f ms  min %8.2f  %6.1f TFLOP/s kept  maxdiff %.2e\n", vi,
+                names[vi], d, med, ms.front(), vflop / (med * 1e-3) / 1e12, diff);
+  }
+  return 0;
+}

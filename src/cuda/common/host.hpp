@@ -1,0 +1,13 @@
+// Host-side internals shared by the public entry point and the kernel-variant benchmark.
+#pragma once
+
+#include "lvsa/cuda.hpp"
+#include "params.hpp"
+
+namespace lvsa::cuda {
+
+// All checks of attention() and the kernel arguments they imply (tiling at kSm80TileM rows).
+FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
+                           const AttentionParams& params);
+
+}  // namespace lvsa::cuda
