@@ -1,0 +1,244 @@
+"""RIFLEx: one temporal RoPE frequency rescaled so that its period covers the extrapolated length.
+
+A video diffusion transformer asked for more frames than it was trained on tends to repeat
+itself: the *intrinsic* temporal frequency — the one whose period is closest to the training
+length ``L`` (in RoPE positions: latent frames after temporal patching) — wraps around and the
+model returns to the start of its motion. RIFLEx (``docs/spec/models.md``) moves that one
+frequency, ``k = argmin_j |2π·θ^(2j/t_dim) − L|``, to ``2π / (L·s)`` for an extrapolation ratio
+``s``, so its period becomes ``L·s``; every other frequency is untouched, and ``s = 1`` changes
+nothing at all (no hook is installed).
+
+``enable(pipe_or_transformer, s)`` edits the rotary tables of every transformer component (both
+experts of Wan 2.2 A14B): Wan's precomputed tables in place (undone by ``disable``), and for the
+families that compute RoPE per forward (HunyuanVideo 1.5, Cosmos 2.5, CogVideoX — whose pipeline
+computes it) a hook that rewrites the k-th temporal column pair of each table. It only touches
+positions, never attention, so it composes with ``lvsa.enable`` in either order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from ._log import say_once
+
+_HANDLE_ATTRIBUTE = "_lvsa_riflex_handle"
+
+
+def intrinsic_index(theta: float, t_dim: int, train_len: float) -> int:
+    """``k = argmin_j |2π·θ^(2j/t_dim) − L|`` over the ``t_dim / 2`` temporal frequencies: the
+    one whose period is closest to the training length."""
+    periods = [2 * math.pi * theta ** (2 * j / t_dim) for j in range(t_dim // 2)]
+    return min(range(len(periods)), key=lambda j: abs(periods[j] - train_len))
+
+
+@dataclass(frozen=True)
+class _Rope:
+    """Where one family's temporal RoPE lives: its base ``theta`` and ``t_dim`` temporal dims,
+    and the table columns holding frequency ``j``."""
+
+    theta: float
+    t_dim: int
+    columns: Callable[[int], list]
+
+
+def _interleaved(j: int) -> list:
+    # diffusers' use_real tables repeat each frequency on two adjacent columns (2j, 2j + 1).
+    return [2 * j, 2 * j + 1]
+
+
+@dataclass
+class Handle:
+    """What ``enable`` changed: the frequency index ``k`` (0-based), the training length and
+    ratio, the frequencies before and after (per RoPE position), and the components edited."""
+
+    family: str
+    s: float
+    k: int
+    train_len: float
+    theta: float
+    t_dim: int
+    components: list = field(default_factory=list)
+    _undo: list = field(default_factory=list, repr=False)
+
+    @property
+    def frequency(self) -> float:
+        return self.theta ** (-2 * self.k / self.t_dim)
+
+    @property
+    def new_frequency(self) -> float:
+        return 2 * math.pi / (self.train_len * self.s)
+
+    def summary(self) -> str:
+        if self.s == 1:
+            return f"RIFLEx s=1: no change ({self.family})"
+        return (f"RIFLEx on {', '.join(self.components)} ({self.family}): temporal frequency k={self.k} of "
+                f"{self.t_dim // 2} (period {2 * math.pi / self.frequency:.1f} positions, closest to the training "
+                f"length {self.train_len:g}) set to period {self.train_len * self.s:.1f} (s={self.s:g})")
+
+    def disable(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+def _family_rope(transformer: torch.nn.Module) -> tuple[str, _Rope]:
+    """The family of ``transformer`` and the layout of its temporal RoPE."""
+    name = type(transformer).__name__
+    if name == "WanTransformer3DModel":
+        # WanTransformer3DModel builds its rope with WanRotaryPosEmbed's default theta.
+        return "wan", _Rope(10000.0, transformer.rope.t_dim, _interleaved)
+    if name == "HunyuanVideo15Transformer3DModel":
+        return "hunyuan_video", _Rope(float(transformer.rope.theta), int(transformer.rope.rope_dim[0]), _interleaved)
+    if name == "CogVideoXTransformer3DModel":
+        if not transformer.config.use_rotary_positional_embeddings:
+            raise ValueError("lvsa.riflex: this CogVideoX model (CogVideoX-2b) uses sin-cos position embeddings, "
+                             "not RoPE; RIFLEx does not apply")
+        # get_3d_rotary_pos_embed: theta 10000, the first head_dim / 4 dims are temporal.
+        return "cogvideox", _Rope(10000.0, transformer.config.attention_head_dim // 4, _interleaved)
+    if name == "CosmosTransformer3DModel":
+        rope = transformer.rope
+        half = rope.dim_t // 2 + rope.dim_h // 2 + rope.dim_w // 2
+        # Table layout [t, h, w, t, h, w] (rotate-half), frequency j on columns j and half + j.
+        return "cosmos", _Rope(10000.0 * rope.t_ntk_factor, rope.dim_t, lambda j: [j, half + j])
+    raise ValueError(f"lvsa.riflex: {name} is not supported; RIFLEx supports WanTransformer3DModel, "
+                     "HunyuanVideo15Transformer3DModel, CogVideoXTransformer3DModel (RoPE variants) and "
+                     "CosmosTransformer3DModel")
+
+
+def _rewrite(table: torch.Tensor, frames: int, columns: list, frequency: float, position_scale: float, fn) -> None:
+    """Set ``columns`` of a frame-major RoPE table (rows: frames x tokens per frame) in place to
+    ``fn(position · frequency)``."""
+    rows = table.shape[0]
+    positions = torch.arange(rows, dtype=torch.float64) // (rows // frames) * position_scale
+    values = fn(positions * frequency).to(table.device, table.dtype)
+    for c in columns:
+        table[:, c] = values
+
+
+def _transformers(target) -> dict:
+    if isinstance(target, torch.nn.Module):
+        return {"transformer": target}
+    found = {name: c for name, c in getattr(target, "components", {}).items()
+             if isinstance(c, torch.nn.Module) and name.startswith("transformer")}
+    if not found:
+        raise TypeError(f"lvsa.riflex expects a diffusers pipeline or transformer, got {type(target).__name__}")
+    # torch.compile wraps a module; its hooks and buffers live on the original.
+    return {name: getattr(c, "_orig_mod", c) for name, c in found.items()}
+
+
+def _default_train_len(transformer, pipe) -> float:
+    """The model's training horizon in RoPE frames: LVSA's reference for the model."""
+    from .models import adapter_for
+
+    adapter = adapter_for(transformer)
+    facts = adapter.facts(transformer, pipe) if adapter is not None else None
+    if facts is None:
+        raise ValueError("lvsa.riflex: the training length of this model is unknown; pass train_len= "
+                         "(latent frames after temporal patching)")
+    return float(facts.reference)
+
+
+def enable(target, s: float, *, k: Optional[int] = None, train_len: Optional[float] = None) -> Handle:
+    """Apply RIFLEx with extrapolation ratio ``s`` (>= 1; typically generated frames / training
+    frames) to a pipeline's transformers or to one transformer.
+
+    ``train_len``: the training length ``L`` in latent frames after temporal patching (default:
+    the model's reference horizon, as ``lvsa.enable`` uses it); ``k`` overrides the intrinsic
+    frequency index (0-based). Lengths are RoPE positions, which are latent frames for every family
+    except a Cosmos call given ``fps``, whose positions are frames at the model's base fps (Cosmos
+    2.5 pipelines pass none).
+    """
+    if not (isinstance(s, (int, float)) and math.isfinite(s) and s >= 1):
+        raise ValueError(f"lvsa.riflex: s must be a number >= 1 (generated length / training length), got {s!r}")
+    disable(target)
+    transformers = _transformers(target)
+    first = next(iter(transformers.values()))
+    family, rope = _family_rope(first)
+    is_pipeline = not isinstance(target, torch.nn.Module)
+    length = float(train_len) if train_len is not None else _default_train_len(first, target if is_pipeline else None)
+    if not length > 0:
+        raise ValueError(f"lvsa.riflex: train_len must be positive, got {train_len!r}")
+    count = rope.t_dim // 2
+    index = intrinsic_index(rope.theta, rope.t_dim, length) if k is None else k
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        raise ValueError(f"lvsa.riflex: k must be an int in [0, {count}) (this model has {count} temporal "
+                         f"frequencies), got {k!r}")
+    handle = Handle(family, float(s), index, length, rope.theta, rope.t_dim)
+    if s == 1:  # the exact no-op: nothing is installed
+        return handle
+
+    frequency = handle.new_frequency
+    columns = rope.columns(index)
+    try:
+        for component, transformer in transformers.items():
+            _install(family, transformer, rope, columns, frequency, handle)
+            handle.components.append(component)
+        setattr(target, _HANDLE_ATTRIBUTE, handle)
+        handle._undo.append(lambda: delattr(target, _HANDLE_ATTRIBUTE))
+    except BaseException:
+        handle.disable()
+        raise
+    say_once(handle.summary())
+    return handle
+
+
+def _install(family: str, transformer, rope: _Rope, columns: list, frequency: float, handle: Handle) -> None:
+    if family == "wan":
+        # Precomputed tables over rope_max_seq_len positions: edit the columns once, keep the originals.
+        module = transformer.rope
+        saved = [(name, getattr(module, name)[:, columns].clone()) for name in ("freqs_cos", "freqs_sin")]
+        for name, fn in (("freqs_cos", torch.cos), ("freqs_sin", torch.sin)):
+            table = getattr(module, name)
+            _rewrite(table, table.shape[0], columns, frequency, 1.0, fn)
+
+        def restore(module=module, saved=saved):
+            for name, columns_before in saved:
+                getattr(module, name)[:, columns] = columns_before
+
+        handle._undo.append(restore)
+        return
+
+    if family == "cogvideox":
+        # The pipeline computes the tables and passes them as image_rotary_emb: rewrite the inputs.
+        def before(module, args, kwargs):
+            tables = kwargs.get("image_rotary_emb")
+            if tables is None:
+                return None
+            frames = kwargs["hidden_states"].shape[1] // (module.config.patch_size_t or 1)
+            cos, sin = (t.clone() for t in tables)
+            _rewrite(cos, frames, columns, frequency, 1.0, torch.cos)
+            _rewrite(sin, frames, columns, frequency, 1.0, torch.sin)
+            return args, {**kwargs, "image_rotary_emb": (cos, sin)}
+
+        handle._undo.append(transformer.register_forward_pre_hook(before, with_kwargs=True).remove)
+        return
+
+    # HunyuanVideo 1.5 and Cosmos compute the tables in rope.forward(hidden_states[, fps]).
+    def after(module, args, kwargs, output):
+        hidden_states = args[0] if args else kwargs["hidden_states"]
+        frames = hidden_states.shape[2] // module.patch_size_t if family == "hunyuan_video" \
+            else hidden_states.shape[2] // module.patch_size[0]
+        scale = 1.0
+        if family == "cosmos":
+            fps = kwargs.get("fps", args[1] if len(args) > 1 else None)
+            scale = module.base_fps / fps if fps else 1.0
+        cos, sin = output
+        cos, sin = cos.clone(), sin.clone()
+        _rewrite(cos, frames, columns, frequency, scale, torch.cos)
+        _rewrite(sin, frames, columns, frequency, scale, torch.sin)
+        return cos, sin
+
+    handle._undo.append(transformer.rope.register_forward_hook(after, with_kwargs=True).remove)
+
+
+def disable(target) -> None:
+    """Undo :func:`enable` (a no-op when RIFLEx is not on ``target``)."""
+    handle = getattr(target, _HANDLE_ATTRIBUTE, None)
+    if handle is not None:
+        handle.disable()
+
+
+__all__ = ["Handle", "enable", "disable", "intrinsic_index"]
