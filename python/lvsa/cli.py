@@ -1,4 +1,4 @@
-"""The ``lvsa`` command: ``lvsa plan`` (the C++ ``lvsa-plan``) and ``lvsa bench``."""
+"""The ``lvsa`` command: ``lvsa plan`` (the C++ ``lvsa-plan``), ``lvsa bench`` and ``lvsa generate``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ USAGE = """usage: lvsa <command> [args]
 commands:
   plan     print the attention pattern of a model preset or latent geometry (lvsa plan --help)
   bench    time dense vs LVSA attention at a model's geometry (lvsa bench --help)
+  generate make a video with a local diffusers model, LVSA and RIFLEx (lvsa generate --help)
 """
 
 
@@ -36,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(rest)
+    if command == "generate":
+        from .generate import main as generate_main
+
+        return generate_main(rest)
     print(f"lvsa: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
     return 2
 

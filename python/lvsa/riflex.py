@@ -129,10 +129,13 @@ def _transformers(target) -> dict:
     return {name: getattr(c, "_orig_mod", c) for name, c in found.items()}
 
 
-def _default_train_len(transformer, pipe) -> float:
-    """The model's training horizon in RoPE frames: LVSA's reference for the model."""
+def training_length(target) -> float:
+    """The training horizon of a pipeline's (or a transformer's) model in RoPE frames (latent
+    frames after temporal patching): the reference LVSA uses for the model."""
     from .models import adapter_for
 
+    transformer = next(iter(_transformers(target).values()))
+    pipe = None if isinstance(target, torch.nn.Module) else target
     adapter = adapter_for(transformer)
     facts = adapter.facts(transformer, pipe) if adapter is not None else None
     if facts is None:
@@ -157,8 +160,7 @@ def enable(target, s: float, *, k: Optional[int] = None, train_len: Optional[flo
     transformers = _transformers(target)
     first = next(iter(transformers.values()))
     family, rope = _family_rope(first)
-    is_pipeline = not isinstance(target, torch.nn.Module)
-    length = float(train_len) if train_len is not None else _default_train_len(first, target if is_pipeline else None)
+    length = float(train_len) if train_len is not None else training_length(target)
     if not length > 0:
         raise ValueError(f"lvsa.riflex: train_len must be positive, got {train_len!r}")
     count = rope.t_dim // 2
@@ -241,4 +243,4 @@ def disable(target) -> None:
         handle.disable()
 
 
-__all__ = ["Handle", "enable", "disable", "intrinsic_index"]
+__all__ = ["Handle", "enable", "disable", "intrinsic_index", "training_length"]

@@ -1,0 +1,115 @@
+"""What differs between the supported text-to-video pipelines: which class drives each family,
+its default frame rate and size, its frame and pixel grid, and the arguments of its call.
+
+The grid is read from the loaded pipeline (its VAE's compression factors) and transformer (its
+patch size), never assumed, so a frame count off the grid is refused with the nearest valid
+counts before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..plan import preset
+from .args import UsageError
+
+# Text-to-video pipeline class -> (LVSA family, default fps). Image-to-video pipelines need an
+# input image, which `lvsa generate` does not take.
+PIPELINES = {
+    "WanPipeline": ("wan", 16.0),
+    "HunyuanVideo15Pipeline": ("hunyuan_video", 24.0),
+    "CogVideoXPipeline": ("cogvideox", 8.0),
+    "Cosmos2_5_PredictBasePipeline": ("cosmos", 16.0),
+}
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The model's video grid: ``vae_temporal`` video frames per latent frame (after the first),
+    ``vae_spatial`` pixels per latent pixel, and the transformer's patch (t, h, w)."""
+
+    vae_temporal: int
+    vae_spatial: int
+    patch: tuple
+
+    @property
+    def pixel_multiple(self) -> int:
+        return self.vae_spatial * max(self.patch[1], self.patch[2])
+
+    @property
+    def frame_factor(self) -> int:
+        """Video frames per planner (token) frame: converts window-like knobs."""
+        return self.vae_temporal * self.patch[0]
+
+    def latent_frames(self, frames: int) -> int:
+        return (frames - 1) // self.vae_temporal + 1
+
+    def token_frames(self, frames: int) -> int:
+        # CogVideoX 1.5's pipeline pads the latents to a multiple of its temporal patch.
+        return -(-self.latent_frames(frames) // self.patch[0])
+
+    def tokens_per_frame(self, height: int, width: int) -> int:
+        return (height // (self.vae_spatial * self.patch[1])) * (width // (self.vae_spatial * self.patch[2]))
+
+    def check(self, frames: int, height: int, width: int, family: str) -> None:
+        """Refuse a size the pipeline would round or reject, naming the nearest valid values."""
+        if (frames - 1) % self.vae_temporal:
+            below = frames - (frames - 1) % self.vae_temporal
+            above = below + self.vae_temporal
+            nearest = f"{below} or {above}" if below >= 1 else f"{above}"
+            raise UsageError(
+                f"--num-frames {frames} is off the grid of this {family} model: its VAE turns 1 + "
+                f"{self.vae_temporal}k video frames into 1 + k latent frames, so use {self.vae_temporal}k+1 "
+                f"frames; nearest valid: {nearest}")
+        m = self.pixel_multiple
+        for name, value in (("height", height), ("width", width)):
+            if value % m:
+                below, above = value - value % m, value - value % m + m
+                nearest = f"{below} or {above}" if below > 0 else f"{above}"
+                raise UsageError(f"--{name} {value} must be a multiple of {m} for this {family} model (VAE "
+                                 f"{self.vae_spatial}x times patch {m // self.vae_spatial}); nearest valid: {nearest}")
+
+
+def family_of(pipe) -> tuple[str, float]:
+    name = type(pipe).__name__
+    if name not in PIPELINES:
+        raise UsageError(f"{name} is not supported by lvsa generate; supported text-to-video pipelines: "
+                         f"{', '.join(PIPELINES)}")
+    return PIPELINES[name]
+
+
+def grid_of(pipe) -> Grid:
+    config = pipe.transformer.config
+    if isinstance(config.patch_size, (tuple, list)):
+        patch = tuple(config.patch_size)
+    else:  # HunyuanVideo 1.5 and CogVideoX: a spatial patch size and an optional temporal one
+        patch = (getattr(config, "patch_size_t", None) or 1, config.patch_size, config.patch_size)
+    return Grid(int(pipe.vae_scale_factor_temporal), int(pipe.vae_scale_factor_spatial), patch)
+
+
+def default_size(pipe) -> tuple[int, int, int]:
+    """(frames, height, width) the model was trained at, from its LVSA preset."""
+    from ..models import adapter_for
+
+    transformer = pipe.transformer
+    facts = adapter_for(transformer).facts(transformer, pipe)
+    return tuple(preset(facts.name)["default_size"]) if facts is not None else (81, 480, 832)
+
+
+def call_arguments(pipe, family: str, *, prompt: str, negative_prompt, frames: int, height: int, width: int,
+                   steps: int, guidance, seed: int, latent: bool) -> dict:
+    """Keyword arguments of the pipeline call. HunyuanVideo 1.5 takes its guidance scale from its
+    guider component, so ``guidance`` replaces the guider there instead."""
+    kwargs = dict(prompt=prompt, height=height, width=width, num_frames=frames, num_inference_steps=steps,
+                  generator=torch.Generator(device="cpu").manual_seed(seed),
+                  output_type="latent" if latent else "np")
+    if negative_prompt is not None:
+        kwargs["negative_prompt"] = negative_prompt
+    if guidance is not None:
+        if family == "hunyuan_video":
+            pipe.guider = pipe.guider.new(guidance_scale=guidance)
+        else:
+            kwargs["guidance_scale"] = guidance
+    return kwargs
