@@ -85,7 +85,6 @@ def enable(pipe, **config) -> Handle:
     """
     from .models import Runtime, Unsupported, adapter_for
 
-    disable(pipe)
     knobs = settings.gather(config)
     transformers = _transformers(pipe)
     is_pipeline = not isinstance(pipe, torch.nn.Module)
@@ -93,6 +92,7 @@ def enable(pipe, **config) -> Handle:
     adapter = adapter_for(first)
     facts = adapter.facts(first, pipe if is_pipeline else None)
     resolved = settings.resolve(knobs, facts, f"{type(pipe).__name__} ({type(first).__name__})")
+    disable(pipe)  # only now: a rejected configuration leaves the previous installation in place
     handle = Handle(adapter.family, facts.name if facts else "unknown variant", resolved)
 
     try:
