@@ -124,3 +124,27 @@ def test_the_installed_command(models, tmp_path):
     assert result.returncode == 0, result.stderr
     assert video.probe(tmp_path / "cogvideox-9f-seed0-lvsa.mp4") == (9, 8.0, "h264")  # CogVideoX: 8 fps
     assert "LVSA on:" in result.stdout and "denoising" in result.stderr
+
+
+def test_no_periodic_keyframes(models, tmp_path, capsys):
+    assert _generate(models["wan"], tmp_path, "--lvsa", "--reference-latent-frames", "4", "--window-size", "4",
+                     "--key-frame-interval", "0", "--no-rotate-keyframes", "--output-latent") == 0
+    record = _sidecar(tmp_path)["lvsa"]
+    assert record["kfi"] == 0 and record["density"] < 0.5
+    assert "keyframe interval none" in record["settings"] and "rotate off" in record["settings"]
+
+
+def test_example_script(models, tmp_path, monkeypatch):
+    """The thin example: its settings, overridden by the options given after them."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "wan_generate.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--model", str(models["wan"]), "--prompt", "x", "--num-frames",
+                                      "17", "--height", "16", "--width", "16", "--steps", "1", "--output-dir",
+                                      str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(script), run_name="__main__")
+    assert exit_.value.code == 0
+    assert video.probe(tmp_path / "wan-17f-seed0-lvsa-riflex.mp4") == (17, 16.0, "h264")

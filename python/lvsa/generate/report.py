@@ -39,7 +39,7 @@ def engagement(handle, token_frames: int, tokens_per_frame: int, device, warning
         return {"enabled": False, "line": "LVSA off: the model's dense attention"}
     config = handle.settings.config
     planner = Planner(Geometry(token_frames, tokens_per_frame), config)
-    offsets = range(planner.kfi if config.rotate else 1)
+    offsets = range(max(planner.kfi, 1) if config.rotate else 1)  # kfi 0: no periodic keyframes
     density = statistics.fmean(planner.step(o).frame_density for o in offsets)
     layers = sum(len(names) for names in handle.layers.values())
     backend = backends.resolve(handle.settings.backend, device, strict=handle.settings.strict)

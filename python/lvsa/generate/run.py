@@ -70,6 +70,7 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
     if ranks.world > 1:
         distributed.parallelize(pipe, ranks)
 
+    # Knob values the planner or RIFLEx refuses (ValueError naming the knob) are usage errors.
     handle = None
     if args.lvsa:
         try:
@@ -78,10 +79,10 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
             raise UsageError(str(error)) from None
     riflex_facts, riflex_line = {"enabled": False}, "RIFLEx off"
     if args.riflex:
-        # The training horizon: RIFLEx's own option, else the one LVSA was told, else the model's.
-        train_len = args.riflex_train_len or args.reference_latent_frames or riflex.training_length(pipe)
-        s = args.riflex_s if args.riflex_s is not None else max(1.0, token_frames / train_len)
         try:
+            # The training horizon: RIFLEx's own option, else the one LVSA was told, else the model's.
+            train_len = args.riflex_train_len or args.reference_latent_frames or riflex.training_length(pipe)
+            s = args.riflex_s if args.riflex_s is not None else max(1.0, token_frames / train_len)
             rope = riflex.enable(pipe, s, k=args.riflex_k, train_len=train_len)
         except ValueError as error:
             raise UsageError(str(error)) from None
