@@ -20,9 +20,12 @@ pipeline calls each see their own step.
 from __future__ import annotations
 
 import functools
+import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator, Optional
+
+from ._log import say_once
 
 
 class _Request:
@@ -93,6 +96,9 @@ def _counting_class(base: type) -> type:
 @contextmanager
 def request(scheduler) -> Iterator[None]:
     """One pipeline call: the step starts at 0 and advances after each ``scheduler.step``."""
+    if scheduler is None:
+        say_once("the pipeline has no scheduler to count denoising steps with: every step is step 0 "
+                 "(the keyframe grid does not rotate)", logging.WARNING)
     token = _current.set(_Request(0, scheduler))
     swapped = scheduler is not None and "_lvsa_base" not in type(scheduler).__dict__
     if swapped:

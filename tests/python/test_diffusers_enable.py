@@ -226,3 +226,9 @@ def test_scheduler_steps_advance_the_request_and_nothing_else():
     with step_context.request(other):
         scheduler.step(sample, scheduler.timesteps[2], sample)  # not this request's scheduler
         assert step_context.current_step() == 0
+
+
+def test_a_request_without_scheduler_is_reported(log):
+    with step_context.request(None):
+        assert step_context.current_step() == 0
+    assert any("no scheduler" in r.getMessage() and r.levelno == logging.WARNING for r in log)
