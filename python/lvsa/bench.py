@@ -66,6 +66,17 @@ def _max_error(out, q, k, v, plan, device, backend_name):
     return (out.float() - exact.float()).abs().max().item()
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
+
+
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     device = torch.device(args.device)
@@ -103,7 +114,7 @@ def main(argv=None) -> int:
             sparse_tflops=plan.work(heads, D)["sparse_flops"] / t_sparse / 1e12,
             max_error=_max_error(out, q, k, v, plan, device, args.backend)))
 
-    card = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     print(f"lvsa bench: {args.model} on {card} ({device.type}, backend {args.backend}, "
           f"{torch.get_num_threads() if on_cpu else ''}{' threads' if on_cpu else ''})")
     print(f"{'T':>4} {'P':>5} {'H':>3} {'D':>4} {'kfi':>4} {'density':>8} {'dense ms':>10} {'lvsa ms':>10} "
