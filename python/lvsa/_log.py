@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 logger = logging.getLogger("lvsa")
 if not logger.handlers:
@@ -20,11 +21,21 @@ if not logger.handlers:
 _said: set[str] = set()
 
 
+def _follower() -> bool:
+    """A process of a torch.distributed group other than rank 0: under torchrun every rank runs
+    the same code and would say the same lines. Looked up without importing torch."""
+    torch = sys.modules.get("torch")
+    distributed = getattr(torch, "distributed", None)
+    return bool(distributed and distributed.is_available() and distributed.is_initialized()
+                and distributed.get_rank() != 0)
+
+
 def say_once(message: str, level: int = logging.INFO) -> None:
-    """Log ``message`` the first time it is seen in this process."""
+    """Log ``message`` the first time it is seen in this process (on rank 0 alone under torchrun)."""
     if message not in _said:
         _said.add(message)
-        logger.log(level, message)
+        if not _follower():
+            logger.log(level, message)
 
 
 def _let_torch_compile_trace_say_once() -> None:

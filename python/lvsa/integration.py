@@ -42,7 +42,8 @@ class Handle:
                 f"window {c.window}, first frames {c.n_first}, keyframe interval {kfi}, scale {c.scale:g}, "
                 f"expand {'on' if c.expand else 'off'}, rotate {'on' if c.rotate else 'off'} (latent frames; "
                 f"given in {s.units} frames); {count} self-attention layers in {', '.join(self.layers)}; "
-                f"cross-attention dense; backend {s.backend}{', strict' if s.strict else ''}")
+                f"cross-attention dense; backend {s.backend}{', strict' if s.strict else ''}"
+                f"{f'; Ulysses over {s.parallel} processes' if s.parallel > 1 else ''}")
 
     def disable(self) -> None:
         while self._undo:
@@ -69,6 +70,12 @@ def _transformers(target) -> dict[str, torch.nn.Module]:
     return found
 
 
+def _restore(module, native, processor) -> None:
+    """Put the model's processor back, with the parallel config diffusers may have given LVSA's."""
+    native._parallel_config = processor._parallel_config
+    module.set_processor(native)
+
+
 def enable(pipe, **config) -> Handle:
     """Install LVSA on ``pipe`` (a diffusers pipeline, or a transformer) and return the handle.
 
@@ -80,10 +87,14 @@ def enable(pipe, **config) -> Handle:
       scale (sparsity scale), expand, rotate (keyframe rotation across steps);
       backend ("auto", "cpu", "cuda", "torch", "reference");
       strict (raise instead of falling back to the model's attention, or of using step 0 when no
-        step is known).
+        step is known);
+      parallel (a process count, or "auto" for torch.distributed's world size): under torchrun,
+        split every transformer's sequence over the processes with Ulysses (``lvsa.parallel``);
+        the output is the same as in one process.
     Calling it again on an enabled pipeline replaces the previous installation.
     """
     from .models import Runtime, Unsupported, adapter_for
+    from .parallel import install as ulysses
 
     knobs = settings.gather(config)
     transformers = _transformers(pipe)
@@ -92,10 +103,14 @@ def enable(pipe, **config) -> Handle:
     adapter = adapter_for(first)
     facts = adapter.facts(first, pipe if is_pipeline else None)
     resolved = settings.resolve(knobs, facts, f"{type(pipe).__name__} ({type(first).__name__})")
+    if resolved.parallel > 1:
+        ulysses.check(transformers, {name: adapter_for(t).family for name, t in transformers.items()},
+                      resolved.parallel)
     disable(pipe)  # only now: a rejected configuration leaves the previous installation in place
     handle = Handle(adapter.family, facts.name if facts else "unknown variant", resolved)
 
     try:
+        parallel_config = ulysses.configure(resolved.parallel) if resolved.parallel > 1 else None
         for component, transformer in transformers.items():
             adapter = adapter_for(transformer)
             runtime = Runtime(f"{adapter.family} {component}", resolved.reference_note, resolved.config,
@@ -109,9 +124,13 @@ def enable(pipe, **config) -> Handle:
                     handle.skipped[f"{component}.{name}"] = reason
                     runtime.fall_back(f"{name} {reason}")
                     continue
-                module.set_processor(adapter.processor(runtime, native))
-                handle._undo.append(lambda module=module, native=native: module.set_processor(native))
+                processor = adapter.processor(runtime, native)
+                module.set_processor(processor)
+                handle._undo.append(lambda module=module, native=native, processor=processor:
+                                    _restore(module, native, processor))
                 handle.layers[component].append(name)
+            if parallel_config is not None:
+                handle._undo.append(ulysses.shard(transformer, adapter, parallel_config))
 
             def begin(module, args, kwargs, adapter=adapter, runtime=runtime):
                 try:

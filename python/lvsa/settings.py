@@ -35,6 +35,11 @@ def _keyframe_interval(text: str):
     return value if value == "auto" else None if value == "none" else int(value)
 
 
+def _parallel(text: str):
+    value = text.strip().lower()
+    return value if value == "auto" else int(value)
+
+
 # knob -> parser of its LVSA_<KNOB> environment variable
 _KNOBS: dict[str, Callable[[str], Any]] = {
     "window": int,
@@ -47,6 +52,7 @@ _KNOBS: dict[str, Callable[[str], Any]] = {
     "units": lambda text: text.strip().lower(),
     "backend": lambda text: text.strip().lower(),
     "strict": _bool,
+    "parallel": _parallel,
 }
 
 
@@ -69,13 +75,14 @@ class ModelFacts:
 @dataclass(frozen=True)
 class Settings:
     """Resolved knobs: the pattern (latent frames), backend and strictness, plus where the
-    reference came from, for the reports."""
+    reference came from, for the reports, and the processes Ulysses splits the sequence over."""
 
     config: PatternConfig
     reference_note: str
     units: str
     backend: str
     strict: bool
+    parallel: int = 1
 
 
 def gather(explicit: dict) -> dict:
@@ -134,7 +141,12 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
     pattern = {name: knobs[name] for name in ("scale", "expand", "rotate") if name in knobs}
     config = PatternConfig(reference=reference, **frames, **pattern)
     Planner(Geometry(1, 1), config)  # the planner validates the knobs: fail at enable, not mid-denoising
-    return Settings(config, note, units, backend, bool(knobs.get("strict", False)))
+    parallel = 1
+    if "parallel" in knobs:
+        from .parallel.install import degree_of  # torch.distributed: only when asked for
+
+        parallel = degree_of(knobs["parallel"])
+    return Settings(config, note, units, backend, bool(knobs.get("strict", False)), parallel)
 
 
 __all__ = ["ModelFacts", "Settings", "gather", "resolve"]

@@ -82,12 +82,12 @@ def wan(**overrides) -> Case:
     return Case("wan", model, inputs)
 
 
-def hunyuan_video(in_channels: int = 4, out_channels: int = 4) -> Case:
+def hunyuan_video(in_channels: int = 4, out_channels: int = 4, heads: int = 2) -> Case:
     from diffusers import HunyuanVideo15Transformer3DModel
 
     torch.manual_seed(0)
     model = HunyuanVideo15Transformer3DModel(
-        in_channels=in_channels, out_channels=out_channels, num_attention_heads=2, attention_head_dim=HEAD_DIM,
+        in_channels=in_channels, out_channels=out_channels, num_attention_heads=heads, attention_head_dim=HEAD_DIM,
         num_layers=2, num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16,
         text_embed_2_dim=8, image_embed_dim=12, rope_axes_dim=(16, 24, 24), target_size=32,
         task_type="t2v").eval().to(DEVICE, DTYPE)
@@ -106,12 +106,12 @@ def hunyuan_video(in_channels: int = 4, out_channels: int = 4) -> Case:
     return Case("hunyuan_video", model, inputs, text + byt5 + image, "after")
 
 
-def cogvideox(patch_size_t=None) -> Case:
+def cogvideox(patch_size_t=None, heads: int = 2) -> Case:
     from diffusers import CogVideoXPipeline, CogVideoXTransformer3DModel
 
     torch.manual_seed(0)
     model = CogVideoXTransformer3DModel(
-        num_attention_heads=2, attention_head_dim=HEAD_DIM, in_channels=4, out_channels=4, time_embed_dim=2,
+        num_attention_heads=heads, attention_head_dim=HEAD_DIM, in_channels=4, out_channels=4, time_embed_dim=2,
         text_embed_dim=8, num_layers=2, sample_width=4, sample_height=4, sample_frames=9, patch_size=2,
         patch_size_t=patch_size_t, temporal_compression_ratio=4, max_text_seq_length=6,
         use_rotary_positional_embeddings=True).eval().to(DEVICE, DTYPE)
@@ -127,12 +127,12 @@ def cogvideox(patch_size_t=None) -> Case:
     return Case("cogvideox", model, inputs, 6, "before")
 
 
-def cosmos() -> Case:
+def cosmos(heads: int = 2) -> Case:
     from diffusers import CosmosTransformer3DModel
 
     torch.manual_seed(0)
     model = CosmosTransformer3DModel(
-        in_channels=5, out_channels=4, num_attention_heads=2, attention_head_dim=HEAD_DIM, num_layers=2, mlp_ratio=2,
+        in_channels=5, out_channels=4, num_attention_heads=heads, attention_head_dim=HEAD_DIM, num_layers=2, mlp_ratio=2,
         text_embed_dim=16, adaln_lora_dim=4, max_size=(16, 16, 16), patch_size=(1, 2, 2),
         rope_scale=(2.0, 1.0, 1.0), extra_pos_embed_type="learnable",
         # concat_padding_mask=True needs torchvision (to resize the mask), not a test dependency.

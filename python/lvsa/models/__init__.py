@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from ._adapter import Adapter
+from ._adapter import Adapter, LVSAProcessor
 from ._runtime import Runtime, Unsupported
 
 _FAMILY_MODULES = ("wan", "hunyuan_video", "cogvideox", "cosmos", "cosmos3")
@@ -45,4 +45,4 @@ def supported() -> str:
     return names + missing
 
 
-__all__ = ["Adapter", "Runtime", "Unsupported", "adapter_for", "supported"]
+__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "supported"]

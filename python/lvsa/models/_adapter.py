@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 
 import torch
 
+from ..parallel.attention import ulysses_for
 from ..settings import ModelFacts
 from ._runtime import Runtime
 
@@ -49,26 +50,46 @@ class LVSAProcessor:
 
     ``_attention_backend`` and ``_parallel_config`` are the attributes diffusers sets on every
     processor (``set_attention_backend``, ``enable_parallelism``); they reach the model's
-    processor when it runs a call.
+    processor when it runs a call. A ``_parallel_config`` (Ulysses) makes the processor see its
+    rank's share of the video tokens: :meth:`geometry` and :meth:`attend` then work on the whole
+    sequence through ``lvsa.parallel``'s all-to-alls.
     """
 
     _attention_backend = None
-    _parallel_config = None
+    # Whether the model's own processor computes attention correctly on a Ulysses-sharded sequence
+    # (Wan's does, through diffusers' Ulysses); if not, a sharded call cannot fall back to it.
+    native_runs_sharded = False
 
     def __init__(self, runtime: Runtime, native):
         self.runtime = runtime
         self.native = native
+        # A model parallelised by diffusers before lvsa.enable keeps its config on the new processor.
+        self._parallel_config = getattr(native, "_parallel_config", None)
 
     def native_reason(self) -> Optional[str]:
         """Why this call must run the model's own attention (None: LVSA takes it)."""
-        if self.runtime.unsupported is not None:
-            return self.runtime.unsupported
-        if self._parallel_config is not None:
-            return ("diffusers context parallelism shards the sequence inside the attention call, which "
-                    "the diffusers adapter does not support yet")
-        return None
+        return self.runtime.unsupported
+
+    def geometry(self, video_tokens: int, encoder_len: int = 0, encoder_side: str = "none"):
+        """The whole call's geometry from the video tokens this processor sees (its rank's share
+        under Ulysses) and the encoder tokens (whole on every rank)."""
+        ulysses = ulysses_for(self._parallel_config)
+        if ulysses is not None:
+            video_tokens = ulysses.whole_video(video_tokens, self.runtime.grid)
+        return self.runtime.geometry(video_tokens, encoder_len, encoder_side)
+
+    def attend(self, q, k, v, geometry, encoder_valid=None):
+        """LVSA attention on the ``[B, S, H, D]`` tensors this processor built (under Ulysses: its
+        rank's tokens, all heads), returning the output in the same layout."""
+        ulysses = ulysses_for(self._parallel_config)
+        if ulysses is None:
+            return self.runtime.attend(q, k, v, geometry, encoder_valid)
+        return ulysses.attend(self.runtime, q, k, v, geometry, encoder_valid)
 
     def run_native(self, reason: str, *args, **kwargs):
+        if self._parallel_config is not None and not self.native_runs_sharded:
+            raise RuntimeError(f"lvsa: {self.runtime.label}: {reason}; the model's own attention cannot run on a "
+                               "sequence split over processes (Ulysses), so this call has no fallback")
         self.runtime.fall_back(reason)
         self.native._attention_backend = self._attention_backend
         self.native._parallel_config = self._parallel_config

@@ -29,7 +29,7 @@ class CogVideoXLVSAProcessor(LVSAProcessor):
                                    image_rotary_emb)
 
         text_len = encoder_hidden_states.size(1)
-        geometry = self.runtime.geometry(hidden_states.shape[1], text_len, "before")
+        geometry = self.geometry(hidden_states.shape[1], text_len, "before")
         hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
         batch_size = hidden_states.shape[0]
 
@@ -51,8 +51,7 @@ class CogVideoXLVSAProcessor(LVSAProcessor):
                 key[:, :, text_len:] = apply_rotary_emb(key[:, :, text_len:], image_rotary_emb)
 
         # LVSA takes [B, S, H, D] with any strides: the transposes are views.
-        hidden_states = self.runtime.attend(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
-                                            geometry)
+        hidden_states = self.attend(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), geometry)
         hidden_states = hidden_states.reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = attn.to_out[0](hidden_states)
         hidden_states = attn.to_out[1](hidden_states)

@@ -39,9 +39,8 @@ class CosmosLVSAProcessor(LVSAProcessor):
             key = apply_rotary_emb(key, image_rotary_emb, use_real=True, use_real_unbind_dim=-2)
 
         # The model repeats K/V heads for grouped-query attention; LVSA takes the groups as they are.
-        geometry = self.runtime.geometry(hidden_states.shape[1])
-        hidden_states = self.runtime.attend(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
-                                            geometry)
+        geometry = self.geometry(hidden_states.shape[1])
+        hidden_states = self.attend(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), geometry)
         hidden_states = hidden_states.flatten(2, 3).type_as(query)
         hidden_states = attn.to_out[0](hidden_states)
         return attn.to_out[1](hidden_states)

@@ -46,7 +46,7 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
             return self.run_native(reason, *args)
 
         encoder_len = 0 if encoder_hidden_states is None else encoder_hidden_states.shape[1]
-        geometry = self.runtime.geometry(hidden_states.shape[1], encoder_len, "after")
+        geometry = self.geometry(hidden_states.shape[1], encoder_len, "after")
         valid = None
         if attention_mask is not None:
             # The mask is the same tensor for every block of a forward: derive the lengths once.
@@ -80,7 +80,7 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
             value = torch.cat([value, encoder_value], dim=1)
 
         # 5. Attention: the pattern for video queries, dense for encoder queries, padding excluded.
-        hidden_states = self.runtime.attend(query, key, value, geometry, encoder_valid=valid)
+        hidden_states = self.attend(query, key, value, geometry, encoder_valid=valid)
         hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
 
         # 6. Output projections.

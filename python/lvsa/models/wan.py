@@ -32,6 +32,8 @@ def _apply_rotary_emb(x: torch.Tensor, freqs_cos: torch.Tensor, freqs_sin: torch
 
 
 class WanLVSAProcessor(LVSAProcessor):
+    native_runs_sharded = True  # WanAttnProcessor hands its parallel config to diffusers' Ulysses
+
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
         reason = self.native_reason()
         if reason is None and (encoder_hidden_states is not None or attention_mask is not None):
@@ -49,8 +51,8 @@ class WanLVSAProcessor(LVSAProcessor):
             query = _apply_rotary_emb(query, *rotary_emb)
             key = _apply_rotary_emb(key, *rotary_emb)
 
-        geometry = self.runtime.geometry(hidden_states.shape[1])
-        hidden_states = self.runtime.attend(query, key, value, geometry)
+        geometry = self.geometry(hidden_states.shape[1])
+        hidden_states = self.attend(query, key, value, geometry)
         hidden_states = hidden_states.flatten(2, 3).type_as(query)
         hidden_states = attn.to_out[0](hidden_states)
         return attn.to_out[1](hidden_states)

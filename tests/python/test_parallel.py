@@ -1,0 +1,237 @@
+"""Ulysses over N processes gives the 1-process answer, with real ``torch.distributed``.
+
+pytest launches this file under ``torchrun --nproc-per-node N`` (gloo on the CPU; NCCL with
+``LVSA_TEST_DEVICE=cuda``, one GPU a process). Every rank builds each family's tiny diffusers
+transformer, computes the 1-process outputs itself (no sharding), then runs the same inputs with
+``lvsa.enable(..., parallel=N)`` and compares; rank 0 collects every rank's results into a JSON
+report that the tests below read. Cases: every family with Ulysses support, the sparse pattern
+(at two rotation offsets) against 1-process LVSA, the dense pattern against the model's own
+attention (LVSA adding nothing), video lengths that divide by N and that do not, and after
+``disable`` the model is its unsharded self again. On GPUs, Wan also runs under diffusers' own
+``enable_parallelism``: alone (the model's attention through diffusers' Ulysses) and with LVSA
+enabled inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("diffusers")
+
+import torch  # noqa: E402
+
+import lvsa  # noqa: E402
+import lvsa.parallel  # noqa: E402
+import tiny_diffusers as td  # noqa: E402
+
+HEADS = 4  # split over 2 and 4 processes
+FAMILIES = {
+    "wan": lambda: td.wan(num_attention_heads=HEADS),
+    "hunyuan_video": lambda: td.hunyuan_video(heads=HEADS),
+    "cogvideox": lambda: td.cogvideox(heads=HEADS),
+    "cogvideox1.5": lambda: td.cogvideox(patch_size_t=2, heads=HEADS),
+    "cosmos": lambda: td.cosmos(heads=HEADS),
+}
+# (latent frames T, tokens per frame P): 8 x 4 = 32 tokens divide by 2 and 4; 7 x 9 = 63 by neither.
+GEOMETRIES = [(8, 4), (7, 9)]
+STEPS = (0, 1)  # two rotation offsets of the kfi-3 sparse pattern
+
+
+# --- the worker: runs under torchrun ------------------------------------------------------------
+
+def _at_geometry(case: td.Case, frames: int, p: int) -> None:
+    """Point ``case``'s inputs at a video of ``frames`` token frames of ``p`` (a square) tokens."""
+    side = {4: 2, 9: 3}[p]
+    patch = 1 if case.family == "hunyuan_video" else 2
+    latent_side = side * patch
+    patch_t = (case.transformer.config.get("patch_size_t") or 1) if case.family == "cogvideox" else 1
+    latent_frames = frames * patch_t
+    base = case.inputs
+
+    def inputs(batch):
+        kwargs = base(batch)
+        video = kwargs["hidden_states"]
+        generator = torch.Generator().manual_seed(11)
+        if case.family == "cogvideox":  # [B, F, C, H, W]
+            shape = (batch, latent_frames, video.shape[2], latent_side, latent_side)
+        else:                           # [B, C, F, H, W]
+            shape = (batch, video.shape[1], latent_frames, latent_side, latent_side)
+        kwargs["hidden_states"] = torch.randn(*shape, generator=generator)
+        if case.family == "cosmos":
+            kwargs["condition_mask"] = torch.zeros(batch, 1, latent_frames, latent_side, latent_side)
+            kwargs["padding_mask"] = torch.zeros(1, 1, latent_side, latent_side)
+        if case.family == "cogvideox":  # RoPE tables of the token grid, as the pipeline makes them
+            from diffusers.models.embeddings import get_3d_rotary_pos_embed
+
+            kwargs["image_rotary_emb"] = get_3d_rotary_pos_embed(
+                embed_dim=case.transformer.config.attention_head_dim, crops_coords=((0, 0), (side, side)),
+                grid_size=(side, side), temporal_size=frames)
+        return kwargs
+
+    case.inputs = inputs
+
+
+def _run(case: td.Case, step=None):
+    if step is None:
+        return case.run()
+    with lvsa.denoising_step(step):
+        return case.run()
+
+
+def _error(expected, actual) -> float:
+    return (actual.float() - expected.float()).abs().max().item()
+
+
+def _close(expected, actual) -> bool:
+    return torch.allclose(actual.float(), expected.float(), **td.TOLERANCE)
+
+
+def _compare(results: list, name: str, expected, actual) -> None:
+    results.append(dict(case=name, max_error=_error(expected, actual), close=_close(expected, actual)))
+
+
+def _family_cases(results: list, degree: int) -> None:
+    for family, make in FAMILIES.items():
+        for frames, p in GEOMETRIES:
+            case = make()
+            _at_geometry(case, frames, p)
+            name = f"{family} T={frames} P={p}"
+            native = _run(case)
+            lvsa.enable(case.transformer, **td.SPARSE)
+            single = [_run(case, step) for step in STEPS]
+
+            lvsa.enable(case.transformer, parallel=degree, **td.SPARSE)
+            for step, expected in zip(STEPS, single):
+                _compare(results, f"{name} sparse step {step}", expected, _run(case, step))
+            lvsa.enable(case.transformer, parallel=degree, **td.DENSE)
+            _compare(results, f"{name} dense vs native", native, _run(case, 0))
+            lvsa.disable(case.transformer)
+            _compare(results, f"{name} after disable", native, _run(case))
+            # The sparse pattern did engage: the 1-process sparse output is not the dense one.
+            results.append(dict(case=f"{name} sparse differs from dense", max_error=_error(native, single[0]),
+                                close=_error(native, single[0]) > 1e-3))
+
+
+def _diffusers_wan_cases(results: list, degree: int) -> None:
+    """diffusers' own enable_parallelism (Wan's plan); it needs an accelerator to pick a device."""
+    from diffusers import ContextParallelConfig
+
+    case = FAMILIES["wan"]()
+    native = _run(case)
+    lvsa.enable(case.transformer, **td.SPARSE)
+    single = [_run(case, step) for step in STEPS]
+    lvsa.disable(case.transformer)
+    case.transformer.enable_parallelism(config=ContextParallelConfig(ulysses_degree=degree))
+    _compare(results, "wan diffusers enable_parallelism, no LVSA", native, _run(case))
+    lvsa.enable(case.transformer, **td.SPARSE)
+    for step, expected in zip(STEPS, single):
+        _compare(results, f"wan diffusers enable_parallelism + LVSA step {step}", expected, _run(case, step))
+
+
+def _refusals(degree: int) -> dict:
+    """The messages of what Ulysses refuses before any work."""
+    messages = {}
+    for name, make, kwargs in [
+        ("heads", lambda: td.wan(num_attention_heads=3), dict(parallel=degree)),
+        ("world", FAMILIES["wan"], dict(parallel=degree + 1)),
+        ("cosmos3", td.cosmos3, dict(parallel=degree)),
+    ]:
+        case = make()
+        try:
+            lvsa.enable(case.transformer, **kwargs)
+            messages[name] = None
+        except (ValueError, RuntimeError) as error:
+            messages[name] = str(error)
+            untouched = not case.transformer._forward_pre_hooks and case.transformer._parallel_config is None
+            messages[name + " untouched"] = untouched
+    return messages
+
+
+def main(report: str) -> None:
+    device = lvsa.parallel.init_process_group()
+    degree = torch.distributed.get_world_size()
+    rank = torch.distributed.get_rank()
+    results: list = []
+    _family_cases(results, degree)
+    if device.type == "cuda":
+        _diffusers_wan_cases(results, degree)
+    refusals = _refusals(degree)
+    everything = [None] * degree
+    torch.distributed.all_gather_object(everything, dict(rank=rank, results=results, refusals=refusals))
+    if rank == 0:
+        Path(report).write_text(json.dumps(dict(degree=degree, device=device.type, ranks=everything), indent=1))
+    torch.distributed.destroy_process_group()
+
+
+# --- the tests: launch the worker ---------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def torchrun(nproc: int, script: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """``torchrun --nproc-per-node nproc script args`` on this host, one thread a process."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", NCCL_NVLS_ENABLE="0", PYTHONUNBUFFERED="1")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+               "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module", params=[2, 4], ids=lambda n: f"{n}proc")
+def launched(request, tmp_path_factory):
+    degree = request.param
+    if td.DEVICE.type == "cuda" and torch.cuda.device_count() < degree:
+        pytest.skip(f"{degree} processes need {degree} GPUs")
+    report = tmp_path_factory.mktemp("parallel") / "report.json"
+    done = torchrun(degree, Path(__file__), str(report))
+    assert done.returncode == 0, f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    return json.loads(report.read_text()), done
+
+
+def test_every_rank_matches_one_process(launched):
+    report, _ = launched
+    assert len(report["ranks"]) == report["degree"]
+    failures = [(r["rank"], c) for r in report["ranks"] for c in r["results"] if not c["close"]]
+    assert not failures, failures
+    cases = {c["case"] for c in report["ranks"][0]["results"]}
+    assert len(cases) == len(FAMILIES) * len(GEOMETRIES) * (len(STEPS) + 3) + (3 if report["device"] == "cuda" else 0)
+
+
+def test_refusals_come_before_any_work(launched):
+    report, _ = launched
+    n = report["degree"]
+    for rank in report["ranks"]:
+        refusals = rank["refusals"]
+        assert f"3 attention heads" in refusals["heads"] and f"split over {n} processes" in refusals["heads"]
+        assert f"parallel={n + 1} but the process group has {n} processes" in refusals["world"]
+        assert "no Ulysses sharding plan for cosmos3" in refusals["cosmos3"]
+        assert all(refusals[f"{name} untouched"] for name in ("heads", "world", "cosmos3"))
+
+
+def test_rank_0_alone_prints(launched):
+    _, done = launched
+    lines = [line for line in done.stderr.splitlines() if line.startswith("[lvsa] ")]
+    assert any("Ulysses over" in line for line in lines)
+    duplicated = {line for line in lines if lines.count(line) > 1}
+    assert not duplicated, duplicated
+
+
+def test_parallel_needs_a_process_group():
+    with pytest.raises(RuntimeError, match="parallel=2 needs torch.distributed initialised"):
+        lvsa.enable(td.wan().transformer, parallel=2)
+    with pytest.raises(ValueError, match="parallel must be a process count"):
+        lvsa.enable(td.wan().transformer, parallel=0)
+    assert lvsa.enable(td.wan().transformer, parallel="auto").settings.parallel == 1  # one process: off
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
