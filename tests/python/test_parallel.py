@@ -9,7 +9,7 @@ report that the tests below read. Cases: every family with Ulysses support, the 
 attention (LVSA adding nothing), video lengths that divide by N and that do not, and after
 ``disable`` the model is its unsharded self again. On GPUs, Wan also runs under diffusers' own
 ``enable_parallelism``: alone (the model's attention through diffusers' Ulysses) and with LVSA
-enabled inside it.
+enabled inside it. The torchrun example runs end to end on a tiny saved pipeline.
 """
 
 from __future__ import annotations
@@ -178,12 +178,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(nproc: int, script: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def _environment(**extra) -> dict:
+    return dict(os.environ, OMP_NUM_THREADS="1", NCCL_NVLS_ENABLE="0", PYTHONUNBUFFERED="1", **extra)
+
+
+def torchrun(nproc: int, script: Path, *args: str, timeout: int = 300, **env) -> subprocess.CompletedProcess:
     """``torchrun --nproc-per-node nproc script args`` on this host, one thread a process."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", NCCL_NVLS_ENABLE="0", PYTHONUNBUFFERED="1")
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
                "--master-addr", "127.0.0.1", "--master-port", str(_free_port()), str(script), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(command, env=_environment(**env), capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module", params=[2, 4], ids=lambda n: f"{n}proc")
@@ -223,6 +226,27 @@ def test_rank_0_alone_prints(launched):
     assert any("Ulysses over" in line for line in lines)
     duplicated = {line for line in lines if lines.count(line) > 1}
     assert not duplicated, duplicated
+
+
+def test_example_under_torchrun_matches_one_process(tmp_path):
+    """examples/ulysses_wan.py on a tiny saved Wan pipeline (sparse pattern through LVSA_* knobs),
+    on the CPU: 2 processes under torchrun give the 1-process latents; rank 0 alone writes."""
+    import tiny_pipelines
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "ulysses_wan.py"
+    model = tiny_pipelines.wan(tmp_path / "wan")
+    args = ["--model", str(model), "--prompt", "a red fox", "--frames", "29", "--height", "32", "--width", "32",
+            "--steps", "3"]
+    env = dict(CUDA_VISIBLE_DEVICES="", LVSA_REFERENCE="4", LVSA_WINDOW="1", LVSA_KEYFRAME_INTERVAL="3")
+    one = subprocess.run([sys.executable, str(example), *args, "--latents", str(tmp_path / "one.pt")],
+                         env=_environment(**env), capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-4000:]
+    two = torchrun(2, example, *args, "--latents", str(tmp_path / "two.pt"), **env)
+    assert two.returncode == 0, two.stderr[-4000:]
+    assert two.stdout.count("wrote ") == 1 and "Ulysses over 2 processes" in two.stderr
+    assert "kfi 3" in two.stderr  # the pattern is sparse
+    torch.testing.assert_close(torch.load(tmp_path / "two.pt"), torch.load(tmp_path / "one.pt"),
+                               atol=1e-5, rtol=1e-5)
 
 
 def test_parallel_needs_a_process_group():
