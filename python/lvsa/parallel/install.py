@@ -59,11 +59,23 @@ def check(transformers: dict[str, torch.nn.Module], families_by_name: dict[str, 
                                  "process count that divides them")
 
 
+# (degree, default process group) -> ParallelConfig: built once per process group, since each build
+# makes new process groups (and NCCL communicators) that enabling LVSA again must not multiply.
+_configs: dict = {}
+
+
 def configure(degree: int):
-    """A diffusers ``ParallelConfig`` for Ulysses over all ``degree`` processes, on the device kind
-    the process group communicates on (NCCL: this process's GPU; gloo: the CPU).
+    """The diffusers ``ParallelConfig`` for Ulysses over all ``degree`` processes, on the device
+    kind the process group communicates on (NCCL: this process's GPU; gloo: the CPU).
     ``ulysses_anything`` makes diffusers' hooks split with ``tensor_split``, so lengths need not
     divide by ``degree``."""
+    key = (degree, id(dist.group.WORLD))
+    if key not in _configs:
+        _configs[key] = _build(degree)
+    return _configs[key]
+
+
+def _build(degree: int):
     from diffusers import ContextParallelConfig
     from diffusers.models._modeling_parallel import ParallelConfig
     from torch.distributed.device_mesh import init_device_mesh
