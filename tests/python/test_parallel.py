@@ -38,6 +38,7 @@ FAMILIES = {
     "cogvideox": lambda: td.cogvideox(heads=HEADS),
     "cogvideox1.5": lambda: td.cogvideox(patch_size_t=2, heads=HEADS),
     "cosmos": lambda: td.cosmos(heads=HEADS),
+    "cosmos3": lambda: td.cosmos3(num_attention_heads=2 * HEADS, num_key_value_heads=HEADS),  # grouped-query
 }
 # (latent frames T, tokens per frame P): 8 x 4 = 32 tokens divide by 2 and 4; 7 x 9 = 63 by neither.
 GEOMETRIES = [(8, 4), (7, 9)]
@@ -54,6 +55,9 @@ def _at_geometry(case: td.Case, frames: int, p: int) -> None:
     patch_t = (case.transformer.config.get("patch_size_t") or 1) if case.family == "cogvideox" else 1
     latent_frames = frames * patch_t
     base = case.inputs
+    if case.family == "cosmos3":
+        case.inputs = _cosmos3_inputs(frames, side)
+        return
 
     def inputs(batch):
         kwargs = base(batch)
@@ -76,6 +80,22 @@ def _at_geometry(case: td.Case, frames: int, p: int) -> None:
         return kwargs
 
     case.inputs = inputs
+
+
+def _cosmos3_inputs(frames: int, side: int):
+    """Cosmos 3's packed sequence (one sample): 5 text tokens, then ``frames`` x ``side``² video tokens."""
+    text, video = 5, frames * side * side
+
+    def inputs(batch):
+        positions = torch.cat([torch.arange(text).expand(3, -1), text + torch.arange(video).expand(3, -1)], dim=1)
+        latents = torch.randn(1, 4, frames, 2 * side, 2 * side, generator=torch.Generator().manual_seed(11))
+        return dict(input_ids=torch.arange(text) + 3, text_indexes=torch.arange(text), position_ids=positions,
+                    und_len=text, sequence_length=text + video, vision_tokens=[latents],
+                    vision_token_shapes=[(frames, side, side)], vision_sequence_indexes=torch.arange(text, text + video),
+                    vision_mse_loss_indexes=torch.arange(text, text + video),
+                    vision_timesteps=torch.full((video,), 500.0), vision_noisy_frame_indexes=[torch.arange(frames)])
+
+    return inputs
 
 
 def _run(case: td.Case, step=None):
@@ -141,7 +161,7 @@ def _refusals(degree: int) -> dict:
     for name, make, kwargs in [
         ("heads", lambda: td.wan(num_attention_heads=3), dict(parallel=degree)),
         ("world", FAMILIES["wan"], dict(parallel=degree + 1)),
-        ("cosmos3", td.cosmos3, dict(parallel=degree)),
+        ("kv heads", lambda: td.cosmos3(num_key_value_heads=1), dict(parallel=degree)),
     ]:
         case = make()
         try:
@@ -216,8 +236,8 @@ def test_refusals_come_before_any_work(launched):
         refusals = rank["refusals"]
         assert f"3 attention heads" in refusals["heads"] and f"split over {n} processes" in refusals["heads"]
         assert f"parallel={n + 1} but the process group has {n} processes" in refusals["world"]
-        assert "no Ulysses sharding plan for cosmos3" in refusals["cosmos3"]
-        assert all(refusals[f"{name} untouched"] for name in ("heads", "world", "cosmos3"))
+        assert "1 attention heads (num_key_value_heads)" in refusals["kv heads"]
+        assert all(refusals[f"{name} untouched"] for name in ("heads", "world", "kv heads"))
 
 
 def test_rank_0_alone_prints(launched):

@@ -18,6 +18,7 @@ from diffusers.models.transformers.transformer_cosmos3 import (
     _rotate_half,
 )
 
+from ..parallel.plans import Cosmos3Seams
 from ..settings import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input
 from ._runtime import Unsupported
@@ -61,10 +62,10 @@ class Cosmos3LVSAProcessor(LVSAProcessor):
         causal_out = causal_out.squeeze(0).flatten(-2, -1)
 
         # Generation stream: video queries over text + video keys, the pattern on the video keys.
-        geometry = self.runtime.geometry(gen_seq.shape[0], und_seq.shape[0], "before")
+        geometry = self.geometry(gen_seq.shape[0], und_seq.shape[0], "before")
         all_k = torch.cat([k_und_for_gen, k_gen], dim=0)
         all_v = torch.cat([v_und, v_gen], dim=0)
-        full_out = self.runtime.attend(q_gen.unsqueeze(0), all_k.unsqueeze(0), all_v.unsqueeze(0), geometry)
+        full_out = self.attend(q_gen.unsqueeze(0), all_k.unsqueeze(0), all_v.unsqueeze(0), geometry)
         full_out = full_out.squeeze(0).flatten(-2, -1)
 
         return attn.to_out(causal_out), attn.to_add_out(full_out)
@@ -86,8 +87,8 @@ class Cosmos3Adapter(Adapter):
         sequence_length = forward_input("sequence_length", 4, args, kwargs)
         shapes = forward_input("vision_token_shapes", 6, args, kwargs)
         indexes = forward_input("vision_sequence_indexes", 7, args, kwargs)
-        if transformer._cp_shard_fn is not None:
-            raise Unsupported("the sequence is sharded for context parallelism (_cp_shard_fn)")
+        if transformer._cp_shard_fn is not None and not isinstance(transformer._cp_shard_fn, Cosmos3Seams):
+            raise Unsupported("the sequence is sharded for context parallelism (_cp_shard_fn) by another library")
         # The model packs sound (action) tokens when both their tokens and sequence indexes are given.
         sound = (forward_input("sound_tokens", 11, args, kwargs, default=None) is not None
                  and forward_input("sound_sequence_indexes", 13, args, kwargs, default=None) is not None)

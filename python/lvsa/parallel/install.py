@@ -103,22 +103,28 @@ def shard(transformer: torch.nn.Module, adapter, config) -> Callable[[], None]:
                          "they would attend to their own rank's tokens only, so Ulysses cannot run this model")
     processors = [module.processor for _, module in modules]
     plan = plan_for(adapter.family, transformer)
-    splits = {name: entry for name, entry in plan.items() if isinstance(entry, dict)}
-    gathers = {name: entry for name, entry in plan.items() if not isinstance(entry, dict)}
+    group = config.context_parallel_config._flattened_mesh.get_group()
     transformer._parallel_config = _sharded[transformer] = config
     for processor in processors:
         processor._parallel_config = config
-    apply_context_parallel(transformer, config.context_parallel_config, splits)
-    # The plan's gathers run as LVSA's own hooks: diffusers' gather of uneven shards needs an
-    # all-gather of unequal tensors, which gloo (CPU) does not have.
-    group = config.context_parallel_config._flattened_mesh.get_group()
-    hooks = [transformer.get_submodule(name).register_forward_hook(_gatherer(entry, group))
-             for name, entry in gathers.items()]
+    if isinstance(plan, dict):
+        splits = {name: entry for name, entry in plan.items() if isinstance(entry, dict)}
+        gathers = {name: entry for name, entry in plan.items() if not isinstance(entry, dict)}
+        apply_context_parallel(transformer, config.context_parallel_config, splits)
+        # The plan's gathers run as LVSA's own hooks: diffusers' gather of uneven shards needs an
+        # all-gather of unequal tensors, which gloo (CPU) does not have.
+        hooks = [transformer.get_submodule(name).register_forward_hook(_gatherer(entry, group))
+                 for name, entry in gathers.items()]
+
+        def unplan():
+            for hook in hooks:
+                hook.remove()
+            remove_context_parallel(transformer, splits)
+    else:
+        unplan = plan(group).install(transformer)
 
     def undo():
-        for hook in hooks:
-            hook.remove()
-        remove_context_parallel(transformer, splits)
+        unplan()
         for processor in processors:
             processor._parallel_config = None
         transformer._parallel_config = None
