@@ -1,7 +1,7 @@
 """LVSA-cuda vs dense attention and FlexAttention at real video-DiT shapes.
 
     python3 bench/attention.py [--cases wan:21,41,81,121 hunyuan:33,49,65] [--flex all|none|wan:121,...]
-                               [--name attention] [--out bench/results]
+                               [--kernels sm80,sm90] [--name attention] [--out bench/results]
 
 For every case: median time of LVSA-cuda, dense cuDNN SDPA, dense torch flash SDPA,
 FlexAttention with the identical mask (compiled, block mask from create_block_mask), and
@@ -10,6 +10,9 @@ actually kept (4 * attended pairs * D * H) for sparse methods and 4 * S^2 * D * 
 ones; LVSA's rate on the tiles it computes is reported too, so padding waste is visible. The
 max error vs a float64 reference is measured on a subset of rows of one head. Results go to
 bench/results/<name>_<card>_<date>.json; a short table is printed last.
+
+--kernels times several LVSA kernel families (LVSA_CUDA_KERNEL values) side by side on the
+same data; the first one fills the lvsa_* columns, each one its own lvsa_<family>_* keys.
 """
 
 from __future__ import annotations
@@ -185,6 +188,7 @@ def main(argv=None):
     ap.add_argument("--cases", nargs="+", default=["wan:21,41,81,121", "hunyuan:33,49,65"])
     ap.add_argument("--flex", default="all", help="all, none, or model:T,... list like --cases")
     ap.add_argument("--skip-dense-flash", action="store_true")
+    ap.add_argument("--kernels", default="", help="comma list of LVSA_CUDA_KERNEL values (sm80,sm90)")
     ap.add_argument("--name", default="attention")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
@@ -207,15 +211,31 @@ def main(argv=None):
         row = dict(model=m["label"], T=T, S=S, heads=H, D=D, kfi=plan.kfi, density=pairs / S**2,
                    kept_tflop=4 * pairs * D * H / 1e12, computed_tflop=4 * cpairs * D * H / 1e12,
                    dense_tflop=4 * S * S * D * H / 1e12)
-        out = lvsa_cuda.run(q, k, v, plan, ev, None, False)[0]
-        t, ts = time_ms(lambda: lvsa_cuda.run(q, k, v, plan, ev, None, False))
-        row.update(lvsa_ms=t, lvsa_ms_all=ts, lvsa_tflops_kept=row["kept_tflop"] / t * 1e3,
-                   lvsa_tflops_computed=row["computed_tflop"] / t * 1e3)
         rows = [g.video_begin + f * m["P"] + r for f in (0, T // 2, T - 1) for r in (0, 127, 128, m["P"] - 1)]
         if valid:
             rows += [g.encoder_begin, g.encoder_begin + valid - 1]
-        row["max_err_vs_fp64"] = reference_error(q, k, v, out, plan, valid, rows)
-        del out
+        families = args.kernels.split(",") if args.kernels else [None]
+        saved_env = os.environ.get("LVSA_CUDA_KERNEL")
+        for i, fam in enumerate(families):
+            if fam is not None:
+                os.environ["LVSA_CUDA_KERNEL"] = fam
+            out = lvsa_cuda.run(q, k, v, plan, ev, None, False)[0]
+            t, ts = time_ms(lambda: lvsa_cuda.run(q, k, v, plan, ev, None, False))
+            err = reference_error(q, k, v, out, plan, valid, rows)
+            del out
+            res = dict(ms=t, ms_all=ts, tflops_kept=row["kept_tflop"] / t * 1e3,
+                       tflops_computed=row["computed_tflop"] / t * 1e3, max_err_vs_fp64=err)
+            if i == 0:
+                row.update({("max_err_vs_fp64" if k_ == "max_err_vs_fp64" else f"lvsa_{k_}"): v_
+                            for k_, v_ in res.items()})
+                if fam is not None:
+                    row["lvsa_kernel"] = fam
+            if fam is not None:
+                row.update({f"lvsa_{fam}_{k_}": v_ for k_, v_ in res.items()})
+        if saved_env is None:
+            os.environ.pop("LVSA_CUDA_KERNEL", None)
+        else:
+            os.environ["LVSA_CUDA_KERNEL"] = saved_env
         for name in ("cudnn", "flash"):
             if name == "flash" and args.skip_dense_flash:
                 continue
@@ -267,6 +287,19 @@ def main(argv=None):
                           f("cudnn_ms", "%.1f"), f("cudnn_tflops", "%.0f"), f("flash_ms", "%.1f"),
                           f("flex_ms", "%.1f"), f("speedup_vs_cudnn", "%.2f"), f("speedup_vs_flex", "%.2f"),
                           f("max_err_vs_fp64", "%.1e")]))
+    if args.kernels:
+        fams = args.kernels.split(",")
+        print("\nper kernel family: ms (kept TF/s) [max err]")
+        print(" | ".join(["model", "T"] + fams + ["cuDNN ms (TF/s)"] +
+                         [f"{a} speedup" for a in fams[1:]]))
+        for r in results:
+            cells = [r["model"], str(r["T"])]
+            for fam in fams:
+                cells.append("%.1f (%.0f) [%.1e]" % (r[f"lvsa_{fam}_ms"], r[f"lvsa_{fam}_tflops_kept"],
+                                                     r[f"lvsa_{fam}_max_err_vs_fp64"]))
+            cells.append("%.1f (%.0f)" % (r["cudnn_ms"], r["cudnn_tflops"]) if "cudnn_ms" in r else "-")
+            cells += ["%.2fx" % (r[f"lvsa_{fams[0]}_ms"] / r[f"lvsa_{a}_ms"]) for a in fams[1:]]
+            print(" | ".join(cells))
     return results
 
 

@@ -2,6 +2,7 @@
 // the (dtype, head_dim) instantiations.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -45,6 +46,39 @@ void check_layout(const TensorRef& t, const char* name) {
     if (t.shape[i] > 1 && (t.stride[i] * 2) % 16 != 0)
       fail(std::string(name) + " stride[" + std::to_string(i) + "] = " + std::to_string(t.stride[i]) +
            " elements is not a multiple of 8 (16-byte aligned rows are required)");
+}
+
+#ifdef LVSA_CUDA_SM90
+constexpr bool kSm90Built = true;
+#else
+constexpr bool kSm90Built = false;
+#endif
+// Whether LVSA_CUDA_KERNEL=auto picks the sm90 kernels on compute capability 9.0 devices.
+constexpr bool kAutoPicksSm90 = false;
+
+enum class Family { Sm80, Sm90 };
+
+// Kernel family for this call: LVSA_CUDA_KERNEL = auto (default) | sm80 | sm90. Read on every
+// call (a getenv next to the pointer checks above), so tests can force either path.
+Family choose_family() {
+  const char* env = std::getenv("LVSA_CUDA_KERNEL");
+  const std::string want = env ? env : "";
+  int device = 0, major = 0, minor = 0;
+  check(cudaGetDevice(&device), "querying the current device");
+  check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "querying the device");
+  check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "querying the device");
+  const bool hopper = major == 9 && minor == 0;
+  if (want.empty() || want == "auto") return kSm90Built && kAutoPicksSm90 && hopper ? Family::Sm90 : Family::Sm80;
+  if (want == "sm80") return Family::Sm80;
+  if (want == "sm90") {
+    if (!kSm90Built)
+      fail("LVSA_CUDA_KERNEL=sm90, but this build has no sm_90a kernels (LVSA_CUDA_SM90 off or nvcc < 12.3)");
+    if (!hopper)
+      fail("LVSA_CUDA_KERNEL=sm90 needs a compute capability 9.0 GPU (H100/H200); cuda:" + std::to_string(device) +
+           " is " + std::to_string(major) + "." + std::to_string(minor));
+    return Family::Sm90;
+  }
+  fail("LVSA_CUDA_KERNEL must be auto, sm80 or sm90, got '" + want + "'");
 }
 
 }  // namespace
@@ -219,6 +253,18 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
   const FwdParams p = build_fwd_params(ranges, plan, params);
   void* s = static_cast<void*>(stream);
   const bool bf16 = params.q.dtype == DType::BF16;
+#ifdef LVSA_CUDA_SM90
+  if (choose_family() == Family::Sm90) {
+    // Same FwdParams: the sm90 kernel tiles queries in kSm80TileM = 128 rows as well.
+    if (params.q.shape[3] == 64)
+      bf16 ? launch_fwd_sm90_bf16_d64(p, s) : launch_fwd_sm90_fp16_d64(p, s);
+    else
+      bf16 ? launch_fwd_sm90_bf16_d128(p, s) : launch_fwd_sm90_fp16_d128(p, s);
+    return;
+  }
+#else
+  choose_family();  // validates LVSA_CUDA_KERNEL; only sm80 can be chosen here
+#endif
   if (params.q.shape[3] == 64)
     bf16 ? launch_fwd_sm80_bf16_d64(p, s) : launch_fwd_sm80_fp16_d64(p, s);
   else

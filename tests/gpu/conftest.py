@@ -1,6 +1,11 @@
 """GPU tests: need torch with a CUDA device and lvsa built with its CUDA module. They do not
-run in CI (no GPU there); scripts/gpu_check.sh runs them on a GPU machine."""
+run in CI (no GPU there); scripts/gpu_check.sh runs them on a GPU machine.
 
+Every test runs once per kernel family the device can run (LVSA_CUDA_KERNEL): sm80 and sm90
+on a compute capability 9.0 GPU (H100/H200), the default dispatch elsewhere. Setting
+LVSA_CUDA_KERNEL in the environment runs that family only."""
+
+import os
 from pathlib import Path
 
 import pytest
@@ -28,6 +33,24 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if here in Path(item.path).parents:
                 item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _kernel_families():
+    forced = os.environ.get("LVSA_CUDA_KERNEL")
+    if forced:
+        return [forced]
+    try:
+        hopper = torch.cuda.is_available() and torch.cuda.get_device_capability() == (9, 0)
+    except Exception:  # noqa: BLE001 - no usable driver: the tests are skipped anyway
+        hopper = False
+    return ["sm80", "sm90"] if hopper else ["auto"]
+
+
+@pytest.fixture(autouse=True, params=_kernel_families())
+def cuda_kernel(request, monkeypatch):
+    """The kernel family every lvsa CUDA call of the test runs (read per call by the C++ side)."""
+    monkeypatch.setenv("LVSA_CUDA_KERNEL", request.param)
+    return request.param
 
 
 @pytest.fixture(autouse=True)

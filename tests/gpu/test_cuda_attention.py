@@ -226,6 +226,45 @@ def test_real_sizes(name, T, P, E, side, R, H, valid):
     _check(plan, q, k, v, vt, out, lse, dtype, rows=rows, heads=[0, H - 1])
 
 
+def test_padded_encoder_garbage_gets_zero_weight():
+    """Padded encoder keys/values holding NaN/Inf must not leak into any output (they are never
+    read: rows outside an interval are zero-filled), and padded query rows stay zeros."""
+    g = Geometry(7, 150, 90, "after")
+    plan = Planner(g, PatternConfig(window=1, keyframe_interval=3, reference=5)).step(1)
+    dtype = torch.bfloat16
+    q, k, v = (torch.randn((2, g.seq_len, 2, 128), dtype=dtype, device=DEV) for _ in range(3))
+    valid = torch.tensor([17, 64], dtype=torch.int32, device=DEV)
+    clean_k, clean_v = k.clone(), v.clone()
+    for b, n in enumerate([17, 64]):
+        pad = slice(g.encoder_begin + n, g.encoder_begin + g.encoder_len)
+        k[b, pad] = float("nan")
+        v[b, pad, :, ::2] = float("inf")
+        v[b, pad, :, 1::2] = float("nan")
+        clean_k[b, pad] = 0
+        clean_v[b, pad] = 0
+    out, lse = _poisoned_run(q, k, v, plan, valid, None, True)
+    assert torch.isfinite(out).all()
+    _check(plan, q, clean_k, clean_v, valid, out, lse, dtype)
+
+
+def test_bad_kernel_family_is_refused(monkeypatch):
+    plan, g = _small()
+    q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
+    monkeypatch.setenv("LVSA_CUDA_KERNEL", "sm70")
+    with pytest.raises(ValueError, match="LVSA_CUDA_KERNEL"):
+        cuda_backend.run(q, q, q, plan, None, None, False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available() and torch.cuda.get_device_capability() == (9, 0),
+                    reason="sm90 runs here")
+def test_sm90_refused_off_hopper(monkeypatch):
+    plan, g = _small()
+    q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
+    monkeypatch.setenv("LVSA_CUDA_KERNEL", "sm90")
+    with pytest.raises(ValueError, match="sm90|sm_90a"):
+        cuda_backend.run(q, q, q, plan, None, None, False)
+
+
 # ---- CUDA graphs ---------------------------------------------------------------------------
 
 def test_graph_capture_replay_across_step_change():

@@ -49,6 +49,11 @@ void launch_fwd_sm80_bf16_d64(const FwdParams& p, void* stream);
 void launch_fwd_sm80_bf16_d128(const FwdParams& p, void* stream);
 void launch_fwd_sm80_fp16_d64(const FwdParams& p, void* stream);
 void launch_fwd_sm80_fp16_d128(const FwdParams& p, void* stream);
+// Hopper (sm_90a) instantiations, defined in sm90/ when LVSA_CUDA_SM90 is on; same tiling.
+void launch_fwd_sm90_bf16_d64(const FwdParams& p, void* stream);
+void launch_fwd_sm90_bf16_d128(const FwdParams& p, void* stream);
+void launch_fwd_sm90_fp16_d64(const FwdParams& p, void* stream);
+void launch_fwd_sm90_fp16_d128(const FwdParams& p, void* stream);
 
 // Query tile height of the sm80 kernels (the launcher's tiling must agree with it).
 inline constexpr int kSm80TileM = 128;

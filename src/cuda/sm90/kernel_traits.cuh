@@ -1,0 +1,61 @@
+// Tile shapes, roles and the shared-memory layout of the sm90 (Hopper) forward kernel.
+//
+// One CTA of three warpgroups per (batch, head, 128-row query tile), as in the sm80 kernel
+// (same tiling, so the host fills FwdParams the same way):
+//   warpgroup 0      producer: cp.async copies of Q and of each K/V tile into a 2-stage ring,
+//                    completion signalled on mbarriers (zero-filled rows outside an interval)
+//   warpgroups 1, 2  consumers: 64 query rows each; S = Q K^T by wgmma from shared memory,
+//                    online softmax in registers, O += P V by wgmma with P from registers
+// The producer gives most of its registers to the consumers (setmaxnreg).
+#pragma once
+
+#include <cstdint>
+
+#include "../common/params.hpp"
+
+namespace lvsa::cuda::sm90 {
+
+template <typename Elem, int HeadDim, int TileN = 128>
+struct Traits {
+  using T = Elem;
+  static constexpr int kD = HeadDim;
+  static constexpr int kM = 128;  // query rows per CTA (= kSm80TileM: same host tiling)
+  static constexpr int kN = TileN;  // keys per K/V tile
+  static constexpr int kConsumerWGs = 2;
+  static constexpr int kWGRows = kM / kConsumerWGs;  // 64: one wgmma M
+  static constexpr int kThreads = 128 * (1 + kConsumerWGs);
+  static constexpr int kStages = 2;
+  // Registers per thread after reallocation: 128 * (kProducerRegs + 2 * kConsumerRegs) must
+  // not exceed the 64K register file (the launch gives 168 to each of the 384 threads).
+  static constexpr int kProducerRegs = 40;
+  static constexpr int kConsumerRegs = 232;
+
+  // Column blocks of 64 elements (128 bytes); a tile of R rows is kBlocks blocks of R * 128 B.
+  static constexpr int kBlocks = kD / 64;
+  static constexpr int kChunks = kD / 8;  // 16-byte chunks per row
+  static constexpr int kRowsPerPass = 128 / kChunks;  // rows one producer pass covers
+  static constexpr int kQBytes = kM * kD * 2;
+  static constexpr int kKVBytes = kN * kD * 2;
+  static constexpr int kQOffset = 0;
+  static constexpr int kKOffset = kQBytes;
+  static constexpr int kVOffset = kKOffset + kStages * kKVBytes;
+  static constexpr int kBarOffset = kVOffset + kStages * kKVBytes;
+  // q_full, k_full[2], k_empty[2], v_full[2], v_empty[2]
+  static constexpr int kNumBars = 1 + 4 * kStages;
+  // + 1024 so the kernel can round the dynamic shared-memory base up to a swizzle atom.
+  static constexpr int kSmemBytes = kBarOffset + 8 * kNumBars + 1024;
+
+  static_assert(kM == kSm80TileM, "the host tiles queries for both kernels alike");
+  static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
+  static_assert(kN == 64 || kN == 128, "wgmma.cuh has m64n64 and m64n128 for S");
+  static_assert(kM % kRowsPerPass == 0 && kN % kRowsPerPass == 0 && kRowsPerPass % 8 == 0);
+  static_assert(kQBytes % 1024 == 0 && kKVBytes % 1024 == 0);
+};
+
+// Byte offset of 16-byte chunk `chunk` of row `row` in a tile of `rows` rows stored as
+// 128-byte-swizzled column blocks (see ptx.cuh, descriptors).
+__host__ __device__ constexpr uint32_t tile_offset(int rows, int row, int chunk) {
+  return uint32_t((chunk >> 3) * rows * 128 + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
+}
+
+}  // namespace lvsa::cuda::sm90
