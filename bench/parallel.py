@@ -199,7 +199,8 @@ def report(args) -> None:
         ms = r["layer_ms"] if r["kind"] == "layer" else r["step_ms"]
         one = base.get((r["kind"], r["frames"]))
         r["speedup"] = (one["layer_ms" if r["kind"] == "layer" else "step_ms"] / ms) if one else None
-        parts = "".join(f" {r[k]:>8.2f}" if k in r else f" {'':>8}" for k in ("a2a_in_ms", "attention_ms", "a2a_out_ms"))
+        parts = "".join(f" {r[k]:>8.2f}" if k in r else f" {'':>8}"
+                        for k in ("a2a_in_ms", "attention_ms", "a2a_out_ms"))
         speedup = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
         print(f"{r['kind']:<6} {r['frames']:>4} {r['gpus']:>4} {ms:>9.2f} {speedup:>8}{parts}")
     if args.json:

@@ -91,7 +91,8 @@ def _cosmos3_inputs(frames: int, side: int):
         latents = torch.randn(1, 4, frames, 2 * side, 2 * side, generator=torch.Generator().manual_seed(11))
         return dict(input_ids=torch.arange(text) + 3, text_indexes=torch.arange(text), position_ids=positions,
                     und_len=text, sequence_length=text + video, vision_tokens=[latents],
-                    vision_token_shapes=[(frames, side, side)], vision_sequence_indexes=torch.arange(text, text + video),
+                    vision_token_shapes=[(frames, side, side)],
+                    vision_sequence_indexes=torch.arange(text, text + video),
                     vision_mse_loss_indexes=torch.arange(text, text + video),
                     vision_timesteps=torch.full((video,), 500.0), vision_noisy_frame_indexes=[torch.arange(frames)])
 

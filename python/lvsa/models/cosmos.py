@@ -40,7 +40,8 @@ class CosmosLVSAProcessor(LVSAProcessor):
 
         # The model repeats K/V heads for grouped-query attention; LVSA takes the groups as they are.
         geometry = self.geometry(hidden_states.shape[1])
-        hidden_states = self.attend(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), geometry)
+        hidden_states = self.attend(query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2),
+                                    geometry)
         hidden_states = hidden_states.flatten(2, 3).type_as(query)
         hidden_states = attn.to_out[0](hidden_states)
         return attn.to_out[1](hidden_states)

@@ -38,7 +38,7 @@ def check(transformers: dict[str, torch.nn.Module], families_by_name: dict[str, 
     """Refuse, before anything is changed, what Ulysses over ``degree`` processes cannot run."""
     if not (dist.is_available() and dist.is_initialized()):
         raise RuntimeError(f"lvsa: parallel={degree} needs torch.distributed initialised (launch with torchrun "
-                           f"--nproc-per-node {degree} and call torch.distributed.init_process_group first)")
+                           f"--nproc-per-node {degree} and call lvsa.parallel.init_process_group() first)")
     if dist.get_world_size() != degree:
         raise ValueError(f"lvsa: parallel={degree} but the process group has {dist.get_world_size()} processes; "
                          "Ulysses runs over all of them (use parallel='auto')")
