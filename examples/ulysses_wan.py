@@ -12,6 +12,7 @@ out.pt`` saves the final latents instead of decoding a video.
 
 import argparse
 
+import diffusers
 import torch
 from diffusers import WanPipeline
 
@@ -33,6 +34,8 @@ def main() -> None:
     args = parser.parse_args()
 
     device = lvsa.parallel.init_process_group()
+    if not lvsa.parallel.is_leader():
+        diffusers.utils.logging.set_verbosity_error()  # diffusers' warnings once, from rank 0
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     pipe = WanPipeline.from_pretrained(args.model, torch_dtype=dtype).to(device)
     pipe.set_progress_bar_config(disable=not lvsa.parallel.is_leader())

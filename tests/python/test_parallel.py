@@ -68,9 +68,12 @@ def _at_geometry(case: td.Case, frames: int, p: int) -> None:
         else:                           # [B, C, F, H, W]
             shape = (batch, video.shape[1], latent_frames, latent_side, latent_side)
         kwargs["hidden_states"] = torch.randn(*shape, generator=generator)
-        if case.family == "cosmos":
+        if case.family == "cosmos":  # video-to-world: a conditioning frame, per-frame timesteps (per-token modulation)
             kwargs["condition_mask"] = torch.zeros(batch, 1, latent_frames, latent_side, latent_side)
+            kwargs["condition_mask"][:, :, 0] = 1
             kwargs["padding_mask"] = torch.zeros(1, 1, latent_side, latent_side)
+            kwargs["timestep"] = torch.full((batch, 1, latent_frames, 1, 1), 0.5)
+            kwargs["timestep"][:, :, 0] = 0.1
         if case.family == "cogvideox":  # RoPE tables of the token grid, as the pipeline makes them
             from diffusers.models.embeddings import get_3d_rotary_pos_embed
 
