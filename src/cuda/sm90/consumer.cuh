@@ -38,6 +38,12 @@ __device__ __forceinline__ void gemm_qk(float (&s)[Tr::kN / 2], uint32_t q_addr,
     if constexpr (Tr::kN == 128) {
       if (kk == 0) wgmma_ss_m64n128k16<0>(s, a, b, T{});
       else wgmma_ss_m64n128k16<1>(s, a, b, T{});
+    } else if constexpr (Tr::kN == 112) {
+      if (kk == 0) wgmma_ss_m64n112k16<0>(s, a, b, T{});
+      else wgmma_ss_m64n112k16<1>(s, a, b, T{});
+    } else if constexpr (Tr::kN == 176) {
+      if (kk == 0) wgmma_ss_m64n176k16<0>(s, a, b, T{});
+      else wgmma_ss_m64n176k16<1>(s, a, b, T{});
     } else {
       if (kk == 0) wgmma_ss_m64n64k16<0>(s, a, b, T{});
       else wgmma_ss_m64n64k16<1>(s, a, b, T{});
@@ -152,15 +158,34 @@ __device__ __forceinline__ void release(uint32_t bar, int lane) {
   if (lane == 0) ptx::mbar_arrive(bar);
 }
 
+// Ping-pong turns (Tr::kPingPongWGs, both consumer warpgroups active): warpgroup w issues a
+// batch of wgmmas only after the other one issued its previous batch (named barrier 1 + w,
+// 256 threads: w's 128 wait, the other's 128 arrive). Both walk the same tiles, so both issue
+// the same number of batches; warpgroup 0 goes first (warpgroup 1 arrives once up front and
+// skips its arrival after its last batch, leaving no barrier half-arrived at exit).
+struct Turns {
+  bool on;
+  int wg;
+  __device__ __forceinline__ void begin() const {
+    if (on) ptx::named_sync(1 + wg, 256);
+  }
+  __device__ __forceinline__ void end(bool last) const {
+    if (on && !(last && wg == 1)) ptx::named_arrive(2 - wg, 256);
+  }
+};
+
 template <class Tr>
 __device__ __forceinline__ void consumer(const FwdParams& p, const sm80::QueryTile& qt, int b, int h,
-                                         uint32_t s_base, const Barriers& bar, int wg, int ctid) {
+                                         uint32_t s_base, const Barriers& bar, int wg, int ctid,
+                                         int active_wgs) {
   constexpr int kN = Tr::kN, kD = Tr::kD;
   const int lane = ctid & 31;
   if (wg * Tr::kWGRows >= qt.valid_rows) {  // no valid rows here (short or padded tile)
     store_empty<Tr>(p, b, h, qt, wg, ctid);
     return;
   }
+  const Turns turns{Tr::kPingPongWGs && active_wgs == 2, wg};
+  if (turns.on && wg == 1) ptx::named_arrive(1, 256);
 
   sm80::KeyWalk<kN> walk;
   walk.init(p, qt);
@@ -181,9 +206,11 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const sm80::QueryTi
     const int nvalid = walk.count();
     ptx::mbar_wait(bar.k_full, 0);
     ptx::fence_proxy_async();
+    turns.begin();
     ptx::wgmma_fence();
     gemm_qk<Tr>(s, q_addr, k_addr);
     ptx::wgmma_commit();
+    turns.end(false);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(s);
     release(bar.k_empty, lane);
@@ -204,11 +231,13 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const sm80::QueryTi
     ptx::fence_proxy_async();
     ptx::fence_regs(o);
     ptx::fence_regs(pa);
+    turns.begin();
     ptx::wgmma_fence();
     gemm_qk<Tr>(s, q_addr, k_addr + st * Tr::kKVBytes);
     ptx::wgmma_commit();
     gemm_pv<Tr>(o, pa, v_addr + sp * Tr::kKVBytes);
     ptx::wgmma_commit();
+    turns.end(false);
     ptx::wgmma_wait<1>();  // S of tile j is in
     ptx::fence_regs(s);
     release(bar.k_empty + 8 * st, lane);
@@ -219,12 +248,14 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const sm80::QueryTi
     ptx::fence_regs(s);
     ptx::fence_regs(pa);
     release(bar.v_empty + 8 * sp, lane);
+    if (!Tr::kSkipRescaleIfSame || __any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
 #pragma unroll
-    for (int i = 0; i < kD / 8; ++i) {
-      o[4 * i + 0] *= alpha[0];
-      o[4 * i + 1] *= alpha[0];
-      o[4 * i + 2] *= alpha[1];
-      o[4 * i + 3] *= alpha[1];
+      for (int i = 0; i < kD / 8; ++i) {
+        o[4 * i + 0] *= alpha[0];
+        o[4 * i + 1] *= alpha[0];
+        o[4 * i + 2] *= alpha[1];
+        o[4 * i + 3] *= alpha[1];
+      }
     }
     to_operand<Tr>(pa, s);
     walk.advance();
@@ -236,9 +267,11 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const sm80::QueryTi
     ptx::fence_proxy_async();
     ptx::fence_regs(o);
     ptx::fence_regs(pa);
+    turns.begin();
     ptx::wgmma_fence();
     gemm_pv<Tr>(o, pa, v_addr + sp * Tr::kKVBytes);
     ptx::wgmma_commit();
+    turns.end(true);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(o);
   }

@@ -64,7 +64,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
     producer<Tr>(p, qt, tc.b, tc.h, tc.hkv, s_base, bar, tid);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
-    consumer<Tr>(p, qt, tc.b, tc.h, s_base, bar, wg - 1, tid - 128);
+    consumer<Tr>(p, qt, tc.b, tc.h, s_base, bar, wg - 1, tid - 128, active_wgs);
   }
 #endif
 }

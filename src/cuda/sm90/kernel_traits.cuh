@@ -15,8 +15,18 @@
 
 namespace lvsa::cuda::sm90 {
 
-template <typename Elem, int HeadDim, int TileN = 128>
+// Schedule variants, selectable per instantiation so that bench/cuda/sm90_variants can time
+// them against each other:
+//  kPingPong     the two consumer warpgroups take turns issuing their wgmmas (named barriers),
+//                so one's softmax runs while the other's matrix products do (FA3's ping-pong)
+//  kSkipRescale  skip O *= alpha when no row max of the warp moved
+inline constexpr int kPingPong = 1, kSkipRescale = 2;
+inline constexpr int kDefaultFlags = 0;
+
+template <typename Elem, int HeadDim, int TileN = 128, int Flags = kDefaultFlags>
 struct Traits {
+  static constexpr bool kPingPongWGs = (Flags & kPingPong) != 0;
+  static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
   using T = Elem;
   static constexpr int kD = HeadDim;
   static constexpr int kM = 128;  // query rows per CTA (= kSm80TileM: same host tiling)
@@ -47,7 +57,7 @@ struct Traits {
 
   static_assert(kM == kSm80TileM, "the host tiles queries for both kernels alike");
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
-  static_assert(kN == 64 || kN == 128, "wgmma.cuh has m64n64 and m64n128 for S");
+  static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 176, "key-tile widths of wgmma.cuh");
   static_assert(kM % kRowsPerPass == 0 && kN % kRowsPerPass == 0 && kRowsPerPass % 8 == 0);
   static_assert(kQBytes % 1024 == 0 && kKVBytes % 1024 == 0);
 };

@@ -1,0 +1,149 @@
+// Times sm90 kernel schedules (bench/cuda/CMakeLists.txt) against the shipped sm80 and sm90
+// kernels on one LVSA shape, bf16, on the same data; each output is compared with the sm80
+// kernel's (verified by tests/gpu).
+//
+//   lvsa_cuda_sm90_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5]
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#include "common/host.hpp"
+#include "lvsa/cuda.hpp"
+
+namespace lvsa::cuda::bench {
+void launch_sm90_variant_0(const FwdParams&, void*);
+void launch_sm90_variant_1(const FwdParams&, void*);
+void launch_sm90_variant_2(const FwdParams&, void*);
+void launch_sm90_variant_3(const FwdParams&, void*);
+void launch_sm90_variant_4(const FwdParams&, void*);
+void launch_sm90_variant_5(const FwdParams&, void*);
+void launch_sm90_variant_6(const FwdParams&, void*);
+}  // namespace lvsa::cuda::bench
+
+namespace {
+
+#define CK(x)                                                                                   \
+  do {                                                                                          \
+    cudaError_t e_ = (x);                                                                       \
+    if (e_ != cudaSuccess) {                                                                    \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));   \
+      std::exit(2);                                                                             \
+    }                                                                                           \
+  } while (0)
+
+uint16_t bf16_bits(float x) {
+  __nv_bfloat16 h = __float2bfloat16(x);
+  return *reinterpret_cast<uint16_t*>(&h);
+}
+float bf16_value(uint16_t u) { return __bfloat162float(*reinterpret_cast<__nv_bfloat16*>(&u)); }
+
+using Launch = void (*)(const lvsa::cuda::FwdParams&, void*);
+struct Variant {
+  const char* name;
+  int d;
+  Launch launch;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace lvsa::cuda;
+  const int T = argc > 1 ? std::atoi(argv[1]) : 121;
+  const int P = argc > 2 ? std::atoi(argv[2]) : 1560;
+  const int H = argc > 3 ? std::atoi(argv[3]) : 12;
+  const int E = argc > 4 ? std::atoi(argv[4]) : 0;
+  const int reps = argc > 5 ? std::atoi(argv[5]) : 5;
+  const int D = 128;  // buffers sized for the largest head dim
+  lvsa::Geometry g{T, P, E, E ? lvsa::EncoderSide::After : lvsa::EncoderSide::None};
+  lvsa::PatternConfig cfg;
+  cfg.reference = E ? 33 : 21;
+  const lvsa::StepPlan plan = lvsa::make_plan(g, cfg, 0);
+  const int64_t S = g.seq_len(), n = S * H * D;
+  double pairs = 0;
+  for (int f = 0; f < T; ++f) pairs += double(P) * double(plan.ranges.attended_video_tokens(f) + E);
+  pairs += double(E) * double(S);
+  const double flop = 4.0 * pairs * D * H;
+
+  std::vector<uint16_t> pool(1 << 22);
+  uint64_t st = 0x9E3779B97F4A7C15ull;
+  for (auto& x : pool) {
+    st ^= st << 13; st ^= st >> 7; st ^= st << 17;
+    x = bf16_bits(float(int64_t(st % 20001) - 10000) / 5000.0f);
+  }
+  void *q, *k, *v, *o0, *o;
+  for (void** ptr : {&q, &k, &v, &o0, &o}) CK(cudaMalloc(ptr, size_t(n) * 2));
+  for (void* dst : {q, k, v})
+    for (int64_t off = 0; off < n; off += int64_t(pool.size())) {
+      const int64_t cnt = std::min<int64_t>(int64_t(pool.size()), n - off);
+      CK(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pool.data() + (dst == k ? 7 : dst == v ? 13 : 0),
+                    size_t(std::min<int64_t>(cnt, int64_t(pool.size()) - 13)) * 2, cudaMemcpyHostToDevice));
+    }
+  DevicePlan dplan(T, worst_case_capacity(T));
+  dplan.upload(plan.ranges, nullptr);
+  lvsa::AttentionParams ap;
+  auto ref = [&](lvsa::TensorRef& t, void* data, int d) {
+    t.data = data; t.dtype = lvsa::DType::BF16;
+    t.shape[0] = 1; t.shape[1] = S; t.shape[2] = H; t.shape[3] = d;
+    t.stride[3] = 1; t.stride[2] = d; t.stride[1] = int64_t(H) * d; t.stride[0] = S * H * d;
+  };
+  // The first variant of each head dim is the sm80 baseline: the others are compared with it.
+  const Variant variants[] = {
+      {"sm80 shipped", 128, launch_fwd_sm80_bf16_d128},
+      {"sm90 shipped", 128, launch_fwd_sm90_bf16_d128},
+      {"sm90 pingpong", 128, bench::launch_sm90_variant_0},
+      {"sm90 pingpong+skip", 128, bench::launch_sm90_variant_1},
+      {"sm90 skip", 128, bench::launch_sm90_variant_2},
+      {"sm90 N64 pingpong", 128, bench::launch_sm90_variant_3},
+      {"sm90 N112 pingpong", 128, bench::launch_sm90_variant_5},
+      {"sm90 N176 pingpong", 128, bench::launch_sm90_variant_6},
+      {"sm80 shipped", 64, launch_fwd_sm80_bf16_d64},
+      {"sm90 shipped", 64, launch_fwd_sm90_bf16_d64},
+      {"sm90 pingpong", 64, bench::launch_sm90_variant_4},
+  };
+  const int nv = int(sizeof(variants) / sizeof(variants[0]));
+  std::vector<uint16_t> h0(static_cast<size_t>(n)), h1(static_cast<size_t>(n));
+  cudaEvent_t a, b;
+  CK(cudaEventCreate(&a));
+  CK(cudaEventCreate(&b));
+  std::printf("T=%d P=%d H=%d E=%d S=%lld kept TFLOP=%.2f (D=128)\n", T, P, H, E, (long long)S, flop / 1e12);
+  for (int vi = 0; vi < nv; ++vi) {
+    const int d = variants[vi].d;
+    const bool first_of_dim = vi == 0 || variants[vi - 1].d != d;
+    ref(ap.q, q, d); ref(ap.k, k, d); ref(ap.v, v, d);
+    ref(ap.out, first_of_dim ? o0 : o, d);
+    const double vflop = flop * d / D;
+    const FwdParams p = build_fwd_params(plan.ranges, dplan.view(), ap);
+    CK(cudaMemset(first_of_dim ? o0 : o, 0xFF, size_t(n) * 2));  // NaN: every element must be written
+    variants[vi].launch(p, nullptr);
+    CK(cudaDeviceSynchronize());
+    std::vector<float> ms;
+    for (int r = 0; r < reps; ++r) {
+      CK(cudaEventRecord(a));
+      variants[vi].launch(p, nullptr);
+      CK(cudaEventRecord(b));
+      CK(cudaEventSynchronize(b));
+      float t;
+      CK(cudaEventElapsedTime(&t, a, b));
+      ms.push_back(t);
+    }
+    std::sort(ms.begin(), ms.end());
+    double diff = 0;
+    if (!first_of_dim) {
+      CK(cudaMemcpy(h0.data(), o0, size_t(n) * 2, cudaMemcpyDeviceToHost));
+      CK(cudaMemcpy(h1.data(), o, size_t(n) * 2, cudaMemcpyDeviceToHost));
+      for (int64_t i = 0; i < n * d / D; i += 7) {
+        const double e = std::fabs(double(bf16_value(h0[size_t(i)])) - double(bf16_value(h1[size_t(i)])));
+        diff = std::isnan(e) ? INFINITY : std::max(diff, e);
+      }
+    }
+    const float med = ms[ms.size() / 2];
+    std::printf("variant %d %-22s D=%3d median %8.2f ms  min %8.2f  %6.1f TFLOP/s kept  maxdiff vs sm80 %.2e\n", vi,
+                variants[vi].name, d, med, ms.front(), vflop / (med * 1e-3) / 1e12, diff);
+  }
+  return 0;
+}
