@@ -2,7 +2,7 @@
 # One device call for the Hopper kernel: build (wheel + variants tool), smoke check with
 # diagnostics, tests/gpu for both kernel families, variant timings, bench with both families.
 #
-#   scripts/sm90_check.sh [stage ...]   stages: build smoke test variants bench (default: all)
+#   scripts/sm90_check.sh [stage ...]   stages: build smoke variants bench test (default: all; run in that order)
 #
 # Environment: OUT (logs, bench JSON), BENCH_CASES (default "wan:21,121 hunyuan:65"),
 # VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"). Prints a short summary last.
@@ -36,11 +36,6 @@ if want smoke; then
   [ $rc -ne 0 ] && ok=0
 fi
 
-if want test && [ $ok -eq 1 ]; then
-  timeout 420 python3 -m pytest tests/gpu -q -p no:cacheprovider -rf 2>&1 | tee "$OUT/pytest.log" | tail -25
-  ST[test]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/pytest.log")"
-fi
-
 if want variants && [ $ok -eq 1 ] && [ -x build-variants/bench/cuda/lvsa_cuda_sm90_variants ]; then
   for shape in ${VARIANT_SHAPES:-121,1560,12,0 65,1590,16,1985}; do
     timeout 120 build-variants/bench/cuda/lvsa_cuda_sm90_variants ${shape//,/ } 5 2>&1 | tee -a "$OUT/variants.log"
@@ -53,6 +48,11 @@ if want bench && [ $ok -eq 1 ]; then
   timeout 300 python3 bench/attention.py --cases ${BENCH_CASES:-wan:21,121 hunyuan:65} --flex none \
     --skip-dense-flash --kernels sm80,sm90 --name "${BENCH_NAME:-sm90}" --out "$OUT" >"$OUT/bench.log" 2>&1
   ST[bench]="rc=$?"
+fi
+
+if want test && [ $ok -eq 1 ]; then
+  timeout ${TEST_TIMEOUT:-420} python3 -m pytest tests/gpu -q -p no:cacheprovider -rf 2>&1 | tee "$OUT/pytest.log" | tail -25
+  ST[test]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/pytest.log")"
 fi
 
 echo
