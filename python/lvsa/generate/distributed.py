@@ -1,11 +1,10 @@
 """``torchrun --nproc-per-node N -m lvsa.cli generate ...``: several GPUs of one host.
 
-Under torchrun (``WORLD_SIZE`` > 1) each rank runs the same command on its own GPU and diffusers'
-context parallelism (Ulysses over the attention heads) shards every transformer; rank 0 alone
-draws progress and writes the outputs. This is diffusers' own machinery, available for the models
-that ship a context-parallel plan (Wan). ``lvsa.enable`` does not yet run LVSA inside a sharded
-attention call: there its layers keep the model's dense attention and say so, which the summary's
-engagement line reports.
+Under torchrun (``WORLD_SIZE`` > 1) each rank runs the same command on its own GPU; rank 0 alone
+draws progress and writes the outputs. With ``--lvsa``, ``lvsa.enable(pipe, parallel=N)`` splits
+every transformer's sequence with Ulysses for every supported family (``lvsa.parallel``). Without
+it, the model's own attention runs under diffusers' context parallelism, which needs a
+context-parallel plan in diffusers (Wan).
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ def setup(ranks: Ranks) -> torch.device:
 
 
 def parallelize(pipe, ranks: Ranks) -> None:
-    """Shard every transformer component's sequence over the ranks (Ulysses)."""
+    """Dense runs: shard every transformer component's sequence with diffusers' Ulysses."""
     from diffusers import ContextParallelConfig
 
     for name, component in pipe.components.items():

@@ -67,14 +67,15 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
     fps = args.fps or default_fps * grid.patch[0]  # CogVideoX 1.5 (temporal patch 2) plays at 16 fps
     token_frames, tokens_per_frame = grid.token_frames(frames), grid.tokens_per_frame(height, width)
     loading.configure_vae(pipe, args.vae_tiling, args.vae_slicing)
-    if ranks.world > 1:
+    if ranks.world > 1 and not args.lvsa:  # with --lvsa, lvsa.enable(parallel=...) splits the sequence
         distributed.parallelize(pipe, ranks)
 
     # Knob values the planner or RIFLEx refuses (ValueError naming the knob) are usage errors.
     handle = None
     if args.lvsa:
         try:
-            handle = enable(pipe, **_lvsa_knobs(args, grid))
+            parallel = {"parallel": ranks.world} if ranks.world > 1 else {}
+            handle = enable(pipe, **_lvsa_knobs(args, grid), **parallel)
         except ValueError as error:
             raise UsageError(str(error)) from None
     riflex_facts, riflex_line = {"enabled": False}, "RIFLEx off"
