@@ -134,7 +134,7 @@ def attention(
     elif not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"lvsa: scale must be a finite positive number, got {scale}")
     valid = _encoder_valid_tensor(encoder_valid, plan, q.shape[0], q.device)
-    name = backends.resolve(backend, q.device, strict=strict)
+    name = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
     if name == "torch":  # plain PyTorch ops: traced and differentiated natively
         out, lse = backends.load(name).run(q, k, v, plan, valid, float(scale), return_lse)
     else:

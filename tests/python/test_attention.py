@@ -200,3 +200,22 @@ def test_lse_is_natural_log_and_scale_applies():
         _, lse = lvsa.attention(q, k, v, plan, scale=0.3, return_lse=True, backend=backend)
         s = torch.einsum("bqhd,bkhd->bhqk", q.double(), k.double()) * 0.3
         assert (lse.double() - torch.logsumexp(s, -1)).abs().max().item() < 1e-4, backend
+
+
+def test_auto_falls_back_with_the_reason_and_strict_refuses(monkeypatch):
+    """A native backend that cannot take the inputs is never skipped silently."""
+    from lvsa import backends
+
+    monkeypatch.setattr(backends, "unavailable_reason",
+                        lambda name, device, dtype=None, head_dim=None:
+                        "test: head_dim 24 unsupported" if name == "cpu" and head_dim == 24 else None)
+    said = []
+    monkeypatch.setattr(backends, "say_once", lambda message, level=20: said.append(message))
+    plan = lvsa.Planner(lvsa.Geometry(4, 3)).step(0)
+    q, k, v = _inputs(1, 12, 12, 1, 1, 24, torch.float32, seed=1)
+    out = lvsa.attention(q, k, v, plan)
+    ref, _ = masked_dense(q, k, v, pattern_mask(plan, 12))
+    assert (out.double() - ref).abs().max().item() < 1e-5
+    assert said == ["attention backend auto -> torch for cpu tensors: test: head_dim 24 unsupported"]
+    with pytest.raises(RuntimeError, match="strict mode.*head_dim 24"):
+        lvsa.attention(q, k, v, plan, strict=True)

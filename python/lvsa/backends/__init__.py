@@ -43,31 +43,30 @@ def load(name: str) -> ModuleType:
     return module
 
 
-def unavailable_reason(name: str, device) -> str | None:
-    """Why backend ``name`` cannot run on ``device`` (None when it can)."""
+def unavailable_reason(name: str, device, dtype=None, head_dim=None) -> str | None:
+    """Why backend ``name`` cannot run on ``device`` (and, when given, this dtype and head
+    dimension); None when it can."""
     module = _LOADED[name]
     if isinstance(module, str):
         return module
-    check = getattr(module, "unavailable_reason", None)
-    if check is not None:
-        return check(device)
-    return None if device.type == name else f"backend '{name}' needs {name} tensors, got {device}"
+    return module.unavailable_reason(device, dtype, head_dim)
 
 
-def resolve(name: str, device, strict: bool = False) -> str:
-    """The concrete backend name for ``name`` on ``device``; ``auto`` picks the native one for the
-    device and says which once. If the native backend is missing, ``auto`` falls back to
+def resolve(name: str, device, strict: bool = False, dtype=None, head_dim=None) -> str:
+    """The concrete backend name for ``name`` on ``device`` (for inputs of ``dtype`` and
+    ``head_dim`` when given); ``auto`` picks the native one for the device and says which once.
+    If the native backend is missing or cannot take these inputs, ``auto`` falls back to
     ``torch`` and says why once, unless ``strict``, which makes that an error."""
     if name not in NAMES:
         raise ValueError(f"lvsa: backend must be one of {', '.join(NAMES)}, got {name!r}")
     if name != "auto":
-        reason = unavailable_reason(name, device)
+        reason = unavailable_reason(name, device, dtype, head_dim)
         if reason:
             raise RuntimeError(f"lvsa: {reason}")
         return name
     native = {"cpu": "cpu", "cuda": "cuda"}.get(device.type)
     if native is not None:
-        reason = unavailable_reason(native, device)
+        reason = unavailable_reason(native, device, dtype, head_dim)
         if reason is None:
             say_once(f"attention backend auto -> {native} for {device.type} tensors")
             return native

@@ -8,7 +8,7 @@ from .. import _native
 from . import _common
 
 
-def unavailable_reason(device) -> str | None:
+def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
     return None if device.type == "cpu" else f"backend 'cpu' needs CPU tensors, got {device}"
 
 

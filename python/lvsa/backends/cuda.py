@@ -21,11 +21,15 @@ _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
 _HEAD_DIMS = (64, 128)
 
 
-def unavailable_reason(device) -> str | None:
+def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
     if device.type != "cuda":
         return f"backend 'cuda' needs CUDA tensors, got {device}"
     if _cuda.device_count() == 0:
         return "backend 'cuda': lvsa._cuda sees no CUDA device (driver missing or no GPU visible)"
+    if dtype is not None and dtype not in _DTYPES:
+        return f"backend 'cuda' takes float16 or bfloat16, got {dtype}"
+    if head_dim is not None and head_dim not in _HEAD_DIMS:
+        return f"backend 'cuda' takes head_dim {' or '.join(map(str, _HEAD_DIMS))}, got {head_dim}"
     return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from . import cpu
 
 
-def unavailable_reason(device) -> str | None:
+def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
     return None if device.type == "cpu" else f"backend 'reference' needs CPU tensors, got {device}"
 
 

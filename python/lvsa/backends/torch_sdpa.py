@@ -20,7 +20,7 @@ from . import _common
 _CHUNK_BYTES = int(os.environ.get("LVSA_TORCH_CHUNK_BYTES", str(1 << 30)))
 
 
-def unavailable_reason(device) -> str | None:
+def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
     return None
 
 
