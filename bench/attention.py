@@ -43,10 +43,16 @@ MODELS = {
 TILE_M, TILE_N, WARP_ROWS = 128, 64, 32
 
 
-def time_ms(fn, min_reps=3, max_reps=50, budget_s=1.5):
-    """Median of CUDA-event timings after one warm-up call; reps adapt to the op's length."""
+def time_ms(fn, min_reps=3, max_reps=50, budget_s=1.5, warmup_s=1.0):
+    """Median of CUDA-event timings after warming up for `warmup_s` (at least one call); reps
+    adapt to the op's length. The warm-up matters on H100/H200: right after another kernel
+    family ran, a kernel was seen 10-20 % slower for about a second (clock/power transient)."""
     fn()
     torch.cuda.synchronize()
+    t_warm = time.perf_counter()
+    while time.perf_counter() - t_warm < warmup_s:
+        fn()
+        torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     start.record()
     fn()

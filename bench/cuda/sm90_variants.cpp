@@ -23,6 +23,7 @@ void launch_sm90_variant_3(const FwdParams&, void*);
 void launch_sm90_variant_4(const FwdParams&, void*);
 void launch_sm90_variant_5(const FwdParams&, void*);
 void launch_sm90_variant_6(const FwdParams&, void*);
+void launch_sm90_variant_7(const FwdParams&, void*);
 }  // namespace lvsa::cuda::bench
 
 namespace {
@@ -95,15 +96,18 @@ int main(int argc, char** argv) {
   const Variant variants[] = {
       {"sm80 shipped", 128, launch_fwd_sm80_bf16_d128},
       {"sm90 shipped", 128, launch_fwd_sm90_bf16_d128},
-      {"sm90 pingpong", 128, bench::launch_sm90_variant_0},
-      {"sm90 pingpong+skip", 128, bench::launch_sm90_variant_1},
-      {"sm90 skip", 128, bench::launch_sm90_variant_2},
-      {"sm90 N64 pingpong", 128, bench::launch_sm90_variant_3},
-      {"sm90 N112 pingpong", 128, bench::launch_sm90_variant_5},
-      {"sm90 N176 pingpong", 128, bench::launch_sm90_variant_6},
+      {"sm90 N128 pp+skip", 128, bench::launch_sm90_variant_0},
+      {"sm90 N144 pp+skip", 128, bench::launch_sm90_variant_1},
+      {"sm90 N160 pp+skip", 128, bench::launch_sm90_variant_2},
+      {"sm90 N176 pp", 128, bench::launch_sm90_variant_3},
+      {"sm90 shipped, again", 128, launch_fwd_sm90_bf16_d128},
       {"sm80 shipped", 64, launch_fwd_sm80_bf16_d64},
       {"sm90 shipped", 64, launch_fwd_sm90_bf16_d64},
-      {"sm90 pingpong", 64, bench::launch_sm90_variant_4},
+      {"sm90 N128 pp+skip", 64, bench::launch_sm90_variant_5},
+      {"sm90 N176 pp", 64, bench::launch_sm90_variant_6},
+      {"sm90 N176 pp+skip", 64, bench::launch_sm90_variant_4},
+      {"sm90 N160 pp", 64, bench::launch_sm90_variant_7},
+      {"sm90 shipped, again", 64, launch_fwd_sm90_bf16_d64},
   };
   const int nv = int(sizeof(variants) / sizeof(variants[0]));
   std::vector<uint16_t> h0(static_cast<size_t>(n)), h1(static_cast<size_t>(n));

@@ -247,6 +247,22 @@ def test_padded_encoder_garbage_gets_zero_weight():
     _check(plan, q, clean_k, clean_v, valid, out, lse, dtype)
 
 
+def test_auto_dispatch(monkeypatch):
+    """LVSA_CUDA_KERNEL=auto runs exactly the sm90 kernel on an H100/H200, sm80 elsewhere (the
+    kernels are deterministic, so equal bits identify the kernel)."""
+    hopper = torch.cuda.get_device_capability() == (9, 0)
+    g = Geometry(5, 300, 40, "after")
+    plan = Planner(g, PatternConfig(window=1, keyframe_interval=2, reference=5)).step(1)
+    q, k, v = (torch.randn((1, g.seq_len, 2, 128), dtype=torch.bfloat16, device=DEV) for _ in range(3))
+    valid = torch.tensor([23], dtype=torch.int32, device=DEV)
+    outs = {}
+    for fam in ("auto", "sm80") + (("sm90",) if hopper else ()):
+        monkeypatch.setenv("LVSA_CUDA_KERNEL", fam)
+        outs[fam] = cuda_backend.run(q, k, v, plan, valid, None, True)
+    expect = "sm90" if hopper else "sm80"
+    assert torch.equal(outs["auto"][0], outs[expect][0]) and torch.equal(outs["auto"][1], outs[expect][1])
+
+
 def test_bad_kernel_family_is_refused(monkeypatch):
     plan, g = _small()
     q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)

@@ -35,19 +35,19 @@ __device__ __forceinline__ void gemm_qk(float (&s)[Tr::kN / 2], uint32_t q_addr,
   for (int kk = 0; kk < Tr::kD / 16; ++kk) {
     const uint64_t a = ptx::desc_at(base, q_addr + (kk / 4) * Tr::kM * 128 + (kk % 4) * 32);
     const uint64_t b = ptx::desc_at(base, k_addr + (kk / 4) * Tr::kN * 128 + (kk % 4) * 32);
-    if constexpr (Tr::kN == 128) {
-      if (kk == 0) wgmma_ss_m64n128k16<0>(s, a, b, T{});
-      else wgmma_ss_m64n128k16<1>(s, a, b, T{});
-    } else if constexpr (Tr::kN == 112) {
-      if (kk == 0) wgmma_ss_m64n112k16<0>(s, a, b, T{});
-      else wgmma_ss_m64n112k16<1>(s, a, b, T{});
-    } else if constexpr (Tr::kN == 176) {
-      if (kk == 0) wgmma_ss_m64n176k16<0>(s, a, b, T{});
-      else wgmma_ss_m64n176k16<1>(s, a, b, T{});
-    } else {
-      if (kk == 0) wgmma_ss_m64n64k16<0>(s, a, b, T{});
-      else wgmma_ss_m64n64k16<1>(s, a, b, T{});
+#define LVSA_SM90_QK(N)                                  \
+    if constexpr (Tr::kN == N) {                         \
+      if (kk == 0) wgmma_ss_m64n##N##k16<0>(s, a, b, T{}); \
+      else wgmma_ss_m64n##N##k16<1>(s, a, b, T{});         \
     }
+    LVSA_SM90_QK(64)
+    LVSA_SM90_QK(112)
+    LVSA_SM90_QK(128)
+    LVSA_SM90_QK(144)
+    LVSA_SM90_QK(160)
+    LVSA_SM90_QK(176)
+    LVSA_SM90_QK(192)
+#undef LVSA_SM90_QK
   }
 }
 

@@ -36,7 +36,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
     sm80::KeyWalk<Tr::kN> walk;
     walk.init(p, qt);
     if (qt.valid_rows == 0 || !walk.valid()) {  // CTA-uniform: nothing to attend to
-      if (wg > 0) store_empty<Tr>(p, tc.b, tc.h, qt, wg - 1, tid - 128);
+      if (wg > 0) store_empty<Tr>(p, tc.b, tc.h, qt, wg - 1, tid % 128);
       return;
     }
   }
@@ -64,7 +64,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
     producer<Tr>(p, qt, tc.b, tc.h, tc.hkv, s_base, bar, tid);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
-    consumer<Tr>(p, qt, tc.b, tc.h, s_base, bar, wg - 1, tid - 128, active_wgs);
+    consumer<Tr>(p, qt, tc.b, tc.h, s_base, bar, wg - 1, tid % 128, active_wgs);  // thread in warpgroup
   }
 #endif
 }

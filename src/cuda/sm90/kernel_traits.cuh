@@ -21,9 +21,15 @@ namespace lvsa::cuda::sm90 {
 //                so one's softmax runs while the other's matrix products do (FA3's ping-pong)
 //  kSkipRescale  skip O *= alpha when no row max of the warp moved
 inline constexpr int kPingPong = 1, kSkipRescale = 2;
-inline constexpr int kDefaultFlags = 0;
+// Shipped schedule per head dim, as measured with lvsa_cuda_sm90_variants (docs/perf/cuda_sm90.md).
+// Ping-pong, no rescale skip (it cost 8-12 % with 176-key tiles), 176-key tiles for both head
+// dims (fewest per-tile overheads that still fit 240 registers without spills).
+template <int HeadDim>
+inline constexpr int kDefaultFlags = kPingPong;
+template <int HeadDim>
+inline constexpr int kDefaultTileN = 176;
 
-template <typename Elem, int HeadDim, int TileN = 128, int Flags = kDefaultFlags>
+template <typename Elem, int HeadDim, int TileN = kDefaultTileN<HeadDim>, int Flags = kDefaultFlags<HeadDim>>
 struct Traits {
   static constexpr bool kPingPongWGs = (Flags & kPingPong) != 0;
   static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
@@ -57,9 +63,11 @@ struct Traits {
 
   static_assert(kM == kSm80TileM, "the host tiles queries for both kernels alike");
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
-  static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 176, "key-tile widths of wgmma.cuh");
+  static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192,
+                "key-tile widths with an S wgmma in wgmma.cuh");
   static_assert(kM % kRowsPerPass == 0 && kN % kRowsPerPass == 0 && kRowsPerPass % 8 == 0);
   static_assert(kQBytes % 1024 == 0 && kKVBytes % 1024 == 0);
+  static_assert(kSmemBytes <= 227 * 1024, "dynamic shared memory of one Hopper CTA");
 };
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a tile of `rows` rows stored as
