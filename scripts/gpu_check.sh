@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
 #
-#   scripts/gpu_check.sh [stage ...]    stages: build selftest sanitize test bench (default: all)
+#   scripts/gpu_check.sh [stage ...]
+#     stages: build selftest sanitize smoke test variants bench (default: all but smoke, variants)
+#     smoke:    tests/gpu/sm90_smoke.py, diagnostics of the Hopper kernel (Hopper only)
+#     variants: builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
 #
-# Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none"),
+# Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none" or
+# "--kernels sm80,sm90"), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"),
 # OUT (folder that receives logs and bench JSON; default ./gpu_check_out).
 # The last lines printed are a short summary table.
 set -uo pipefail
@@ -61,10 +65,27 @@ if want sanitize && [ -n "$SELFTEST" ]; then
   done
 fi
 
+if want smoke; then
+  echo "[$(stamp)] sm90 smoke"
+  timeout 150 python3 tests/gpu/sm90_smoke.py 2>&1 | tee "$OUT/smoke.log"
+  STATUS[smoke]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/smoke.log")"
+fi
+
 if want test; then
   echo "[$(stamp)] pytest tests/gpu"
   python3 -m pytest tests/gpu -q -p no:cacheprovider -rf 2>&1 | tee "$OUT/pytest.log"
   STATUS[test]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/pytest.log")"
+fi
+
+if want variants; then
+  echo "[$(stamp)] variants"
+  cmake -S . -B build-variants -G Ninja -DLVSA_BUILD_CUDA_VARIANTS=ON -DLVSA_BUILD_TESTS=OFF \
+    -DLVSA_BUILD_BENCH=OFF >"$OUT/variants_build.log" 2>&1 &&
+    cmake --build build-variants --target lvsa_cuda_variants >>"$OUT/variants_build.log" 2>&1
+  for shape in ${VARIANT_SHAPES:-121,1560,12,0 65,1590,16,1985}; do
+    timeout 120 build-variants/bench/cuda/lvsa_cuda_variants ${shape//,/ } 5 2>&1 | tee -a "$OUT/variants.log"
+  done
+  STATUS[variants]="see variants.log"
 fi
 
 if want bench; then
@@ -79,7 +100,7 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck test bench; do
+for k in build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test variants bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if want bench && [ -f "$OUT/bench.log" ]; then

@@ -1,5 +1,6 @@
-// Times the sm80 kernel variants of bench/cuda/CMakeLists.txt on one LVSA shape and checks
-// that they agree with variant 0 (the shipped schedule is verified by tests/gpu).
+// Times kernel schedules (bench/cuda/CMakeLists.txt) against the shipped sm80 and sm90 kernels
+// on one LVSA shape, bf16, on the same data; every output is poisoned first and compared with
+// the shipped sm80 kernel's of the same head dim (verified by tests/gpu).
 //
 //   lvsa_cuda_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5]
 #include <cuda_bf16.h>
@@ -15,12 +16,22 @@
 #include "lvsa/cuda.hpp"
 
 namespace lvsa::cuda::bench {
-void launch_variant_0(const FwdParams&, void*);
-void launch_variant_1(const FwdParams&, void*);
-void launch_variant_2(const FwdParams&, void*);
-void launch_variant_3(const FwdParams&, void*);
-void launch_variant_4(const FwdParams&, void*);
-void launch_variant_5(const FwdParams&, void*);
+void launch_sm80_variant_0(const FwdParams&, void*);
+void launch_sm80_variant_1(const FwdParams&, void*);
+void launch_sm80_variant_2(const FwdParams&, void*);
+void launch_sm80_variant_3(const FwdParams&, void*);
+void launch_sm80_variant_4(const FwdParams&, void*);
+void launch_sm80_variant_5(const FwdParams&, void*);
+#ifdef LVSA_SM90_VARIANTS
+void launch_sm90_variant_0(const FwdParams&, void*);
+void launch_sm90_variant_1(const FwdParams&, void*);
+void launch_sm90_variant_2(const FwdParams&, void*);
+void launch_sm90_variant_3(const FwdParams&, void*);
+void launch_sm90_variant_4(const FwdParams&, void*);
+void launch_sm90_variant_5(const FwdParams&, void*);
+void launch_sm90_variant_6(const FwdParams&, void*);
+void launch_sm90_variant_7(const FwdParams&, void*);
+#endif
 }  // namespace lvsa::cuda::bench
 
 namespace {
@@ -39,6 +50,13 @@ uint16_t bf16_bits(float x) {
   return *reinterpret_cast<uint16_t*>(&h);
 }
 float bf16_value(uint16_t u) { return __bfloat162float(*reinterpret_cast<__nv_bfloat16*>(&u)); }
+
+using Launch = void (*)(const lvsa::cuda::FwdParams&, void*);
+struct Variant {
+  const char* name;
+  int d;
+  Launch launch;
+};
 
 }  // namespace
 
@@ -83,31 +101,53 @@ int main(int argc, char** argv) {
     t.shape[0] = 1; t.shape[1] = S; t.shape[2] = H; t.shape[3] = d;
     t.stride[3] = 1; t.stride[2] = d; t.stride[1] = int64_t(H) * d; t.stride[0] = S * H * d;
   };
-  const int dims[] = {128, 128, 128, 128, 64, 64};
-  using Launch = void (*)(const lvsa::cuda::FwdParams&, void*);
-  const Launch variants[] = {lvsa::cuda::bench::launch_variant_0, lvsa::cuda::bench::launch_variant_1,
-                             lvsa::cuda::bench::launch_variant_2, lvsa::cuda::bench::launch_variant_3,
-                             lvsa::cuda::bench::launch_variant_4, lvsa::cuda::bench::launch_variant_5};
-  const char* names[] = {"v1 rolled QK", "v2 prefetch+split", "v2+skip rescale", "prefetch+skip",
-                         "d64 prefetch+split", "d64 +skip"};
+  using namespace lvsa::cuda;
+  // Grouped by head dim; the first of each group (the shipped sm80 kernel) is the baseline.
+  const Variant variants[] = {
+      {"sm80 shipped", 128, launch_fwd_sm80_bf16_d128},
+      {"sm80 v1 rolled QK", 128, bench::launch_sm80_variant_0},
+      {"sm80 v2 prefetch+split", 128, bench::launch_sm80_variant_1},
+      {"sm80 v2+skip rescale", 128, bench::launch_sm80_variant_2},
+      {"sm80 prefetch+skip", 128, bench::launch_sm80_variant_3},
+#ifdef LVSA_SM90_VARIANTS
+      {"sm90 shipped", 128, launch_fwd_sm90_bf16_d128},
+      {"sm90 N128 pp+skip", 128, bench::launch_sm90_variant_0},
+      {"sm90 N144 pp+skip", 128, bench::launch_sm90_variant_1},
+      {"sm90 N160 pp+skip", 128, bench::launch_sm90_variant_2},
+      {"sm90 N176 pp", 128, bench::launch_sm90_variant_3},
+      {"sm90 shipped, again", 128, launch_fwd_sm90_bf16_d128},
+#endif
+      {"sm80 shipped", 64, launch_fwd_sm80_bf16_d64},
+      {"sm80 prefetch+split", 64, bench::launch_sm80_variant_4},
+      {"sm80 +skip rescale", 64, bench::launch_sm80_variant_5},
+#ifdef LVSA_SM90_VARIANTS
+      {"sm90 shipped", 64, launch_fwd_sm90_bf16_d64},
+      {"sm90 N128 pp+skip", 64, bench::launch_sm90_variant_5},
+      {"sm90 N176 pp", 64, bench::launch_sm90_variant_6},
+      {"sm90 N176 pp+skip", 64, bench::launch_sm90_variant_4},
+      {"sm90 N160 pp", 64, bench::launch_sm90_variant_7},
+      {"sm90 shipped, again", 64, launch_fwd_sm90_bf16_d64},
+#endif
+  };
   std::vector<uint16_t> h0(static_cast<size_t>(n)), h1(static_cast<size_t>(n));
   cudaEvent_t a, b;
   CK(cudaEventCreate(&a));
   CK(cudaEventCreate(&b));
-  std::printf("T=%d P=%d H=%d E=%d S=%lld kept TFLOP=%.2f\n", T, P, H, E, (long long)S, flop / 1e12);
-  for (int vi = 0; vi < 6; ++vi) {
-    const int d = dims[vi];
-    const bool first_of_dim = vi == 0 || dims[vi - 1] != d;
+  std::printf("T=%d P=%d H=%d E=%d S=%lld kept TFLOP=%.2f (D=128)\n", T, P, H, E, (long long)S, flop / 1e12);
+  for (size_t vi = 0; vi < std::size(variants); ++vi) {
+    const int d = variants[vi].d;
+    const bool first_of_dim = vi == 0 || variants[vi - 1].d != d;
     ref(ap.q, q, d); ref(ap.k, k, d); ref(ap.v, v, d);
     ref(ap.out, first_of_dim ? o0 : o, d);
     const double vflop = flop * d / D;
-    const lvsa::cuda::FwdParams p = lvsa::cuda::build_fwd_params(plan.ranges, dplan.view(), ap);
-    variants[vi](p, nullptr);
+    const FwdParams p = build_fwd_params(plan.ranges, dplan.view(), ap);
+    CK(cudaMemset(first_of_dim ? o0 : o, 0xFF, size_t(n) * 2));  // NaN: every element must be written
+    variants[vi].launch(p, nullptr);
     CK(cudaDeviceSynchronize());
     std::vector<float> ms;
     for (int r = 0; r < reps; ++r) {
       CK(cudaEventRecord(a));
-      variants[vi](p, nullptr);
+      variants[vi].launch(p, nullptr);
       CK(cudaEventRecord(b));
       CK(cudaEventSynchronize(b));
       float t;
@@ -119,11 +159,14 @@ int main(int argc, char** argv) {
     if (!first_of_dim) {
       CK(cudaMemcpy(h0.data(), o0, size_t(n) * 2, cudaMemcpyDeviceToHost));
       CK(cudaMemcpy(h1.data(), o, size_t(n) * 2, cudaMemcpyDeviceToHost));
-      for (int64_t i = 0; i < n * d / D; i += 7) diff = std::max(diff, double(std::fabs(bf16_value(h0[size_t(i)]) - bf16_value(h1[size_t(i)]))));
+      for (int64_t i = 0; i < n * d / D; i += 7) {
+        const double e = std::fabs(double(bf16_value(h0[size_t(i)])) - double(bf16_value(h1[size_t(i)])));
+        diff = std::isnan(e) ? INFINITY : std::max(diff, e);
+      }
     }
     const float med = ms[ms.size() / 2];
-    std::printf("variant %d %-20s D=%3d median %8.2f ms  min %8.2f  %6.1f TFLOP/s kept  maxdiff %.2e\n", vi,
-                names[vi], d, med, ms.front(), vflop / (med * 1e-3) / 1e12, diff);
+    std::printf("variant %2zu %-24s D=%3d median %8.2f ms  min %8.2f  %6.1f TFLOP/s kept  maxdiff vs sm80 %.2e\n",
+                vi, variants[vi].name, d, med, ms.front(), vflop / (med * 1e-3) / 1e12, diff);
   }
   return 0;
 }
