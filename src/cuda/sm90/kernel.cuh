@@ -12,6 +12,7 @@
 
 #include <cuda_runtime.h>
 
+#include "../common/launch.cuh"
 #include "../common/params.hpp"
 #include "../sm80/block_info.cuh"
 #include "../sm80/tile_scheduler.cuh"
@@ -71,15 +72,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
 
 template <class Tr>
 void launch_fwd(const FwdParams& p, void* stream) {
-  const int64_t ctas = int64_t(p.batch) * p.heads_q * p.tiles_per_head;
-  if (ctas == 0) return;
-  auto kernel = fwd_kernel<Tr>;
-  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes);
-  if (err == cudaSuccess) {
-    kernel<<<dim3(unsigned(ctas)), dim3(Tr::kThreads), Tr::kSmemBytes, static_cast<cudaStream_t>(stream)>>>(p);
-    err = cudaGetLastError();
-  }
-  if (err != cudaSuccess) throw_cuda_error("launching the sm90 attention kernel", int(err));
+  launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, stream, "launching the sm90 attention kernel");
 }
 
 }  // namespace lvsa::cuda::sm90
