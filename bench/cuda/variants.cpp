@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/host.hpp"
+#include "common/exit_on_error.hpp"
 #include "lvsa/cuda.hpp"
 
 namespace lvsa::cuda::bench {
@@ -35,15 +36,6 @@ void launch_sm90_variant_7(const FwdParams&, void*);
 }  // namespace lvsa::cuda::bench
 
 namespace {
-
-#define CK(x)                                                                                   \
-  do {                                                                                          \
-    cudaError_t e_ = (x);                                                                       \
-    if (e_ != cudaSuccess) {                                                                    \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_));   \
-      std::exit(2);                                                                             \
-    }                                                                                           \
-  } while (0)
 
 uint16_t bf16_bits(float x) {
   __nv_bfloat16 h = __float2bfloat16(x);
@@ -85,12 +77,12 @@ int main(int argc, char** argv) {
     x = bf16_bits(float(int64_t(st % 20001) - 10000) / 5000.0f);
   }
   void *q, *k, *v, *o0, *o;
-  for (void** ptr : {&q, &k, &v, &o0, &o}) CK(cudaMalloc(ptr, size_t(n) * 2));
+  for (void** ptr : {&q, &k, &v, &o0, &o}) CHECK_CUDA(cudaMalloc(ptr, size_t(n) * 2));
   for (void* dst : {q, k, v})
     for (int64_t off = 0; off < n; off += int64_t(pool.size())) {
       // Offset the pool per tensor so q, k and v differ.
       const int64_t cnt = std::min<int64_t>(int64_t(pool.size()), n - off);
-      CK(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pool.data() + (dst == k ? 7 : dst == v ? 13 : 0),
+      CHECK_CUDA(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pool.data() + (dst == k ? 7 : dst == v ? 13 : 0),
                     size_t(std::min<int64_t>(cnt, int64_t(pool.size()) - 13)) * 2, cudaMemcpyHostToDevice));
     }
   lvsa::cuda::DevicePlan dplan(T, lvsa::cuda::worst_case_capacity(T));
@@ -131,8 +123,8 @@ int main(int argc, char** argv) {
   };
   std::vector<uint16_t> h0(static_cast<size_t>(n)), h1(static_cast<size_t>(n));
   cudaEvent_t a, b;
-  CK(cudaEventCreate(&a));
-  CK(cudaEventCreate(&b));
+  CHECK_CUDA(cudaEventCreate(&a));
+  CHECK_CUDA(cudaEventCreate(&b));
   std::printf("T=%d P=%d H=%d E=%d S=%lld kept TFLOP=%.2f (D=128)\n", T, P, H, E, (long long)S, flop / 1e12);
   for (size_t vi = 0; vi < std::size(variants); ++vi) {
     const int d = variants[vi].d;
@@ -141,24 +133,24 @@ int main(int argc, char** argv) {
     ref(ap.out, first_of_dim ? o0 : o, d);
     const double vflop = flop * d / D;
     const FwdParams p = build_fwd_params(plan.ranges, dplan.view(), ap);
-    CK(cudaMemset(first_of_dim ? o0 : o, 0xFF, size_t(n) * 2));  // NaN: every element must be written
+    CHECK_CUDA(cudaMemset(first_of_dim ? o0 : o, 0xFF, size_t(n) * 2));  // NaN: every element must be written
     variants[vi].launch(p, nullptr);
-    CK(cudaDeviceSynchronize());
+    CHECK_CUDA(cudaDeviceSynchronize());
     std::vector<float> ms;
     for (int r = 0; r < reps; ++r) {
-      CK(cudaEventRecord(a));
+      CHECK_CUDA(cudaEventRecord(a));
       variants[vi].launch(p, nullptr);
-      CK(cudaEventRecord(b));
-      CK(cudaEventSynchronize(b));
+      CHECK_CUDA(cudaEventRecord(b));
+      CHECK_CUDA(cudaEventSynchronize(b));
       float t;
-      CK(cudaEventElapsedTime(&t, a, b));
+      CHECK_CUDA(cudaEventElapsedTime(&t, a, b));
       ms.push_back(t);
     }
     std::sort(ms.begin(), ms.end());
     double diff = 0;
     if (!first_of_dim) {
-      CK(cudaMemcpy(h0.data(), o0, size_t(n) * 2, cudaMemcpyDeviceToHost));
-      CK(cudaMemcpy(h1.data(), o, size_t(n) * 2, cudaMemcpyDeviceToHost));
+      CHECK_CUDA(cudaMemcpy(h0.data(), o0, size_t(n) * 2, cudaMemcpyDeviceToHost));
+      CHECK_CUDA(cudaMemcpy(h1.data(), o, size_t(n) * 2, cudaMemcpyDeviceToHost));
       for (int64_t i = 0; i < n * d / D; i += 7) {
         const double e = std::fabs(double(bf16_value(h0[size_t(i)])) - double(bf16_value(h1[size_t(i)])));
         diff = std::isnan(e) ? INFINITY : std::max(diff, e);

@@ -18,20 +18,12 @@
 #include <string>
 #include <vector>
 
+#include "common/exit_on_error.hpp"
 #include "lvsa/attention.hpp"
 #include "lvsa/cuda.hpp"
 #include "lvsa/plan.hpp"
 
 namespace {
-
-#define CHECK_CUDA(x)                                                                       \
-  do {                                                                                      \
-    cudaError_t e_ = (x);                                                                   \
-    if (e_ != cudaSuccess) {                                                                \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
-      std::exit(2);                                                                         \
-    }                                                                                       \
-  } while (0)
 
 struct Case {
   std::string name;
