@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite, set-up included: installs what is missing (Debian packages, then
-# requirements/test.txt), runs the C++ tests (CTest), installs the Python package from this
-# tree and runs its tests. GPU tests (tests/gpu) skip themselves without a GPU;
-# scripts/gpu_check.sh runs them on a GPU machine. Extra arguments go to pytest.
+# The whole test suite, set-up included. Trusts nothing installed on the machine: it makes a
+# fresh virtual environment each run (build/test-venv) and installs into it only what the
+# project declares — the build tools (requirements/build.txt), the test tools
+# (requirements/test.txt) and the package itself with its `generate` extra — so a package
+# installed by hand anywhere can never hide a missing dependency. Then it runs the C++ tests
+# (CTest) and pytest. GPU tests (tests/gpu) skip themselves without a GPU; scripts/gpu_check.sh
+# runs them on a GPU machine. Extra arguments go to pytest.
+#
+# Wheels are kept in a download cache outside any environment (LVSA_WHEEL_CACHE, default
+# ~/.cache/lvsa/wheels): later runs download only what changed, and install offline from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+venv=build/test-venv
+wheels="${LVSA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lvsa/wheels}"
 
-echo "== set-up: build tools and test dependencies"
-apt_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev)
+echo "== set-up: build tools (Debian packages)"
+apt_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev python3-venv)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -16,8 +24,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${missing[@]}"
 fi
-python3 -m pip install --quiet -r requirements/test.txt
-mkdir -p build
+
+echo "== set-up: a fresh virtual environment ($venv), wheels cached in $wheels"
+mkdir -p build "$wheels"
+python3 -m venv --clear "$venv"
+py="$PWD/$venv/bin/python"
+# Keep pip's own configuration and user site out: only the cache below feeds this environment.
+export PIP_CONFIG_FILE=/dev/null PYTHONNOUSERSITE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+install() {  # install "$@" from the wheel cache, refreshing the cache first (offline: as it is)
+  "$py" -m pip download --quiet --no-build-isolation -d "$wheels" "$@" \
+    || echo "   (could not refresh the wheel cache; installing from it as it is)"
+  "$py" -m pip install --quiet --no-build-isolation --no-index --find-links "$wheels" "$@"
+}
+install -r requirements/build.txt -r requirements/test.txt
 
 echo "== C++: configure, build, ctest"
 cmake -S . -B build/tests -G Ninja -DCMAKE_BUILD_TYPE=Release -DLVSA_CUDA=OFF \
@@ -26,6 +45,6 @@ cmake -S . -B build/tests -G Ninja -DCMAKE_BUILD_TYPE=Release -DLVSA_CUDA=OFF \
 cmake --build build/tests -j "$jobs"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
-echo "== Python: install this tree, pytest"
-python3 -m pip install --quiet --no-build-isolation --no-deps .
-python3 -m pytest -q tests/python tests/gpu "$@"
+echo "== Python: install this tree with its generate extra, pytest"
+install ".[generate]"
+"$py" -m pytest -q tests/python tests/gpu "$@"
