@@ -29,6 +29,7 @@ echo "== set-up: a fresh virtual environment ($venv), wheels cached in $wheels"
 mkdir -p build "$wheels"
 python3 -m venv --clear "$venv"
 py="$PWD/$venv/bin/python"
+export PATH="$PWD/$venv/bin:$PATH" VIRTUAL_ENV="$PWD/$venv"  # as activated: the tests run `lvsa` as users do
 # Keep pip's own configuration and user site out: only the cache below feeds this environment.
 export PIP_CONFIG_FILE=/dev/null PYTHONNOUSERSITE=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 install() {  # install "$@" from the wheel cache, refreshing the cache first (offline: as it is)

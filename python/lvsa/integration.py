@@ -32,6 +32,7 @@ class Handle:
     settings: settings.Settings
     layers: dict[str, list[str]] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
+    runtimes: dict = field(default_factory=dict, repr=False)  # component -> its models.Runtime
     _undo: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
@@ -44,6 +45,15 @@ class Handle:
                 f"given in {s.units} frames); {count} self-attention layers in {', '.join(self.layers)}; "
                 f"cross-attention dense; backend {s.backend}{', strict' if s.strict else ''}"
                 f"{f'; Ulysses over {s.parallel} processes' if s.parallel > 1 else ''}")
+
+    def backends_used(self) -> dict[str, object]:
+        """Backend -> why ``auto`` fell back to it (None: as asked), over the LVSA attention calls
+        that ran so far in every component (empty before the first call)."""
+        used: dict = {}
+        for runtime in self.runtimes.values():
+            for backend, reason in runtime.backends_used.items():
+                used.setdefault(backend, reason)
+        return used
 
     def disable(self) -> None:
         while self._undo:
@@ -115,6 +125,7 @@ def enable(pipe, **config) -> Handle:
             adapter = adapter_for(transformer)
             runtime = Runtime(f"{adapter.family} {component}", resolved.reference_note, resolved.config,
                               resolved.backend, resolved.strict)
+            handle.runtimes[component] = runtime
             handle.layers[component] = []
             for name, module in adapter.attention_modules(transformer):
                 native = module.processor

@@ -67,6 +67,9 @@ Family choose_family() {
   check(cudaGetDevice(&device), "querying the current device");
   check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "querying the device");
   check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "querying the device");
+  if (major < 8)  // no cp.async / bf16 mma.sync: a launch would fail with an opaque CUDA error
+    fail("the CUDA kernels need compute capability 8.0 or newer (Ampere+); cuda:" + std::to_string(device) +
+         " is " + std::to_string(major) + "." + std::to_string(minor) + " (use the torch backend)");
   const bool hopper = major == 9 && minor == 0;
   if (want.empty() || want == "auto") return kSm90Built && kAutoPicksSm90 && hopper ? Family::Sm90 : Family::Sm80;
   if (want == "sm80") return Family::Sm80;

@@ -164,6 +164,16 @@ def test_cuda_backend_requested_without_gpu():
         lvsa.attention(q, k, v, plan, backend="cuda")
 
 
+def test_cuda_backend_refuses_pre_ampere_gpus_with_the_reason():
+    """A pre-Ampere GPU gets the torch fallback with this reason (strict: an error), not a CUDA
+    launch error; the device check itself runs on the GPU machine (tests/gpu)."""
+    cuda_backend = pytest.importorskip("lvsa.backends.cuda", reason="lvsa built without its CUDA module")
+    reason = cuda_backend.capability_reason(torch.device("cuda", 0), (7, 5))
+    assert "compute capability 8.0 or newer" in reason and "cuda:0 is 7.5" in reason
+    assert cuda_backend.capability_reason(torch.device("cuda", 0), (8, 0)) is None
+    assert cuda_backend.capability_reason(torch.device("cuda", 0), (9, 0)) is None
+
+
 def test_forward_only_under_autograd():
     plan = lvsa.Planner(lvsa.Geometry(4, 3)).step(0)
     q, k, v = _inputs(1, 12, 12, 1, 1, 64, torch.float32, seed=1)

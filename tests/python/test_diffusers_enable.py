@@ -128,6 +128,38 @@ def test_engagement_lines(log):
         assert part in engaged[0], (part, engaged[0])
 
 
+def test_engagement_line_names_the_backend_the_calls_ran(log, monkeypatch):
+    """The line is resolved with the tensors' dtype and head_dim: when the native backend cannot
+    take them, it says torch and why, not the device's native backend."""
+    from lvsa import backends
+
+    why = f"test: head_dim {td.HEAD_DIM} unsupported"
+    native = {"cpu": "cpu", "cuda": "cuda"}[td.DEVICE.type]
+    real = backends.unavailable_reason
+    monkeypatch.setattr(backends, "unavailable_reason", lambda name, device, dtype=None, head_dim=None:
+                        why if name == native and head_dim == td.HEAD_DIM else real(name, device, dtype, head_dim))
+    case = td.wan()
+    handle = lvsa.enable(case.transformer, **td.SPARSE)
+    assert handle.backends_used() == {}
+    with lvsa.denoising_step(0):
+        case.run()
+    engaged = [r.getMessage() for r in log if r.getMessage().startswith("wan transformer: T=8")]
+    assert len(engaged) == 1 and engaged[0].endswith(f"backend torch (auto fell back: {why})"), engaged
+    assert handle.backends_used() == {"torch": why}
+    with pytest.raises(RuntimeError, match=f"strict mode.*{why}"):
+        lvsa.enable(case.transformer, strict=True, **td.SPARSE)
+        with lvsa.denoising_step(0):
+            case.run()
+
+
+def test_engagement_line_without_fallback_names_the_native_backend(log):
+    case = td.wan()
+    handle = lvsa.enable(case.transformer, **td.SPARSE)
+    with lvsa.denoising_step(0):
+        case.run()
+    assert handle.backends_used() == {td.DEVICE.type: None}
+
+
 def test_no_step_known_uses_step_0_or_raises_in_strict_mode(log):
     case = td.wan()
     lvsa.enable(case.transformer, **td.SPARSE)

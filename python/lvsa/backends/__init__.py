@@ -52,27 +52,33 @@ def unavailable_reason(name: str, device, dtype=None, head_dim=None) -> str | No
     return module.unavailable_reason(device, dtype, head_dim)
 
 
-def resolve(name: str, device, strict: bool = False, dtype=None, head_dim=None) -> str:
-    """The concrete backend name for ``name`` on ``device`` (for inputs of ``dtype`` and
-    ``head_dim`` when given); ``auto`` picks the native one for the device and says which once.
-    If the native backend is missing or cannot take these inputs, ``auto`` falls back to
-    ``torch`` and says why once, unless ``strict``, which makes that an error."""
+def choose(name: str, device, strict: bool = False, dtype=None, head_dim=None) -> tuple[str, str | None]:
+    """The concrete backend for ``name`` on ``device`` (for inputs of ``dtype`` and ``head_dim``
+    when given) and, when ``auto`` had to fall back to ``torch``, why (else None). ``auto`` picks
+    the native backend of the device and says which once; if it is missing or cannot take these
+    inputs, ``auto`` falls back to ``torch`` and says why once, unless ``strict``, which makes that
+    an error. An explicit backend that cannot run is always an error."""
     if name not in NAMES:
         raise ValueError(f"lvsa: backend must be one of {', '.join(NAMES)}, got {name!r}")
     if name != "auto":
         reason = unavailable_reason(name, device, dtype, head_dim)
         if reason:
             raise RuntimeError(f"lvsa: {reason}")
-        return name
+        return name, None
     native = {"cpu": "cpu", "cuda": "cuda"}.get(device.type)
-    if native is not None:
-        reason = unavailable_reason(native, device, dtype, head_dim)
-        if reason is None:
-            say_once(f"attention backend auto -> {native} for {device.type} tensors")
-            return native
-        if strict:
-            raise RuntimeError(f"lvsa: strict mode: native backend unavailable: {reason}")
-        say_once(f"attention backend auto -> torch for {device.type} tensors: {reason}", level=30)
-    else:
+    if native is None:
         say_once(f"attention backend auto -> torch for {device.type} tensors (no native kernels)")
-    return "torch"
+        return "torch", None
+    reason = unavailable_reason(native, device, dtype, head_dim)
+    if reason is None:
+        say_once(f"attention backend auto -> {native} for {device.type} tensors")
+        return native, None
+    if strict:
+        raise RuntimeError(f"lvsa: strict mode: native backend unavailable: {reason}")
+    say_once(f"attention backend auto -> torch for {device.type} tensors: {reason}", level=30)
+    return "torch", reason
+
+
+def resolve(name: str, device, strict: bool = False, dtype=None, head_dim=None) -> str:
+    """The concrete backend name :func:`choose` picks."""
+    return choose(name, device, strict, dtype, head_dim)[0]

@@ -11,8 +11,8 @@ import contextlib
 import logging
 import statistics
 
-from .. import backends
 from .._log import logger
+from ..models._runtime import describe_backend
 from ..plan import Geometry, Planner
 
 
@@ -33,7 +33,7 @@ def lvsa_warnings():
         logger.removeHandler(handler)
 
 
-def engagement(handle, token_frames: int, tokens_per_frame: int, device, warnings: list) -> dict:
+def engagement(handle, token_frames: int, tokens_per_frame: int, warnings: list) -> dict:
     """The LVSA facts of this run (``line`` is the one-line form); ``handle`` None: LVSA off."""
     if handle is None:
         return {"enabled": False, "line": "LVSA off: the model's dense attention"}
@@ -42,7 +42,9 @@ def engagement(handle, token_frames: int, tokens_per_frame: int, device, warning
     offsets = range(max(planner.kfi, 1) if config.rotate else 1)  # kfi 0: no periodic keyframes
     density = statistics.fmean(planner.step(o).frame_density for o in offsets)
     layers = sum(len(names) for names in handle.layers.values())
-    backend = backends.resolve(handle.settings.backend, device, strict=handle.settings.strict)
+    used = handle.backends_used()
+    backend = (", ".join(describe_backend(name, reason) for name, reason in used.items()) if used
+               else "none (no LVSA attention call ran)")
     if planner.kfi == 1:
         pattern = (f"dense pattern: {token_frames} latent frames <= reference {config.reference}, so every frame "
                    "is global (no speed-up at this length)")
@@ -56,7 +58,7 @@ def engagement(handle, token_frames: int, tokens_per_frame: int, device, warning
         line += f"; {len(warnings)} warning(s): " + " | ".join(warnings)
     return {"enabled": True, "line": line, "family": handle.family, "model": handle.model, "layers": layers,
             "latent_frames": token_frames, "tokens_per_frame": tokens_per_frame, "kfi": planner.kfi,
-            "density": density, "backend": backend, "warnings": list(warnings), "settings": handle.summary()}
+            "density": density, "backend": backend, "backends": sorted(used), "warnings": list(warnings), "settings": handle.summary()}
 
 
 def _seconds(value: float) -> str:

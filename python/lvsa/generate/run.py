@@ -122,7 +122,7 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
                 outputs["video"] = str(out_dir / f"{name}.mp4")
                 video.write_mp4(video.to_uint8(result.frames[0]), Path(outputs["video"]), fps)
     wall = time.perf_counter() - began
-    engaged = report.engagement(handle, token_frames, tokens_per_frame, device, warnings)
+    engaged = report.engagement(handle, token_frames, tokens_per_frame, warnings)
     if not ranks.leader:
         return 0
 

@@ -42,6 +42,9 @@ class Runtime:
         self.unsupported: Optional[str] = None        # why this forward runs the model's attention
         self.step = 0
         self.memo: dict = {}                          # per-forward derived data (e.g. valid lengths)
+        # backend -> why auto fell back to it (None: it is the one asked for), of the calls that ran
+        self.backends_used: dict[str, Optional[str]] = {}
+        self._reported: set = set()                   # (geometry, backend) pairs whose line was said
 
     # --- forward pass ------------------------------------------------------------------------
 
@@ -75,40 +78,49 @@ class Runtime:
                              f" (+ {encoder_len} encoder tokens); the token layout is not the one LVSA expects")
         return Geometry(T, P, encoder_len, encoder_side if encoder_len else "none")
 
-    def plan(self, geometry: Geometry, device) -> StepPlan:
+    def planner(self, geometry: Geometry) -> Planner:
         planner = self._planners.get(geometry)
         if planner is None:
             planner = Planner(geometry, self.config)
             self._planners[geometry] = planner
             if len(self._planners) > self._max_planners:
                 self._planners.popitem(last=False)
-            self._report(planner, device)
         else:
             self._planners.move_to_end(geometry)
-        return planner.step(self.step)
+        return planner
+
+    def plan(self, geometry: Geometry) -> StepPlan:
+        return self.planner(geometry).step(self.step)
 
     def attend(self, q, k, v, geometry: Geometry, encoder_valid=None):
-        """LVSA attention for ``[B, S, H, D]`` tensors at this forward's denoising step."""
-        plan = self.plan(geometry, q.device)
-        return ops.attention(q, k, v, plan, encoder_valid=encoder_valid, backend=self.backend, strict=self.strict)
+        """LVSA attention for ``[B, S, H, D]`` tensors at this forward's denoising step, on the
+        backend these tensors get (resolved with their device, dtype and head_dim, so what the
+        engagement line says is what runs)."""
+        backend, reason = backends.choose(self.backend, q.device, self.strict, q.dtype, q.shape[-1])
+        self.backends_used.setdefault(backend, reason)
+        if (geometry, backend) not in self._reported:
+            self._reported.add((geometry, backend))
+            self._report(self.planner(geometry), backend, reason)
+        return ops.attention(q, k, v, self.plan(geometry), encoder_valid=encoder_valid, backend=backend,
+                             strict=self.strict)
 
     # --- reports -----------------------------------------------------------------------------
 
-    def _report(self, planner: Planner, device) -> None:
-        """The engagement line, once per geometry: what the pattern does to this video."""
+    def _report(self, planner: Planner, backend: str, reason: Optional[str]) -> None:
+        """The engagement line, once per geometry and backend: what the pattern does to this video,
+        and which backend runs it."""
         g, c = planner.geometry, self.config
         offsets = range(planner.kfi if c.rotate else 1)
         plans = [planner.step(o) for o in offsets]
         attended = sorted({round(p.frame_density * g.frames, 1) for p in plans})
         globals_ = sorted({len(p.globals) for p in plans})
         density = sum(p.frame_density for p in plans) / len(plans)
-        backend = backends.resolve(self.backend, device, strict=self.strict)
         encoder = f", {g.encoder_len} encoder tokens {g.encoder_side}" if g.encoder_len else ""
         pattern = "dense (T <= reference)" if planner.kfi == 1 else f"kfi {planner.kfi}"
         say_once(f"{self.label}: T={g.frames} latent frames x P={g.tokens_per_frame}{encoder}; "
                  f"reference {c.reference} ({self.reference_note}), extension {g.frames / c.reference:.2f}x; "
                  f"{pattern}, globals {_span(globals_)}, attended {_span(attended)}/{g.frames} frames, "
-                 f"density {density:.2f}; backend {backend}")
+                 f"density {density:.2f}; backend {describe_backend(backend, reason)}")
 
     def fall_back(self, reason: str) -> None:
         """Keep the model's own attention for this call: an error in strict mode, else said once."""
@@ -122,6 +134,11 @@ class Runtime:
         if self.strict:
             raise RuntimeError(f"lvsa: strict mode: {message}")
         say_once(f"{message}: using step 0 (the keyframe grid does not rotate)", logging.WARNING)
+
+
+def describe_backend(backend: str, reason: Optional[str]) -> str:
+    """``cuda``, or ``torch (auto fell back: <why>)``."""
+    return backend if reason is None else f"{backend} (auto fell back: {reason})"
 
 
 def _span(values: list) -> str:
