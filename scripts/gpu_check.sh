@@ -2,9 +2,15 @@
 # Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
 #
 #   scripts/gpu_check.sh [stage ...]
-#     stages: build selftest sanitize smoke test variants bench (default: all but smoke, variants)
-#     smoke:    tests/gpu/sm90_smoke.py, diagnostics of the Hopper kernel (Hopper only)
-#     variants: builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
+#     stages: deps build selftest sanitize smoke test diffusers precision variants bench
+#             (default: build selftest sanitize test bench)
+#     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate and
+#                what they need; the device has no internet), without touching its torch
+#     smoke:     tests/gpu/sm90_smoke.py, diagnostics of the Hopper kernel (Hopper only)
+#     diffusers: the diffusers integration tests on the GPU with the cuda backend
+#                (LVSA_TEST_DEVICE=cuda LVSA_BACKEND=cuda; needs deps)
+#     precision: bench/compile_precision.py, compiled vs eager numerics at Wan 1.3B size (needs deps)
+#     variants:  builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
 #
 # Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none" or
 # "--kernels sm80,sm90"), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"),
@@ -23,6 +29,12 @@ stamp() { date +%H:%M:%S; }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT/env.txt"
 python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$OUT/env.txt"
+
+if want deps; then
+  echo "[$(stamp)] deps"
+  python3 -m pip install --no-index --find-links .whl diffusers transformers accelerate >"$OUT/deps.log" 2>&1
+  STATUS[deps]="rc=$? $(python3 -c 'import diffusers, transformers; print("diffusers", diffusers.__version__, "transformers", transformers.__version__)' 2>&1 | tail -1)"
+fi
 
 BUILD_DIR=""
 if want build; then
@@ -77,6 +89,20 @@ if want test; then
   STATUS[test]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/pytest.log")"
 fi
 
+if want diffusers; then
+  echo "[$(stamp)] diffusers tests on the GPU"
+  LVSA_TEST_DEVICE=cuda LVSA_BACKEND=cuda python3 -m pytest tests/python/test_diffusers_models.py \
+    tests/python/test_diffusers_pipelines.py tests/python/test_diffusers_enable.py tests/python/test_compile.py \
+    -q -p no:cacheprovider -rf 2>&1 | tee "$OUT/diffusers.log"
+  STATUS[diffusers]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/diffusers.log")"
+fi
+
+if want precision; then
+  echo "[$(stamp)] compiled vs eager precision"
+  timeout 420 python3 bench/compile_precision.py --out "$OUT" 2>&1 | tee "$OUT/precision.log"
+  STATUS[precision]="rc=${PIPESTATUS[0]}"
+fi
+
 if want variants; then
   echo "[$(stamp)] variants"
   cmake -S . -B build-variants -G Ninja -DLVSA_BUILD_CUDA_VARIANTS=ON -DLVSA_BUILD_TESTS=OFF \
@@ -100,7 +126,7 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test variants bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers precision variants bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if want bench && [ -f "$OUT/bench.log" ]; then
