@@ -12,7 +12,9 @@ nothing at all (no hook is installed).
 experts of Wan 2.2 A14B): Wan's precomputed tables in place (undone by ``disable``), and for the
 families that compute RoPE per forward (HunyuanVideo 1.5, Cosmos 2.5, CogVideoX — whose pipeline
 computes it) a hook that rewrites the k-th temporal column pair of each table. It only touches
-positions, never attention, so it composes with ``lvsa.enable`` in either order.
+positions, never attention, so it composes with ``lvsa.enable`` in either order, also under
+Ulysses (``parallel=N``), whose plans split the tables only after RIFLEx rewrote them whole. A
+table that reaches RIFLEx already split is an error: its rows' frame positions are unknown.
 """
 
 from __future__ import annotations
@@ -108,11 +110,17 @@ def _family_rope(transformer: torch.nn.Module) -> tuple[str, _Rope]:
                      "CosmosTransformer3DModel")
 
 
-def _rewrite(table: torch.Tensor, frames: int, columns: list, frequency: float, position_scale: float, fn) -> None:
-    """Set ``columns`` of a frame-major RoPE table (rows: frames x tokens per frame) in place to
-    ``fn(position · frequency)``."""
-    rows = table.shape[0]
-    positions = torch.arange(rows, dtype=torch.float64) // (rows // frames) * position_scale
+def _rewrite(table: torch.Tensor, frames: int, per_frame: int, columns: list, frequency: float,
+             position_scale: float, fn) -> None:
+    """Set ``columns`` of the whole video's frame-major RoPE table (``frames`` x ``per_frame``
+    rows) in place to ``fn(position · frequency)``."""
+    if table.shape[0] != frames * per_frame:
+        raise ValueError(f"lvsa.riflex: the RoPE table has {table.shape[0]} rows, not the whole video's "
+                         f"{frames} frames x {per_frame} tokens = {frames * per_frame}: it was split along the "
+                         "sequence (a context-parallel plan splitting the rope output) before RIFLEx rewrote it, "
+                         "so its rows' frame positions are unknown; split the tables after RIFLEx (as "
+                         "lvsa.enable(parallel=N) does)")
+    positions = torch.arange(frames, dtype=torch.float64).repeat_interleave(per_frame) * position_scale
     values = fn(positions * frequency).to(table.device, table.dtype)
     for c in columns:
         table[:, c] = values
@@ -194,7 +202,7 @@ def _install(family: str, transformer, rope: _Rope, columns: list, frequency: fl
         saved = [(name, getattr(module, name)[:, columns].clone()) for name in ("freqs_cos", "freqs_sin")]
         for name, fn in (("freqs_cos", torch.cos), ("freqs_sin", torch.sin)):
             table = getattr(module, name)
-            _rewrite(table, table.shape[0], columns, frequency, 1.0, fn)
+            _rewrite(table, table.shape[0], 1, columns, frequency, 1.0, fn)
 
         def restore(module=module, saved=saved):
             for name, columns_before in saved:
@@ -204,15 +212,18 @@ def _install(family: str, transformer, rope: _Rope, columns: list, frequency: fl
         return
 
     if family == "cogvideox":
-        # The pipeline computes the tables and passes them as image_rotary_emb: rewrite the inputs.
+        # The pipeline computes the tables and passes them as image_rotary_emb: rewrite the inputs
+        # (a forward pre-hook runs before the plan's split of them, in diffusers' wrapped forward).
         def before(module, args, kwargs):
             tables = kwargs.get("image_rotary_emb")
             if tables is None:
                 return None
-            frames = kwargs["hidden_states"].shape[1] // (module.config.patch_size_t or 1)
+            _, latent_frames, _, height, width = kwargs["hidden_states"].shape
+            patch = module.config.patch_size
+            frames, per_frame = latent_frames // (module.config.patch_size_t or 1), (height // patch) * (width // patch)
             cos, sin = (t.clone() for t in tables)
-            _rewrite(cos, frames, columns, frequency, 1.0, torch.cos)
-            _rewrite(sin, frames, columns, frequency, 1.0, torch.sin)
+            _rewrite(cos, frames, per_frame, columns, frequency, 1.0, torch.cos)
+            _rewrite(sin, frames, per_frame, columns, frequency, 1.0, torch.sin)
             return args, {**kwargs, "image_rotary_emb": (cos, sin)}
 
         handle._undo.append(transformer.register_forward_pre_hook(before, with_kwargs=True).remove)
@@ -221,16 +232,18 @@ def _install(family: str, transformer, rope: _Rope, columns: list, frequency: fl
     # HunyuanVideo 1.5 and Cosmos compute the tables in rope.forward(hidden_states[, fps]).
     def after(module, args, kwargs, output):
         hidden_states = args[0] if args else kwargs["hidden_states"]
-        frames = hidden_states.shape[2] // module.patch_size_t if family == "hunyuan_video" \
-            else hidden_states.shape[2] // module.patch_size[0]
+        patch_t, patch_h, patch_w = (module.patch_size_t, module.patch_size, module.patch_size) \
+            if family == "hunyuan_video" else module.patch_size
+        _, _, latent_frames, height, width = hidden_states.shape
+        frames, per_frame = latent_frames // patch_t, (height // patch_h) * (width // patch_w)
         scale = 1.0
         if family == "cosmos":
             fps = kwargs.get("fps", args[1] if len(args) > 1 else None)
             scale = module.base_fps / fps if fps else 1.0
         cos, sin = output
         cos, sin = cos.clone(), sin.clone()
-        _rewrite(cos, frames, columns, frequency, scale, torch.cos)
-        _rewrite(sin, frames, columns, frequency, scale, torch.sin)
+        _rewrite(cos, frames, per_frame, columns, frequency, scale, torch.cos)
+        _rewrite(sin, frames, per_frame, columns, frequency, scale, torch.sin)
         return cos, sin
 
     handle._undo.append(transformer.rope.register_forward_hook(after, with_kwargs=True).remove)

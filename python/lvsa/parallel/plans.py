@@ -20,24 +20,28 @@ from diffusers.models._modeling_parallel import ContextParallelOutput as Gather
 from .collectives import gather_sequence
 
 
-def _rope_output(dim: int, dims: int) -> dict:
-    """Split both tables (cos, sin) a RoPE module returns along their token dimension."""
-    return {0: Split(split_dim=dim, expected_dims=dims, split_output=True),
-            1: Split(split_dim=dim, expected_dims=dims, split_output=True)}
+def _tables(dim: int, dims: int) -> list:
+    """Split both RoPE tables (cos, sin) along their token dimension."""
+    return [Split(split_dim=dim, expected_dims=dims), Split(split_dim=dim, expected_dims=dims)]
 
+
+# RIFLEx (lvsa.riflex) rewrites the RoPE tables from each row's frame position in the whole video,
+# so they are split only after it: where the blocks take them in (HunyuanVideo 1.5, Cosmos), never
+# at the rope module's output, which its forward hook on the rope module would see split whatever
+# the enable order; CogVideoX's arrive as a transformer input, split after its forward pre-hook.
 
 # HunyuanVideo 1.5: RoPE covers the video tokens ([S, D] tables); the blocks carry the video and
 # the encoder tokens as two streams, so splitting the video stream at the first block suffices.
 HUNYUAN_VIDEO = {
-    "rope": _rope_output(0, 2),
     "transformer_blocks.0": {"hidden_states": Split(split_dim=1, expected_dims=3)},
+    "transformer_blocks.*": {"freqs_cis": _tables(0, 2)},
     "proj_out": Gather(gather_dim=1, expected_dims=3),
 }
 
 # CogVideoX: the pipeline passes the RoPE tables ([S, D]) to the transformer; the blocks carry
 # text and video as two streams and concatenate them only inside attention and the feed-forward.
 COGVIDEOX = {
-    "": {"image_rotary_emb": [Split(split_dim=0, expected_dims=2), Split(split_dim=0, expected_dims=2)]},
+    "": {"image_rotary_emb": _tables(0, 2)},
     "transformer_blocks.0": {"hidden_states": Split(split_dim=1, expected_dims=3)},
     "proj_out": Gather(gather_dim=1, expected_dims=3),
 }
@@ -47,10 +51,10 @@ COGVIDEOX = {
 # learnable position embedding and ControlNet residuals (Transfer); a plain [B, C] modulation
 # has 2 dims and passes unsplit.
 COSMOS = {
-    "rope": _rope_output(0, 2),
     "learnable_pos_embed": {0: Split(split_dim=1, expected_dims=3, split_output=True)},
     "transformer_blocks.0": {"hidden_states": Split(split_dim=1, expected_dims=3)},
-    "transformer_blocks.*": {"embedded_timestep": Split(split_dim=1, expected_dims=3),
+    "transformer_blocks.*": {"image_rotary_emb": _tables(0, 2),
+                             "embedded_timestep": Split(split_dim=1, expected_dims=3),
                              "temb": Split(split_dim=1, expected_dims=3),
                              "controlnet_residual": Split(split_dim=1, expected_dims=3)},
     "norm_out": {"embedded_timestep": Split(split_dim=1, expected_dims=3),
