@@ -1,5 +1,5 @@
 // Model presets: how a model family turns (video frames, height, width) into the
-// planner's geometry, and its reference horizon. Facts from ../shared/spec/models.md.
+// planner's geometry, and its reference horizon. Facts from docs/spec/models.md.
 #pragma once
 
 #include <string>

@@ -1,6 +1,6 @@
 // The LVSA planner: (geometry, configuration, denoising step) -> attention pattern.
 //
-// Implements ../shared/spec/pattern.md exactly. Everything here is host-only C++20
+// Implements docs/spec/pattern.md exactly. Everything here is host-only C++20
 // with no dependencies; all quantities are in latent frames unless a name says
 // otherwise. Invalid input throws lvsa::Error naming the argument.
 #pragma once

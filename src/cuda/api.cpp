@@ -1,14 +1,17 @@
 // Host side of the CUDA backend: argument checks, the device plan buffers, and dispatch to
-// the (dtype, head_dim) instantiations.
+// the (family, dtype, head_dim) instantiations of generated/fwd_kernels.hpp.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <set>
 #include <stdexcept>
 #include <string>
 
 #include "common/host.hpp"
 #include "common/params.hpp"
+#include "generated/fwd_kernels.hpp"
 #include "lvsa/cuda.hpp"
 
 namespace lvsa::cuda {
@@ -48,15 +51,31 @@ void check_layout(const TensorRef& t, const char* name) {
            " elements is not a multiple of 8 (16-byte aligned rows are required)");
 }
 
-#ifdef LVSA_CUDA_SM90
-constexpr bool kSm90Built = true;
-#else
-constexpr bool kSm90Built = false;
-#endif
+template <class Pred>
+constexpr bool any_kernel(Pred pred) {
+  return std::any_of(std::begin(kFwdKernels), std::end(kFwdKernels), pred);
+}
+constexpr bool kSm90Built = any_kernel([](const KernelEntry& e) { return e.family == Family::Sm90; });
 // Whether LVSA_CUDA_KERNEL=auto picks the sm90 kernels on compute capability 9.0 devices.
 constexpr bool kAutoPicksSm90 = true;  // tests/gpu pass with it, 1.6x+ over sm80 (cuda_sm90.md)
 
-enum class Family { Sm80, Sm90 };
+// What the instantiations cover, as the argument errors list it: "float16 or bfloat16",
+// "64 and 128".
+bool has_dtype(DType t) { return any_kernel([t](const KernelEntry& e) { return e.dtype == t; }); }
+bool has_head_dim(int64_t d) { return any_kernel([d](const KernelEntry& e) { return e.head_dim == d; }); }
+std::string dtype_choices() {
+  std::string s;
+  for (DType t : {DType::F32, DType::F16, DType::BF16})
+    if (has_dtype(t)) s += (s.empty() ? "" : " or ") + std::string(dtype_name(t));
+  return s;
+}
+std::string head_dim_choices() {
+  std::set<int> dims;
+  for (const KernelEntry& e : kFwdKernels) dims.insert(e.head_dim);
+  std::string s;
+  for (int d : dims) s += (s.empty() ? "" : " and ") + std::to_string(d);
+  return s;
+}
 
 // Kernel family for this call: LVSA_CUDA_KERNEL = auto (default) | sm80 | sm90. Read on every
 // call (a getenv next to the pointer checks above), so tests can force either path.
@@ -173,11 +192,11 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 
   const Geometry& g = ranges.geometry;
   const TensorRef &q = params.q, &k = params.k, &v = params.v, &o = params.out;
-  if (q.dtype != DType::F16 && q.dtype != DType::BF16)
-    fail(std::string("q has dtype ") + dtype_name(q.dtype) + "; the CUDA kernels take float16 or bfloat16");
+  if (!has_dtype(q.dtype))
+    fail(std::string("q has dtype ") + dtype_name(q.dtype) + "; the CUDA kernels take " + dtype_choices());
   const int64_t D = q.shape[3];
-  if (D != 64 && D != 128)
-    fail("head_dim (q.shape[3]) is " + std::to_string(D) + "; the CUDA kernels support 64 and 128");
+  if (!has_head_dim(D))
+    fail("head_dim (q.shape[3]) is " + std::to_string(D) + "; the CUDA kernels support " + head_dim_choices());
   check_layout(q, "q");
   check_layout(k, "k");
   check_layout(v, "v");
@@ -240,7 +259,7 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.range_begin = plan.data + g.frames + 2;
   p.range_end = p.range_begin + plan.capacity + 1;
 
-  const int M = kSm80TileM;
+  const int M = kQueryTileRows;
   p.tiles_per_frame = (g.tokens_per_frame + M - 1) / M;
   p.encoder_tiles = (p.encoder_query_rows + M - 1) / M;
   const int64_t tiles = int64_t(g.frames) * p.tiles_per_frame + p.encoder_tiles;
@@ -254,24 +273,13 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
                cudaStream_t stream) {
   const FwdParams p = build_fwd_params(ranges, plan, params);
-  void* s = static_cast<void*>(stream);
-  const bool bf16 = params.q.dtype == DType::BF16;
-#ifdef LVSA_CUDA_SM90
-  if (choose_family() == Family::Sm90) {
-    // Same FwdParams: the sm90 kernel tiles queries in kSm80TileM = 128 rows as well.
-    if (params.q.shape[3] == 64)
-      bf16 ? launch_fwd_sm90_bf16_d64(p, s) : launch_fwd_sm90_fp16_d64(p, s);
-    else
-      bf16 ? launch_fwd_sm90_bf16_d128(p, s) : launch_fwd_sm90_fp16_d128(p, s);
-    return;
-  }
-#else
-  choose_family();  // validates LVSA_CUDA_KERNEL; only sm80 can be chosen here
-#endif
-  if (params.q.shape[3] == 64)
-    bf16 ? launch_fwd_sm80_bf16_d64(p, s) : launch_fwd_sm80_fp16_d64(p, s);
-  else
-    bf16 ? launch_fwd_sm80_bf16_d128(p, s) : launch_fwd_sm80_fp16_d128(p, s);
+  // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
+  const Family family = choose_family();
+  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.q.dtype, int(params.q.shape[3]));
+  if (kernel == nullptr)
+    fail(std::string("this build has no ") + (family == Family::Sm90 ? "sm90" : "sm80") + " kernel for " +
+         dtype_name(params.q.dtype) + " with head_dim " + std::to_string(params.q.shape[3]));
+  kernel->launch(p, static_cast<void*>(stream));
 }
 
 }  // namespace lvsa::cuda

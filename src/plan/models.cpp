@@ -1,4 +1,4 @@
-// Model presets and video-frame → latent-frame conversion (../shared/spec/models.md).
+// Model presets and video-frame → latent-frame conversion (docs/spec/models.md).
 #include <string>
 
 #include "lvsa/models.hpp"

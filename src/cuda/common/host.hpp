@@ -6,7 +6,7 @@
 
 namespace lvsa::cuda {
 
-// All checks of attention() and the kernel arguments they imply (tiling at kSm80TileM rows).
+// All checks of attention() and the kernel arguments they imply (tiling at kQueryTileRows rows).
 FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
                            const AttentionParams& params);
 

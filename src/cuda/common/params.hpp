@@ -44,18 +44,7 @@ struct FwdParams {
 // Raises the error of a failed launch (defined in api.cpp, which owns error reporting).
 [[noreturn]] void throw_cuda_error(const char* what, int cuda_error);
 
-// One launcher per instantiation (dtype x head_dim), defined in sm80/instantiations/.
-void launch_fwd_sm80_bf16_d64(const FwdParams& p, void* stream);
-void launch_fwd_sm80_bf16_d128(const FwdParams& p, void* stream);
-void launch_fwd_sm80_fp16_d64(const FwdParams& p, void* stream);
-void launch_fwd_sm80_fp16_d128(const FwdParams& p, void* stream);
-// Hopper (sm_90a) instantiations, defined in sm90/ when LVSA_CUDA_SM90 is on; same tiling.
-void launch_fwd_sm90_bf16_d64(const FwdParams& p, void* stream);
-void launch_fwd_sm90_bf16_d128(const FwdParams& p, void* stream);
-void launch_fwd_sm90_fp16_d64(const FwdParams& p, void* stream);
-void launch_fwd_sm90_fp16_d128(const FwdParams& p, void* stream);
-
-// Query tile height of the sm80 kernels (the launcher's tiling must agree with it).
-inline constexpr int kSm80TileM = 128;
+// Query rows per CTA of every kernel family: the host tiles queries once for either.
+inline constexpr int kQueryTileRows = 128;
 
 }  // namespace lvsa::cuda

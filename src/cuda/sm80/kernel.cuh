@@ -9,16 +9,16 @@
 
 #include <cuda_runtime.h>
 
+#include "../common/block_info.cuh"
 #include "../common/launch.cuh"
 #include "../common/params.hpp"
 #include "../common/ptx.cuh"
-#include "block_info.cuh"
+#include "../common/tile_scheduler.cuh"
 #include "epilogue.cuh"
 #include "kernel_traits.cuh"
 #include "mainloop.cuh"
 #include "mask.cuh"
 #include "softmax.cuh"
-#include "tile_scheduler.cuh"
 
 namespace lvsa::cuda::sm80 {
 
@@ -51,7 +51,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
   const uint32_t s_base = ptx::smem_addr(smem);
   const uint32_t s_q = s_base, s_k = s_base + Tr::kKOffset, s_v = s_base + Tr::kVOffset;
 
-  TileLoader<Tr> lq, lk, lv;
+  typename Tr::Loader lq, lk, lv;
   lq.init(p.q, int64_t(tc.b) * p.q_stride[0] + int64_t(tc.h) * p.q_stride[2], p.q_stride[1], tid);
   lk.init(p.k, int64_t(tc.b) * p.k_stride[0] + int64_t(tc.hkv) * p.k_stride[2], p.k_stride[1], tid);
   lv.init(p.v, int64_t(tc.b) * p.v_stride[0] + int64_t(tc.hkv) * p.v_stride[2], p.v_stride[1], tid);

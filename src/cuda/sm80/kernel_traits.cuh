@@ -8,10 +8,23 @@
 
 #include <cstdint>
 
+#include "../common/params.hpp"
+#include "../common/row_loader.cuh"
+
 namespace lvsa::cuda::sm80 {
 
+// Shared-memory layout of a tile (a RowLoader policy): rows row_bytes apart, their 16-byte
+// chunks permuted by chunk ^ (row & 7), so the 8 rows one ldmatrix phase reads fall into 8
+// distinct bank groups instead of one.
+struct SwizzledRows {
+  __host__ __device__ static constexpr uint32_t offset(int /*rows*/, int row_bytes, int row, int chunk) {
+    return uint32_t(row * row_bytes + ((chunk ^ (row & 7)) << 4));
+  }
+  __host__ __device__ static constexpr int row_pitch(int row_bytes) { return row_bytes; }
+};
+
 // Scheduling variants of the same algorithm, selectable per instantiation so that they can
-// be measured against each other (bench/cuda/variants.cu):
+// be measured against each other (bench/cuda, lvsa_cuda_variants):
 //  kPrefetch   GEMM loops fully unrolled, each step's ldmatrix issued one step ahead
 //  kSplitRows  softmax + PV per m16 tile, so one tile's exps overlap the other's MMAs
 //  kSkipRescale  skip the output rescale when no row max of the warp changed
@@ -29,15 +42,13 @@ struct Traits {
   static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
   using T = Elem;
   static constexpr int kD = HeadDim;
-  static constexpr int kM = 128;  // query rows per CTA (= kSm80TileM)
+  static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)
   static constexpr int kN = TileN;
   static constexpr int kWarps = 4;
   static constexpr int kThreads = kWarps * 32;
   static constexpr int kWarpRows = kM / kWarps;  // 32: two m16 tiles
   static constexpr int kMTiles = kWarpRows / 16;
   static constexpr int kRowBytes = kD * 2;
-  static constexpr int kChunks = kD / 8;  // 16-byte chunks per row
-  static constexpr int kRowsPerPass = kThreads / kChunks;  // rows one cp.async pass covers
   static constexpr int kStages = 2;  // K/V ring: tile j+1 streams in while tile j computes
 
   static constexpr int kQBytes = kM * kRowBytes;
@@ -45,16 +56,11 @@ struct Traits {
   static constexpr int kKOffset = kQBytes;
   static constexpr int kVOffset = kQBytes + kStages * kKVTileBytes;
   static constexpr int kSmemBytes = kQBytes + 2 * kStages * kKVTileBytes;
+  // Q, K and V tiles are copied by all threads of the CTA.
+  using Loader = RowLoader<T, kD, kThreads, SwizzledRows>;
 
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
-  static_assert(kN % 16 == 0 && kM % kRowsPerPass == 0 && kN % kRowsPerPass == 0);
-  static_assert(kRowsPerPass % 8 == 0, "a thread's rows must share (row & 7) for the swizzle");
+  static_assert(kN % 16 == 0);
 };
-
-// Rows are stored with their 16-byte chunks permuted by chunk ^ (row & 7): the 8 rows one
-// ldmatrix phase reads then fall into 8 distinct bank groups instead of one.
-__host__ __device__ constexpr uint32_t swizzled(int row_bytes, int row, int chunk) {
-  return uint32_t(row * row_bytes + ((chunk ^ (row & 7)) << 4));
-}
 
 }  // namespace lvsa::cuda::sm80

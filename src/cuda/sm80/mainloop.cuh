@@ -1,11 +1,7 @@
-// Global->shared tile copies and the two warp-level GEMMs of one key tile.
+// The two warp-level GEMMs of one key tile, on tiles that Tr::Loader (common/row_loader.cuh)
+// copied into shared memory in the SwizzledRows layout.
 //
-// Copies are cp.async of 16-byte chunks: each thread owns one chunk column and a fixed set of
-// rows, so its destination swizzle is a per-thread constant. Rows outside the current
-// interval are zero-filled instead of read, so masked keys contribute exact zeros even if
-// the memory there holds Inf/NaN (e.g. padded encoder tokens).
-//
-// GEMM fragment addressing: every ldmatrix row this thread supplies has (row & 7) = lane & 7,
+// Fragment addressing: every ldmatrix row this thread supplies has (row & 7) = lane & 7,
 // so the swizzled chunk (2j + hi) ^ (lane & 7) = 2j ^ key with key = hi ^ (lane & 7) fixed
 // per thread; every other term of the address is a compile-time immediate.
 #pragma once
@@ -14,36 +10,6 @@
 #include "kernel_traits.cuh"
 
 namespace lvsa::cuda::sm80 {
-
-template <class Tr>
-struct TileLoader {
-  using T = typename Tr::T;
-  const T* base;  // tensor + batch/head offset + this thread's chunk column
-  int64_t row_stride;
-
-  __device__ __forceinline__ void init(const void* tensor, int64_t batch_off, int64_t row_stride_,
-                                       int tid) {
-    base = static_cast<const T*>(tensor) + batch_off + (tid % Tr::kChunks) * 8;
-    row_stride = row_stride_;
-  }
-
-  // Rows [0, kRows) of the tile are tokens first + r, valid while r < nvalid. Invalid rows
-  // keep a valid source address (row `first`) although zero-fill reads none of it.
-  template <int kRows>
-  __device__ __forceinline__ void load(uint32_t smem_tile, int first, int nvalid, int tid) const {
-    const int r0 = tid / Tr::kChunks;
-    const uint32_t dst = smem_tile + swizzled(Tr::kRowBytes, r0, tid % Tr::kChunks);
-    const T* tile = base + int64_t(first) * row_stride;
-    const T* src = tile + int64_t(r0) * row_stride;
-    const int64_t step = int64_t(Tr::kRowsPerPass) * row_stride;
-#pragma unroll
-    for (int i = 0; i < kRows / Tr::kRowsPerPass; ++i) {
-      const bool ok = r0 + i * Tr::kRowsPerPass < nvalid;
-      ptx::cp_async_16(dst + i * Tr::kRowsPerPass * Tr::kRowBytes, ok ? src : tile, ok);
-      src += step;
-    }
-  }
-};
 
 // Per-thread swizzle key (see the header comment) of an operand whose lane supplies row
 // (rbase + (lane & 7)) and chunk (2j + hi).

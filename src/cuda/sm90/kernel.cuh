@@ -1,8 +1,8 @@
 // The sm90 (Hopper, sm_90a) block-sparse forward kernel: warp-specialised, wgmma.
 //
 // Same contract, tiling and CTA order as the sm80 kernel (tile_coord, query_tile and KeyWalk
-// are shared with it), so the host builds one FwdParams for either. Roles: see
-// kernel_traits.cuh; producer.cuh and consumer.cuh hold the two sides of the K/V ring.
+// from common/), so the host builds one FwdParams for either. Roles: see kernel_traits.cuh;
+// producer.cuh and consumer.cuh hold the two sides of the K/V ring.
 //
 // Ring protocol, stage s = j % 2 of key tile j, round r = j / 2:
 //   *_full[s]   128 producer arrivals (cp.async completion); consumers wait on parity r & 1
@@ -12,11 +12,13 @@
 
 #include <cuda_runtime.h>
 
+#include "../common/block_info.cuh"
 #include "../common/launch.cuh"
 #include "../common/params.hpp"
-#include "../sm80/block_info.cuh"
-#include "../sm80/tile_scheduler.cuh"
+#include "../common/ptx.cuh"
+#include "../common/tile_scheduler.cuh"
 #include "consumer.cuh"
+#include "epilogue.cuh"
 #include "kernel_traits.cuh"
 #include "producer.cuh"
 #include "ptx.cuh"
@@ -30,11 +32,11 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
   const int tid = threadIdx.x;
   // 0: producer, 1..2: consumers. Broadcast so the compiler sees a warp-uniform value.
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
-  const sm80::TileCoord tc = sm80::tile_coord(p, blockIdx.x);
-  const sm80::QueryTile qt = sm80::query_tile<Tr::kM>(p, tc.b, tc.tile);
+  const TileCoord tc = tile_coord(p, blockIdx.x);
+  const QueryTile qt = query_tile<Tr::kM>(p, tc.b, tc.tile);
 
   {
-    sm80::KeyWalk<Tr::kN> walk;
+    KeyWalk<Tr::kN> walk;
     walk.init(p, qt);
     if (qt.valid_rows == 0 || !walk.valid()) {  // CTA-uniform: nothing to attend to
       if (wg > 0) store_empty<Tr>(p, tc.b, tc.h, qt, wg - 1, tid % 128);
@@ -42,7 +44,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
     }
   }
 
-  const uint32_t s_raw = lvsa::cuda::ptx::smem_addr(smem);
+  const uint32_t s_raw = ptx::smem_addr(smem);
   const uint32_t s_base = (s_raw + 1023u) & ~1023u;  // swizzle atoms are 1024-byte aligned
   const uint32_t b0 = s_base + Tr::kBarOffset;
   const Barriers bar{b0, b0 + 8, b0 + 8 + 8 * Tr::kStages, b0 + 8 + 16 * Tr::kStages, b0 + 8 + 24 * Tr::kStages};

@@ -12,16 +12,27 @@
 #include <cstdint>
 
 #include "../common/params.hpp"
+#include "../common/row_loader.cuh"
 
 namespace lvsa::cuda::sm90 {
 
-// Schedule variants, selectable per instantiation so that bench/cuda/sm90_variants can time
-// them against each other:
+// Shared-memory layout of a tile (a RowLoader policy; see ptx.cuh, descriptors): column
+// blocks of 64 elements, each `rows` rows of 128 bytes, 16-byte chunks XOR-swizzled by
+// (row & 7) within a block.
+struct SwizzledColumnBlocks {
+  __host__ __device__ static constexpr uint32_t offset(int rows, int /*row_bytes*/, int row, int chunk) {
+    return uint32_t((chunk >> 3) * rows * 128 + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
+  }
+  __host__ __device__ static constexpr int row_pitch(int /*row_bytes*/) { return 128; }
+};
+
+// Schedule variants, selectable per instantiation so that bench/cuda (lvsa_cuda_variants) can
+// time them against each other:
 //  kPingPong     the two consumer warpgroups take turns issuing their wgmmas (named barriers),
 //                so one's softmax runs while the other's matrix products do (FA3's ping-pong)
 //  kSkipRescale  skip O *= alpha when no row max of the warp moved
 inline constexpr int kPingPong = 1, kSkipRescale = 2;
-// Shipped schedule per head dim, as measured with lvsa_cuda_sm90_variants (docs/perf/cuda_sm90.md).
+// Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md).
 // Ping-pong, no rescale skip (it cost 8-12 % with 176-key tiles), 176-key tiles for both head
 // dims (fewest per-tile overheads that still fit 240 registers without spills).
 template <int HeadDim>
@@ -35,7 +46,7 @@ struct Traits {
   static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
   using T = Elem;
   static constexpr int kD = HeadDim;
-  static constexpr int kM = 128;  // query rows per CTA (= kSm80TileM: same host tiling)
+  static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)
   static constexpr int kN = TileN;  // keys per K/V tile
   static constexpr int kConsumerWGs = 2;
   static constexpr int kWGRows = kM / kConsumerWGs;  // 64: one wgmma M
@@ -48,8 +59,6 @@ struct Traits {
 
   // Column blocks of 64 elements (128 bytes); a tile of R rows is kBlocks blocks of R * 128 B.
   static constexpr int kBlocks = kD / 64;
-  static constexpr int kChunks = kD / 8;  // 16-byte chunks per row
-  static constexpr int kRowsPerPass = 128 / kChunks;  // rows one producer pass covers
   static constexpr int kQBytes = kM * kD * 2;
   static constexpr int kKVBytes = kN * kD * 2;
   static constexpr int kQOffset = 0;
@@ -60,20 +69,19 @@ struct Traits {
   static constexpr int kNumBars = 1 + 4 * kStages;
   // + 1024 so the kernel can round the dynamic shared-memory base up to a swizzle atom.
   static constexpr int kSmemBytes = kBarOffset + 8 * kNumBars + 1024;
+  // Q, K and V tiles are copied by the producer warpgroup.
+  using Loader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
 
-  static_assert(kM == kSm80TileM, "the host tiles queries for both kernels alike");
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
   static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192,
                 "key-tile widths with an S wgmma in wgmma.cuh");
-  static_assert(kM % kRowsPerPass == 0 && kN % kRowsPerPass == 0 && kRowsPerPass % 8 == 0);
   static_assert(kQBytes % 1024 == 0 && kKVBytes % 1024 == 0);
   static_assert(kSmemBytes <= 227 * 1024, "dynamic shared memory of one Hopper CTA");
 };
 
-// Byte offset of 16-byte chunk `chunk` of row `row` in a tile of `rows` rows stored as
-// 128-byte-swizzled column blocks (see ptx.cuh, descriptors).
-__host__ __device__ constexpr uint32_t tile_offset(int rows, int row, int chunk) {
-  return uint32_t((chunk >> 3) * rows * 128 + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
-}
+// Shared-memory addresses of the ring's mbarriers (protocol: kernel.cuh); stage s: + 8 * s.
+struct Barriers {
+  uint32_t q_full, k_full, k_empty, v_full, v_empty;
+};
 
 }  // namespace lvsa::cuda::sm90

@@ -1,11 +1,13 @@
 // Thin wrappers over the Hopper (sm_90a) instructions of the sm90 kernel: mbarriers, proxy
-// fences, register reallocation, wgmma descriptors and the wgmma group controls. The wgmma
-// instructions themselves are in wgmma.cuh (generated).
+// fences, register reallocation, wgmma descriptors and the wgmma group controls. They extend
+// lvsa::cuda::ptx (common/ptx.cuh: the sm80 instructions both families use) but stay in this
+// folder because only sm_90a code may use them. The wgmma instructions themselves are in
+// wgmma.cuh (generated).
 #pragma once
 
 #include <cstdint>
 
-namespace lvsa::cuda::sm90::ptx {
+namespace lvsa::cuda::ptx {
 
 // ---- mbarrier (shared::cta, 64-bit) ------------------------------------------------------
 
@@ -22,23 +24,10 @@ __device__ __forceinline__ void mbar_arrive(uint32_t bar) {
   asm volatile("mbarrier.arrive.release.cta.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
 
-// True once the phase with the given parity has completed. A fresh barrier is in phase 0, so
-// waiting on parity 1 returns at once: producers start waiting on their "empty" barriers
-// with parity 1.
-__device__ __forceinline__ bool mbar_try_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done;
-  asm volatile(
-      "{\n.reg .pred p;\n"
-      "mbarrier.try_wait.parity.acquire.cta.shared::cta.b64 p, [%1], %2;\n"
-      "selp.u32 %0, 1, 0, p;\n}\n"
-      : "=r"(done)
-      : "r"(bar), "r"(parity)
-      : "memory");
-  return done != 0;
-}
-
-// The spin loop lives inside the asm: a C loop around try_wait is a divergent branch to
-// ptxas, which then serialises every wgmma after it (warning C7520).
+// Returns once the phase with the given parity has completed. A fresh barrier is in phase 0,
+// so waiting on parity 1 returns at once: producers start waiting on their "empty" barriers
+// with parity 1. The spin loop lives inside the asm: a C loop around try_wait is a divergent
+// branch to ptxas, which then serialises every wgmma after it (warning C7520).
 __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   asm volatile(
       "{\n.reg .pred p;\n"
@@ -127,4 +116,4 @@ __device__ __forceinline__ uint64_t desc_at(uint64_t base, uint32_t smem_addr) {
   return base | uint64_t((smem_addr >> 4) & 0x3FFF);
 }
 
-}  // namespace lvsa::cuda::sm90::ptx
+}  // namespace lvsa::cuda::ptx

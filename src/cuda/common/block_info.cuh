@@ -11,9 +11,9 @@
 // interval is partial, which is the only place masking happens.
 #pragma once
 
-#include "../common/params.hpp"
+#include "params.hpp"
 
-namespace lvsa::cuda::sm80 {
+namespace lvsa::cuda {
 
 struct QueryTile {
   int row0;        // first query row (index into q's sequence dim)
@@ -105,4 +105,4 @@ struct KeyWalk {
   }
 };
 
-}  // namespace lvsa::cuda::sm80
+}  // namespace lvsa::cuda

@@ -8,9 +8,9 @@
 // tiles, which attend densely and are the longest, come first so they do not form the tail.
 #pragma once
 
-#include "../common/params.hpp"
+#include "params.hpp"
 
-namespace lvsa::cuda::sm80 {
+namespace lvsa::cuda {
 
 struct TileCoord {
   int b, h, hkv, tile;
@@ -28,4 +28,4 @@ __device__ __forceinline__ TileCoord tile_coord(const FwdParams& p, int linear) 
   return c;
 }
 
-}  // namespace lvsa::cuda::sm80
+}  // namespace lvsa::cuda
