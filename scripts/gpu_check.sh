@@ -13,7 +13,9 @@
 #     variants:  builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
 #
 # Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none" or
-# "--kernels sm80,sm90"), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"),
+# "--kernels sm80,sm90"), BEFORE_SRC (a source tree of an earlier version, e.g. from
+# `git archive`: built alongside this one, and the bench stage times both in the same run,
+# before first), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"),
 # OUT (folder that receives logs and bench JSON; default ./gpu_check_out).
 # The last lines printed are a short summary table.
 set -uo pipefail
@@ -34,6 +36,13 @@ if want deps; then
   echo "[$(stamp)] deps"
   python3 -m pip install --no-index --find-links .whl diffusers transformers accelerate >"$OUT/deps.log" 2>&1
   STATUS[deps]="rc=$? $(python3 -c 'import diffusers, transformers; print("diffusers", diffusers.__version__, "transformers", transformers.__version__)' 2>&1 | tail -1)"
+fi
+
+if [ -n "${BEFORE_SRC:-}" ]; then  # built in the background while this tree builds and tests
+  BEFORE_DIR=$(mktemp -d)
+  python3 -m pip install --no-build-isolation --no-deps --target "$BEFORE_DIR" "$BEFORE_SRC" \
+    >"$OUT/before_build.log" 2>&1 &
+  BEFORE_PID=$!
 fi
 
 BUILD_DIR=""
@@ -115,6 +124,15 @@ if want variants; then
 fi
 
 if want bench; then
+  if [ -n "${BEFORE_SRC:-}" ]; then
+    echo "[$(stamp)] bench (before: $BEFORE_SRC)"
+    wait "$BEFORE_PID"; rc=$?
+    # shellcheck disable=SC2086
+    [ $rc -eq 0 ] && PYTHONPATH="$BEFORE_DIR" python3 bench/attention.py ${BENCH_ARGS:-} --name before \
+      2>&1 | tee "$OUT/bench_before.log"
+    STATUS[bench_before]="build rc=$rc, bench rc=${PIPESTATUS[0]}"
+    cp "$(ls -t bench/results/before_*.json | head -1)" "$OUT/" 2>/dev/null
+  fi
   echo "[$(stamp)] bench"
   # shellcheck disable=SC2086
   python3 bench/attention.py ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
@@ -126,9 +144,12 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers precision variants bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers precision variants bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
+if [ -f "$OUT/bench_before.log" ]; then
+  echo "-- before"; sed -n '/^$/,$p' "$OUT/bench_before.log" | tail -8; echo "-- after"
+fi
 if want bench && [ -f "$OUT/bench.log" ]; then
   sed -n '/^$/,$p' "$OUT/bench.log" | tail -12
 fi
