@@ -331,7 +331,7 @@ def test_two_streams_at_different_steps_share_the_plan_buffer_safely():
     g = Geometry(32, 1024, 0, "none")
     planner = Planner(g, PatternConfig(window=1, keyframe_interval=4, reference=5))
     plans = [planner.step(i) for i in range(4)]
-    assert len({tuple(p.attended(f) for f in range(g.frames)) for p in plans}) == 4
+    assert len({tuple(tuple(p.attended(f)) for f in range(g.frames)) for p in plans}) == 4
     q, k, v = (torch.randn((1, g.seq_len, 8, 128), dtype=torch.bfloat16, device=DEV) for _ in range(3))
     rounds = [(i % 4, (i + 2) % 4) for i in range(6)]  # (step of stream 0, step of stream 1)
 
