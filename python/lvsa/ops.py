@@ -44,9 +44,6 @@ def _no_backward(ctx, grad_out, grad_lse):
 _sparse_attention.register_autograd(_no_backward, setup_context=_setup_context)
 
 
-_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-
-
 def _check_inputs(q, k, v, plan: StepPlan):
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
@@ -59,7 +56,7 @@ def _check_inputs(q, k, v, plan: StepPlan):
             raise ValueError(f"lvsa: {name} is on {t.device} but q is on {q.device}; all must share a device")
         if t.dtype != q.dtype:
             raise ValueError(f"lvsa: {name} has dtype {t.dtype}, expected q's dtype {q.dtype}")
-    if q.dtype not in _DTYPES:
+    if q.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise ValueError(f"lvsa: q must be float32, float16 or bfloat16, got {q.dtype}")
     g = plan.geometry
     if k.shape[1] != g.seq_len or v.shape[1] != g.seq_len:

@@ -31,47 +31,35 @@ def _bool(text: str) -> bool:
     raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError("expected an integer") from None
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError("expected a number") from None
+def _parsed(convert: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
+    """``convert`` whose failure says what was expected (int() and float() say neither)."""
+    def parse(text: str):
+        try:
+            return convert(text)
+        except ValueError:
+            raise ValueError(f"expected {expected}") from None
+    return parse
 
 
 def _keyframe_interval(text: str):
     value = text.strip().lower()
     if value in ("auto", "none"):
         return None if value == "none" else value
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError("expected auto, none or a positive integer") from None
+    return _parsed(int, "auto, none or a positive integer")(value)
 
 
 def _parallel(text: str):
     value = text.strip().lower()
-    if value == "auto":
-        return value
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError("expected auto or a process count") from None
+    return value if value == "auto" else _parsed(int, "auto or a process count")(value)
 
 
 # knob -> parser of its LVSA_<KNOB> environment variable
 _KNOBS: dict[str, Callable[[str], Any]] = {
-    "window": _int,
-    "n_first": _int,
+    "window": _parsed(int, "an integer"),
+    "n_first": _parsed(int, "an integer"),
     "keyframe_interval": _keyframe_interval,
-    "reference": _int,
-    "scale": _float,
+    "reference": _parsed(int, "an integer"),
+    "scale": _parsed(float, "a number"),
     "expand": _bool,
     "rotate": _bool,
     "units": lambda text: text.strip().lower(),

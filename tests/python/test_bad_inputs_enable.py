@@ -80,7 +80,8 @@ ROWS = [
         r"LVSA_STRICT='2' is not valid: expected 1/0, true/false, yes/no or on/off", env=dict(LVSA_STRICT="2")),
     Bad("env_units_unknown", {}, ValueError, r"units must be 'latent' or 'video', got 'frames'",
         env=dict(LVSA_UNITS="frames")),
-    Bad("env_backend_unknown", {}, ValueError, r"backend must be one of auto, .*got 'gpu'", env=dict(LVSA_BACKEND="gpu")),
+    Bad("env_backend_unknown", {}, ValueError, r"backend must be one of auto, .*got 'gpu'",
+        env=dict(LVSA_BACKEND="gpu")),
     Bad("env_parallel_text", {}, ValueError, r"LVSA_PARALLEL='many' is not valid: expected auto or a process count",
         env=dict(LVSA_PARALLEL="many")),
     # targets LVSA cannot serve

@@ -92,8 +92,10 @@ ROWS = [
         r"keyframe_interval 2 video frames is below one latent frame \(4 video frames\)"),
     Bad("auto_and_fixed_keyframes", _flags("--lvsa", "--key-frame-interval", "16", "--auto-keyframes"),
         r"argument --auto-keyframes: not allowed with argument --key-frame-interval"),
-    Bad("sparsity_scale_zero", _flags("--lvsa", "--sparsity-scale", "0"), r"--sparsity-scale must be a finite number > 0, got 0"),
-    Bad("reference_zero", _flags("--lvsa", "--reference-latent-frames", "0"), r"--reference-latent-frames must be >= 1, got 0"),
+    Bad("sparsity_scale_zero", _flags("--lvsa", "--sparsity-scale", "0"),
+        r"--sparsity-scale must be a finite number > 0, got 0"),
+    Bad("reference_zero", _flags("--lvsa", "--reference-latent-frames", "0"),
+        r"--reference-latent-frames must be >= 1, got 0"),
     Bad("backend_unknown", _flags("--lvsa", "--backend", "gpu"),
         r"backend must be one of auto, cpu, cuda, torch, reference, got 'gpu'"),
     # RIFLEx knobs
@@ -101,7 +103,8 @@ ROWS = [
     Bad("riflex_k_out_of_range", _flags("--riflex", "--riflex-k", "9"),
         r"k must be an int in \[0, 4\) \(this model has 4 temporal frequencies\), got 9"),
     Bad("riflex_k_negative", _flags("--riflex", "--riflex-k", "-1"), r"--riflex-k must be >= 0, got -1"),
-    Bad("riflex_s_below_1", _flags("--riflex", "--riflex-s", "0.5"), r"--riflex-s must be a finite number >= 1, got 0\.5"),
+    Bad("riflex_s_below_1", _flags("--riflex", "--riflex-s", "0.5"),
+        r"--riflex-s must be a finite number >= 1, got 0\.5"),
     Bad("riflex_train_len_zero", _flags("--riflex", "--riflex-train-len", "0"),  # was the model's default instead
         r"--riflex-train-len must be a finite number > 0, got 0\.0"),
 ]
