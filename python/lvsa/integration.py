@@ -73,10 +73,12 @@ def _transformers(target) -> dict[str, torch.nn.Module]:
         raise TypeError(f"lvsa.enable expects a diffusers pipeline or transformer, got {type(target).__name__}")
     # torch.compile wraps a module; its hooks and processors live on the original.
     found = {name: getattr(c, "_orig_mod", c) for name, c in candidates.items()}
+    if not found:
+        raise TypeError(f"lvsa: {type(target).__name__} has no transformer component; supported: {supported()}")
     unsupported = [f"{name} ({type(m).__name__})" for name, m in found.items() if adapter_for(m) is None]
-    if unsupported or not found:
-        what = ", ".join(unsupported) if unsupported else "no transformer component"
-        raise TypeError(f"lvsa: {type(target).__name__}: {what} is not supported; supported: {supported()}")
+    if unsupported:
+        raise TypeError(f"lvsa: {type(target).__name__}: {', '.join(unsupported)} is not supported; "
+                        f"supported: {supported()}")
     return found
 
 

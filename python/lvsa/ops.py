@@ -2,13 +2,14 @@
 
 The native backends run inside the custom op ``torch.ops.lvsa.sparse_attention`` (with a fake
 implementation, so ``torch.compile`` traces through it); the ``torch`` backend is made of
-PyTorch ops and is traced directly. The op is forward-only (inference): calling it on
-tensors that require grad is an error rather than a silently wrong gradient.
+PyTorch ops and is traced directly. The op is forward-only (inference): a backward through a
+native backend is an error rather than a silently wrong gradient.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional, Sequence, Union
 
 import torch
@@ -49,10 +50,12 @@ def _check_inputs(q, k, v, plan: StepPlan):
             raise TypeError(f"lvsa: {name} must be a torch.Tensor, got {type(t).__name__}")
         if t.dim() != 4:
             raise ValueError(f"lvsa: {name} must be [B, S, H, D] (4 dims), got shape {tuple(t.shape)}")
+        if 0 in t.shape:  # an empty batch, sequence, head count or head_dim has nothing to attend
+            raise ValueError(f"lvsa: {name} must have every size of [B, S, H, D] >= 1, got shape {tuple(t.shape)}")
         if t.device != q.device:
             raise ValueError(f"lvsa: {name} is on {t.device} but q is on {q.device}; all must share a device")
         if t.dtype != q.dtype:
-            raise ValueError(f"lvsa: {name} has dtype {t.dtype} but q has {q.dtype}")
+            raise ValueError(f"lvsa: {name} has dtype {t.dtype}, expected q's dtype {q.dtype}")
     if q.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise ValueError(f"lvsa: q must be float32, float16 or bfloat16, got {q.dtype}")
     g = plan.geometry
@@ -65,26 +68,42 @@ def _check_inputs(q, k, v, plan: StepPlan):
                          f"only ({g.video_tokens}), got {q.shape[1]}")
     if k.shape != v.shape:
         raise ValueError(f"lvsa: k and v must have the same shape, got {tuple(k.shape)} and {tuple(v.shape)}")
-    if q.shape[0] != k.shape[0] or q.shape[3] != k.shape[3]:
-        raise ValueError(f"lvsa: q {tuple(q.shape)} and k {tuple(k.shape)} must agree on batch and head_dim")
+    for dim, what in ((0, "batch size"), (3, "head_dim")):
+        if k.shape[dim] != q.shape[dim]:
+            raise ValueError(f"lvsa: k and v have {what} {k.shape[dim]}, expected q's {q.shape[dim]}")
     if q.shape[2] % k.shape[2] != 0:
         raise ValueError(f"lvsa: q heads ({q.shape[2]}) must be a multiple of k/v heads ({k.shape[2]})")
 
 
 def _encoder_valid_tensor(encoder_valid, plan: StepPlan, batch: int, device) -> Optional[torch.Tensor]:
+    """``encoder_valid`` as int32 ``[B]`` on ``device``; counts are never rounded or wrapped:
+    anything but integers in ``[0, encoder_len]``, one per batch entry, is an error."""
     if encoder_valid is None:
         return None
     E = plan.geometry.encoder_len
-    if isinstance(encoder_valid, int):
-        encoder_valid = [encoder_valid] * batch
-    t = torch.as_tensor(encoder_valid).to(device=device, dtype=torch.int32).reshape(-1)
+    expected = f"an int or a sequence of {batch} ints (valid encoder tokens per batch entry)"
+    if isinstance(encoder_valid, (list, tuple)) and any(isinstance(x, bool) for x in encoder_valid):
+        raise TypeError(f"lvsa: encoder_valid must be {expected}, got bools {list(encoder_valid)}")
+    if isinstance(encoder_valid, bool):
+        raise TypeError(f"lvsa: encoder_valid must be {expected}, got the bool {encoder_valid}")
+    try:
+        t = torch.as_tensor(encoder_valid)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"lvsa: encoder_valid must be {expected}, got {encoder_valid!r}") from None
+    if t.dtype == torch.bool or t.dtype.is_floating_point or t.dtype.is_complex:
+        raise TypeError(f"lvsa: encoder_valid must be {expected}, got {t.dtype} values {t.tolist()}")
+    if t.dim() == 0:
+        t = t.expand(batch)
+    if t.dim() != 1:
+        raise ValueError(f"lvsa: encoder_valid must be 1-D, one entry per batch ({batch}), got shape {tuple(t.shape)}")
     if t.numel() != batch:
         raise ValueError(f"lvsa: encoder_valid must have one entry per batch ({batch}), got {t.numel()}")
     if E == 0 and bool((t != 0).any()):
-        raise ValueError("lvsa: encoder_valid given but the plan has no encoder tokens")
+        raise ValueError(f"lvsa: encoder_valid must be 0 or None for a plan without encoder tokens, got {t.tolist()}")
+    # Checked before the int32 conversion, which would wrap large counts into range.
     if bool(((t < 0) | (t > E)).any()):
-        raise ValueError(f"lvsa: encoder_valid entries must be in [0, {E}], got {t.tolist()}")
-    return t
+        raise ValueError(f"lvsa: encoder_valid entries must be in [0, encoder_len = {E}], got {t.tolist()}")
+    return t.to(device=device, dtype=torch.int32)
 
 
 def attention(
@@ -118,6 +137,15 @@ def attention(
         strict: with ``auto``, fail instead of falling back when the native backend is missing.
 
     Returns ``out`` (``[B, Sq, Hq, D]``, dtype of q), or ``(out, lse)``.
+
+    Bad arguments raise ``ValueError`` (shapes, dtypes, devices, ranges) or ``TypeError`` (wrong
+    types) naming the argument, before any work. NaN and Inf follow float softmax: a NaN in q, k
+    or v reaches exactly the output rows that attend to it (a NaN query only its own row); Inf
+    in v makes those rows non-finite; Inf in q or k gives ±inf scores, +inf making the row NaN
+    and -inf giving the key weight 0. Encoder padding (keys, values and queries beyond
+    ``encoder_valid``) is never read, so NaN/Inf there cannot leak. Exception: the ``torch``
+    backend without ``return_lse`` (PyTorch's SDPA) returns zeros for a +inf-score row in
+    bfloat16/float16 on the CPU.
     """
     if isinstance(plan, Planner):
         if step is None:
@@ -131,8 +159,13 @@ def attention(
     _check_inputs(q, k, v, plan)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
+    elif isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"lvsa: scale must be a finite positive number, got {type(scale).__name__} {scale!r}")
     elif not (math.isfinite(scale) and scale > 0):
         raise ValueError(f"lvsa: scale must be a finite positive number, got {scale}")
+    for flag, value in (("return_lse", return_lse), ("strict", strict)):
+        if not isinstance(value, bool):
+            raise TypeError(f"lvsa: {flag} must be True or False, got {type(value).__name__} {value!r}")
     valid = _encoder_valid_tensor(encoder_valid, plan, q.shape[0], q.device)
     name = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
     if name == "torch":  # plain PyTorch ops: traced and differentiated natively

@@ -13,6 +13,7 @@ VAE converts a clip (``(frames - 1) // vae_temporal + 1``, then ceil over ``patc
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -30,23 +31,35 @@ def _bool(text: str) -> bool:
     raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
+def _parsed(convert: Callable[[str], Any], expected: str) -> Callable[[str], Any]:
+    """``convert`` whose failure says what was expected (int() and float() say neither)."""
+    def parse(text: str):
+        try:
+            return convert(text)
+        except ValueError:
+            raise ValueError(f"expected {expected}") from None
+    return parse
+
+
 def _keyframe_interval(text: str):
     value = text.strip().lower()
-    return value if value == "auto" else None if value == "none" else int(value)
+    if value in ("auto", "none"):
+        return None if value == "none" else value
+    return _parsed(int, "auto, none or a positive integer")(value)
 
 
 def _parallel(text: str):
     value = text.strip().lower()
-    return value if value == "auto" else int(value)
+    return value if value == "auto" else _parsed(int, "auto or a process count")(value)
 
 
 # knob -> parser of its LVSA_<KNOB> environment variable
 _KNOBS: dict[str, Callable[[str], Any]] = {
-    "window": int,
-    "n_first": int,
+    "window": _parsed(int, "an integer"),
+    "n_first": _parsed(int, "an integer"),
     "keyframe_interval": _keyframe_interval,
-    "reference": int,
-    "scale": float,
+    "reference": _parsed(int, "an integer"),
+    "scale": _parsed(float, "a number"),
     "expand": _bool,
     "rotate": _bool,
     "units": lambda text: text.strip().lower(),
@@ -96,13 +109,30 @@ def gather(explicit: dict) -> dict:
     for name, parse in _KNOBS.items():
         variable = f"LVSA_{name.upper()}"
         if name in explicit:
-            knobs[name] = explicit[name]
+            knobs[name] = _checked_type(name, explicit[name])
         elif os.environ.get(variable, "").strip():
             try:
                 knobs[name] = parse(os.environ[variable])
             except ValueError as error:
                 raise ValueError(f"lvsa: {variable}={os.environ[variable]!r} is not valid: {error}") from None
     return knobs
+
+
+def _checked_type(name: str, value):
+    """``value`` if it has the type knob ``name`` takes (ranges are the planner's to check): the
+    native planner would refuse other types with a message that does not name the knob, and a
+    bool would pass as 0/1."""
+    if name in ("window", "n_first", "reference"):
+        expected, ok = "an int (frames)", isinstance(value, int) and not isinstance(value, bool)
+    elif name == "scale":
+        expected, ok = "a number", isinstance(value, numbers.Real) and not isinstance(value, bool)
+    elif name in ("expand", "rotate", "strict"):
+        expected, ok = "True or False", isinstance(value, bool)
+    else:  # keyframe_interval, units, backend, parallel: their own checks name the allowed values
+        return value
+    if not ok:
+        raise TypeError(f"lvsa: {name} must be {expected}, got {type(value).__name__} {value!r}")
+    return value
 
 
 def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
@@ -146,7 +176,7 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
         from .parallel.install import degree_of  # torch.distributed: only when asked for
 
         parallel = degree_of(knobs["parallel"])
-    return Settings(config, note, units, backend, bool(knobs.get("strict", False)), parallel)
+    return Settings(config, note, units, backend, knobs.get("strict", False), parallel)
 
 
 __all__ = ["ModelFacts", "Settings", "gather", "resolve"]

@@ -63,6 +63,20 @@ inline float row_max(const float* __restrict s, int n) {
   return std::bit_cast<float>(ordered_bits(m));
 }
 
+// Whether any of the n scores is NaN (of either sign) or +inf. Float softmax turns such a row
+// into NaN (exp(+inf - +inf), NaN - max); the bit tricks above would instead give a negative
+// NaN weight 0 and drop a positive one from the maximum, so a poisoned row is flagged here
+// and made NaN explicitly. -inf is an ordinary score of weight 0. Integer ops: vectorises.
+inline bool poisons_softmax(const float* __restrict s, int n) {
+  constexpr uint32_t kInfBits = 0x7f800000u;
+  uint32_t poisoned = 0;
+  for (int j = 0; j < n; ++j) {
+    const uint32_t b = std::bit_cast<uint32_t>(s[j]);
+    poisoned |= uint32_t((b & 0x7fffffffu) > kInfBits) | uint32_t(b == kInfBits);
+  }
+  return poisoned != 0;
+}
+
 // n must be a multiple of kLanes; fixed-width partial sums vectorise (and, unlike a plain
 // float reduction, need no -ffast-math).
 inline float row_sum(const float* __restrict s, int n) {
@@ -160,7 +174,8 @@ class TileWorker {
 
     for (int i = 0; i < tile.rows; ++i) {
       const int64_t row = tile.row_begin + i;
-      const bool has_keys = i < active && l_[i] > 0;
+      // l is 0 exactly for a row without keys; NaN (a poisoned row) must reach the output.
+      const bool has_keys = i < active && l_[i] != 0.0f;
       const float inv = has_keys ? 1.0f / l_[i] : 0.0f;
       const float* o = o_.data() + size_t(i) * D;
       for (int d = 0; d < D; ++d) row_[d] = has_keys ? o[d] * inv : 0.0f;
@@ -242,9 +257,11 @@ class TileWorker {
     for (int j = n; j < padded; ++j) s[j] = kNegInf;
     const float m_new = std::max(m_[i], row_max(s, padded));
     const float alpha = exp2_nonpositive(m_[i] - m_new);
+    const bool poisoned = poisons_softmax(s, n);
     for (int j = 0; j < padded; ++j) s[j] = exp2_nonpositive(s[j] - m_new);
     const float block_sum = row_sum(s, padded);
-    l_[i] = l_[i] * alpha + block_sum;
+    // NaN stays NaN through every later rescale, and run() turns it into a NaN output row.
+    l_[i] = poisoned ? std::numeric_limits<float>::quiet_NaN() : l_[i] * alpha + block_sum;
     m_[i] = m_new;
     if (alpha != 1.0f) {
       const int D = dim();

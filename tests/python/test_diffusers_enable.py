@@ -81,19 +81,6 @@ def test_arguments_win_over_environment(monkeypatch):
     assert (handle.settings.backend, handle.settings.strict) == ("torch", True)
 
 
-def test_bad_knobs_name_the_culprit(monkeypatch):
-    case = td.wan()
-    with pytest.raises(TypeError, match="windw"):
-        lvsa.enable(case.transformer, windw=3)
-    with pytest.raises(ValueError, match="window"):
-        lvsa.enable(case.transformer, window=-1)
-    with pytest.raises(ValueError, match="backend"):
-        lvsa.enable(case.transformer, backend="fast")
-    monkeypatch.setenv("LVSA_SCALE", "lots")
-    with pytest.raises(ValueError, match="LVSA_SCALE"):
-        lvsa.enable(case.transformer)
-
-
 @pytest.mark.parametrize("make, expected", [
     # Wan: 4 video frames per latent frame; the horizon converts as a clip does (81 -> 21).
     (td.wan, dict(window=3, n_first=1, keyframe_interval=4, reference=21)),

@@ -25,8 +25,12 @@ def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
 
 
 def _frame_slots(plan, device):
-    """[T, N] key-frame index per query frame (padded with 0) and [T, N] slot validity, or
-    None for validity when every frame attends to the same number of frames."""
+    """[T, N] key-frame index per query frame, [T, N] slot validity (None when every frame
+    attends to the same number of frames), and whether some frame attends to no frame at all.
+
+    A masked slot still multiplies its value by a weight of 0, and 0 * NaN is NaN, so unused
+    slots repeat a frame the query attends anyway: a NaN in a frame it does not attend cannot
+    reach it. A frame attending no frame has nothing to repeat; its slots are zeroed instead."""
     key = ("torch", device)
     cached = plan.cache.get(key)
     if cached is None:
@@ -35,10 +39,13 @@ def _frame_slots(plan, device):
         index = torch.zeros((len(lists), width), dtype=torch.long)
         valid = torch.zeros((len(lists), width), dtype=torch.bool)
         for f, frames in enumerate(lists):
-            index[f, : len(frames)] = torch.tensor(frames, dtype=torch.long)
+            if frames:
+                index[f] = frames[0]
+                index[f, : len(frames)] = torch.tensor(frames, dtype=torch.long)
             valid[f, : len(frames)] = True
         ragged = not bool(valid.all())
-        cached = plan.cache[key] = (index.to(device), valid.to(device) if ragged else None)
+        empty = not all(lists)
+        cached = plan.cache[key] = (index.to(device), valid.to(device) if ragged else None, empty)
     return cached
 
 
@@ -86,7 +93,7 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse):
         enc_k, enc_v = (torch.where(keep, x, torch.zeros((), dtype=x.dtype, device=x.device))
                         for x in (enc_k, enc_v))
 
-    index, slot_valid = _frame_slots(plan, q.device)
+    index, slot_valid, empty_frames = _frame_slots(plan, q.device)
     N = index.shape[1]
     video_k = kh[:, :, g.video_begin : g.video_begin + T * P].unflatten(2, (T, P))
     video_v = vh[:, :, g.video_begin : g.video_begin + T * P].unflatten(2, (T, P))
@@ -118,6 +125,9 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse):
                 enc = enc_mask if enc_mask is not None else torch.ones((B, E), dtype=torch.bool, device=q.device)
                 parts.append(enc[:, None, :].expand(B, C, E))
             mask = torch.cat(parts, dim=2).reshape(B * C, 1, 1, N * P + E)
+            if empty_frames:
+                keep = mask.reshape(B * C, 1, N * P + E, 1)
+                kc, vc = (x.masked_fill(~keep, 0) for x in (kc, vc))
 
         o, l = _attend(qc, kc, vc, mask, scale, return_lse)
         rows = slice(q_video_begin + f0 * P, q_video_begin + f1 * P)

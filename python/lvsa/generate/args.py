@@ -8,6 +8,10 @@ video → latent factor; ``--reference-latent-frames`` is in latent frames, like
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
+
+import torch
 
 
 class UsageError(Exception):
@@ -87,13 +91,33 @@ def parser() -> argparse.ArgumentParser:
 
 
 def check(args: argparse.Namespace) -> None:
-    """Checks that need no model: ranges, and knobs given without the feature they tune."""
-    for name, low in (("num_frames", 1), ("height", 1), ("width", 1), ("steps", 1)):
+    """Checks that need no model: ranges, the device and output names, and knobs given without
+    the feature they tune. Upper limits that depend on the model are checked once it is loaded."""
+    for name, low in (("num_frames", 1), ("height", 1), ("width", 1), ("steps", 1), ("window_size", 0),
+                      ("n_first_frames", 0), ("key_frame_interval", 0), ("reference_latent_frames", 1),
+                      ("riflex_k", 0)):
         value = getattr(args, name)
         if value is not None and value < low:
             raise UsageError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
-    if args.fps is not None and not args.fps > 0:
-        raise UsageError(f"--fps must be > 0, got {args.fps}")
+    # `not x > low` also refuses NaN; math.isfinite refuses inf.
+    for name, low, strict in (("fps", 0, True), ("sparsity_scale", 0, True), ("riflex_s", 1, False),
+                              ("riflex_train_len", 0, True), ("guidance", -math.inf, False)):
+        value = getattr(args, name)
+        if value is not None and not (math.isfinite(value) and (value > low if strict else value >= low)):
+            bound = "a finite number" if low == -math.inf else f"a finite number {'>' if strict else '>='} {low:g}"
+            raise UsageError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
+    if args.device is not None:
+        try:
+            torch.device(args.device)
+        except RuntimeError:
+            raise UsageError(f"--device {args.device} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
+    folder = Path(args.output_dir)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--output-dir {folder} exists and is not a folder")
+    if args.output_name is not None and (Path(args.output_name).name != args.output_name
+                                         or args.output_name in ("", ".", "..")):
+        raise UsageError(f"--output-name must be a file name without folders, got {args.output_name!r} "
+                         "(put folders in --output-dir)")
     if not args.lvsa:
         given = [flag for dest, flag in LVSA_KNOBS.items() if getattr(args, dest) not in (None, False)]
         if given:

@@ -20,7 +20,11 @@ from .progress import Timeline
 def _device(requested, ranks) -> torch.device:
     if ranks.world > 1:
         return distributed.setup(ranks)
-    return torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise UsageError(f"--device {requested}: PyTorch sees {torch.cuda.device_count()} CUDA device(s); pass "
+                         "--device cpu or a visible GPU")
+    return device
 
 
 def _lvsa_knobs(args, grid) -> dict:

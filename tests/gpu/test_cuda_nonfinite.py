@@ -1,0 +1,98 @@
+"""NaN and Inf through the CUDA backend follow float softmax, as on the CPU backends (README, the
+attention op; tests/python/test_nonfinite_inputs.py): a poisoned q, k or v token makes exactly
+the output rows that attend to it non-finite and leaves every other row bit-identical."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lvsa  # noqa: E402
+
+pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
+
+from oracle import frame_mask, key_mask  # noqa: E402
+
+DEV = torch.device("cuda")
+VALID = 17
+
+# Window only (ragged key lists, frame 0 not global) and rotating keyframes with the encoder first.
+PLANS = {
+    "window_ragged": (lvsa.Geometry(10, 40, 24, "after"),
+                      lvsa.PatternConfig(window=1, n_first=0, keyframe_interval=None, expand=False), 0),
+    "rotating_keyframes": (lvsa.Geometry(12, 48, 20, "before"), lvsa.PatternConfig(reference=4), 1),
+}
+
+
+def _setup(name, dtype, D):
+    geometry, config, step = PLANS[name]
+    plan = lvsa.Planner(geometry, config).step(step)
+    S = geometry.seq_len
+    q = torch.randn((1, S, 4, D), device=DEV).to(dtype)
+    k = torch.randn((1, S, 2, D), device=DEV).to(dtype)
+    v = torch.randn((1, S, 2, D), device=DEV).to(dtype)
+    mask = key_mask(plan, torch.arange(S, device=DEV), S, VALID, frame_mask(plan)).cpu()  # [Sq, Sk]
+    return plan, q, k, v, mask
+
+
+def _run(plan, q, k, v):
+    return lvsa.attention(q, k, v, plan, encoder_valid=[VALID], backend="cuda")
+
+
+def _key_tokens(plan):
+    g = plan.geometry
+    return [g.video_begin + f * g.tokens_per_frame + 3 * f for f in range(g.frames)] + [g.encoder_begin + VALID - 1]
+
+
+def _check(out, clean, bad, unchanged=None):
+    nonfinite = (~torch.isfinite(out).all(-1))[0].cpu()
+    assert torch.equal(nonfinite, bad), f"non-finite {nonfinite.nonzero().tolist()} != {bad.nonzero().tolist()}"
+    unchanged = ~bad if unchanged is None else unchanged
+    assert torch.equal(out[0].cpu()[unchanged], clean[0].cpu()[unchanged])
+
+
+@pytest.mark.parametrize("name", list(PLANS))
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("D", [64, 128])
+@pytest.mark.parametrize("tensor, poison", [("v", float("nan")), ("v", -float("nan")), ("v", float("inf")),
+                                            ("k", float("nan")), ("k", -float("nan"))])
+def test_poisoned_key_or_value_reaches_exactly_the_rows_attending_it(name, dtype, D, tensor, poison):
+    plan, q, k, v, mask = _setup(name, dtype, D)
+    clean = _run(plan, q, k, v)
+    for j in _key_tokens(plan):
+        poisoned = {"k": k.clone(), "v": v.clone()}
+        kv_head = j % 2
+        poisoned[tensor][0, j, kv_head, 5] = poison
+        bad = torch.zeros(mask.shape[0], 4, dtype=torch.bool)
+        bad[:, 2 * kv_head: 2 * kv_head + 2] = mask[:, j, None]
+        _check(_run(plan, q, poisoned["k"], poisoned["v"]), clean, bad)
+
+
+@pytest.mark.parametrize("name", list(PLANS))
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_infinite_key_poisons_the_rows_whose_score_is_plus_inf(name, dtype):
+    plan, q, k, v, mask = _setup(name, dtype, 128)
+    clean = _run(plan, q, k, v)
+    for j in _key_tokens(plan):
+        kk = k.clone()
+        kk[0, j, 1, 7] = float("inf")
+        bad = torch.zeros(mask.shape[0], 4, dtype=torch.bool)
+        bad[:, 2:] = mask[:, j, None] & (q[0, :, 2:, 7] > 0).cpu()
+        unchanged = torch.ones_like(bad)
+        unchanged[:, 2:] = ~mask[:, j, None]
+        _check(_run(plan, q, kk, v), clean, bad, unchanged)
+
+
+@pytest.mark.parametrize("name", list(PLANS))
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_nan_query_stays_in_its_row(name, dtype):
+    plan, q, k, v, mask = _setup(name, dtype, 64)
+    clean = _run(plan, q, k, v)
+    has_keys = mask.any(-1)
+    for i in range(0, q.shape[1], 37):
+        qq = q.clone()
+        qq[0, i, i % 4, 1] = float("nan")
+        bad = torch.zeros(mask.shape[0], 4, dtype=torch.bool)
+        bad[i, i % 4] = has_keys[i]
+        _check(_run(plan, qq, k, v), clean, bad)
