@@ -31,13 +31,17 @@ constexpr float kLn2 = 0.69314718055994530942f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // 2^x for x <= 0 (scores minus their running maximum), relative error ~2e-7, and exactly 0
-// below 2^-126 (including -inf). libm's exp2f is a call per element; this vectorises.
-// The range check is done on the bits with masks rather than a float conditional: GCC
-// will not if-convert float arithmetic under the default -ftrapping-math.
+// below 2^-126 (including -inf); NaN stays NaN, so a NaN input reaches every output row
+// that attends it. libm's exp2f is a call per element; this vectorises.
+// The range checks are done on the bits with masks rather than a float conditional: GCC
+// will not if-convert float arithmetic under the default -ftrapping-math. A NaN must not
+// reach the float-to-int conversion (undefined behaviour), and a negative NaN, whose bits
+// compare above -126's, must not be taken for a very negative number and give 0.
 inline float exp2_nonpositive(float x) {
   constexpr uint32_t kMinusBits = 0xC2FC0000u;  // -126.0f; more negative floats compare above
   const uint32_t u = std::bit_cast<uint32_t>(x);
-  const uint32_t keep = uint32_t(u <= kMinusBits) * 0xffffffffu;
+  const uint32_t nan = uint32_t((u & 0x7fffffffu) > 0x7f800000u) * 0xffffffffu;
+  const uint32_t keep = uint32_t(u <= kMinusBits) * 0xffffffffu & ~nan;
   const float xc = std::bit_cast<float>((u & keep) | (kMinusBits & ~keep));
   const int32_t i = int32_t(xc - 0.5f);  // truncation: nearest integer for xc <= 0
   const float f = xc - float(i);         // in [-0.5, 0.5]
@@ -49,7 +53,8 @@ inline float exp2_nonpositive(float x) {
   p = p * f + 2.402264791363012e-1f;
   p = p * f + 6.931472028550421e-1f;
   p = p * f + 1.0f;
-  return p * std::bit_cast<float>((uint32_t(i + 127) << 23) & keep);
+  const float result = p * std::bit_cast<float>((uint32_t(i + 127) << 23) & keep);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(result) & ~nan) | (u & nan));
 }
 
 // Maps a float to an int32 with the same ordering (negative floats have their magnitude
@@ -160,7 +165,9 @@ class TileWorker {
 
     for (int i = 0; i < tile.rows; ++i) {
       const int64_t row = tile.row_begin + i;
-      const bool has_keys = i < active && l_[i] > 0;
+      // l is >= 1 once a key was seen, and NaN when an attended input was: only rows that
+      // saw no key are zeros; NaN rows must stay NaN.
+      const bool has_keys = i < active && l_[i] != 0.0f;
       const float inv = has_keys ? 1.0f / l_[i] : 0.0f;
       const float* o = o_.data() + size_t(i) * D;
       for (int d = 0; d < D; ++d) row_[d] = has_keys ? o[d] * inv : 0.0f;
