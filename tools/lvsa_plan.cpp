@@ -3,12 +3,14 @@
 // Scripted interface (all latent frames):
 //   lvsa-plan --latent-frames T --window W --n-first N --reference R --scale S --step I --json
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "lvsa/models.hpp"
 #include "lvsa/report.hpp"
@@ -48,25 +50,48 @@ output:
   std::exit(2);
 }
 
-long long parse_int(std::string_view flag, const char* text) {
+[[noreturn]] void error(const std::string& message) {
+  std::fprintf(stderr, "lvsa-plan: %s\n", message.c_str());
+  std::exit(2);
+}
+
+// Runs body, naming `flags` in what the library says is wrong with their values.
+template <class Body>
+decltype(auto) for_flags(const std::string& flags, Body&& body) {
+  try {
+    return body();
+  } catch (const lvsa::Error& e) {
+    std::string_view what = e.what();
+    if (what.starts_with("lvsa: ")) what.remove_prefix(6);
+    error(flags + ": " + std::string(what));
+  }
+}
+
+// Ranges are the planner's (plan.hpp), checked here so the message names the flag.
+constexpr long long kFrames = lvsa::kMaxFrames, kInt = 2147483647LL, kSteps = 1LL << 40;
+
+long long parse_int(std::string_view flag, const char* text, long long lo, long long hi,
+                    const char* note = "") {
   char* end = nullptr;
   errno = 0;
   const long long v = std::strtoll(text, &end, 10);
-  if (errno || end == text || *end) usage_error(std::string(flag) + " expects an integer, got '" + text + "'");
-  if (v < -(1LL << 40) || v > (1LL << 40)) usage_error(std::string(flag) + " is out of range: " + text);
+  if (errno || end == text || *end || v < lo || v > hi)
+    usage_error(std::string(flag) + " expects an integer in [" + std::to_string(lo) + ", " +
+                std::to_string(hi) + "]" + note + ", got '" + text + "'");
   return v;
 }
 
-int parse_int32(std::string_view flag, const char* text) {
-  const long long v = parse_int(flag, text);
-  if (v < -2147483647LL || v > 2147483647LL) usage_error(std::string(flag) + " is out of range: " + text);
-  return int(v);
+int parse_int32(std::string_view flag, const char* text, long long lo, long long hi = kInt,
+                const char* note = "") {
+  return int(parse_int(flag, text, lo, hi, note));
 }
 
-double parse_double(std::string_view flag, const char* text) {
+double parse_scale(std::string_view flag, const char* text) {
   char* end = nullptr;
   const double v = std::strtod(text, &end);
-  if (end == text || *end) usage_error(std::string(flag) + " expects a number, got '" + text + "'");
+  if (end == text || *end || !std::isfinite(v) || v <= 0 || v > kFrames)
+    usage_error(std::string(flag) + " expects a finite number in (0, " + std::to_string(kFrames) +
+                "], got '" + text + "'");
   return v;
 }
 
@@ -87,8 +112,8 @@ void list_models() {
 int main(int argc, char** argv) {
   std::optional<std::string> model;
   std::optional<int> frames, height, width, latent_frames, reference, heads, head_dim;
-  std::optional<int> window_frames, n_first_frames, kfi_frames;
-  int tokens_per_frame = 1, encoder_len = 0;
+  std::optional<int> window, n_first, kfi, window_frames, n_first_frames, kfi_frames;
+  std::optional<int> tokens_per_frame, encoder_len;
   std::optional<std::string> encoder_side;
   lvsa::PatternConfig config;
   long long step = 0;
@@ -107,40 +132,58 @@ int main(int argc, char** argv) {
       list_models();
       return 0;
     } else if (a == "--model") model = value();
-    else if (a == "--frames") frames = parse_int32(a, value());
-    else if (a == "--height") height = parse_int32(a, value());
-    else if (a == "--width") width = parse_int32(a, value());
-    else if (a == "--latent-frames") latent_frames = parse_int32(a, value());
-    else if (a == "--tokens-per-frame") tokens_per_frame = parse_int32(a, value());
-    else if (a == "--encoder-len") encoder_len = parse_int32(a, value());
+    else if (a == "--frames") frames = parse_int32(a, value(), 1, kFrames);
+    else if (a == "--height") height = parse_int32(a, value(), 1);
+    else if (a == "--width") width = parse_int32(a, value(), 1);
+    else if (a == "--latent-frames") latent_frames = parse_int32(a, value(), 1, kFrames);
+    else if (a == "--tokens-per-frame") tokens_per_frame = parse_int32(a, value(), 1);
+    else if (a == "--encoder-len") encoder_len = parse_int32(a, value(), 0);
     else if (a == "--encoder-side") encoder_side = value();
-    else if (a == "--window") config.window = parse_int32(a, value());
-    else if (a == "--n-first") config.n_first = parse_int32(a, value());
-    else if (a == "--kfi") {
-      config.keyframe_interval = parse_int32(a, value());
-      if (config.keyframe_interval < 0) usage_error("--kfi must be >= 0 (0: no periodic keyframes)");
-    } else if (a == "--reference") reference = parse_int32(a, value());
-    else if (a == "--scale") config.scale = parse_double(a, value());
-    else if (a == "--step") step = parse_int(a, value());
+    else if (a == "--window") window = parse_int32(a, value(), 0, kFrames);
+    else if (a == "--n-first") n_first = parse_int32(a, value(), 0, kFrames);
+    else if (a == "--kfi") kfi = parse_int32(a, value(), 0, kFrames, " (0: no periodic keyframes)");
+    else if (a == "--reference") reference = parse_int32(a, value(), 1, kFrames);
+    else if (a == "--scale") config.scale = parse_scale(a, value());
+    else if (a == "--step") step = parse_int(a, value(), 0, kSteps);
     else if (a == "--no-expand") config.expand = false;
     else if (a == "--no-rotate") config.rotate = false;
-    else if (a == "--window-frames") window_frames = parse_int32(a, value());
-    else if (a == "--n-first-frames") n_first_frames = parse_int32(a, value());
-    else if (a == "--kfi-frames") kfi_frames = parse_int32(a, value());
-    else if (a == "--heads") heads = parse_int32(a, value());
-    else if (a == "--head-dim") head_dim = parse_int32(a, value());
+    else if (a == "--window-frames") window_frames = parse_int32(a, value(), 0, kFrames);
+    else if (a == "--n-first-frames") n_first_frames = parse_int32(a, value(), 0, kFrames);
+    else if (a == "--kfi-frames")
+      kfi_frames = parse_int32(a, value(), 0, kFrames, " (0: no periodic keyframes)");
+    else if (a == "--heads") heads = parse_int32(a, value(), 1);
+    else if (a == "--head-dim") head_dim = parse_int32(a, value(), 1);
     else if (a == "--json") json = true;
     else usage_error("unknown argument '" + std::string(a) + "'");
   }
+
+  // The same knob in latent and in video frames: which one was meant is a guess.
+  for (const auto& [latent, video, names] :
+       {std::tuple{&window, &window_frames, "--window or --window-frames"},
+        std::tuple{&n_first, &n_first_frames, "--n-first or --n-first-frames"},
+        std::tuple{&kfi, &kfi_frames, "--kfi or --kfi-frames"}})
+    if (*latent && *video) usage_error(std::string("give either ") + names + ", not both");
+  config.window = window.value_or(config.window);
+  config.n_first = n_first.value_or(config.n_first);
+  config.keyframe_interval = kfi.value_or(config.keyframe_interval);
 
   try {
     lvsa::Geometry geometry;
     int vae_temporal = 4;
     if (model) {
       if (latent_frames) usage_error("give either --model or --latent-frames, not both");
-      const lvsa::ModelPreset& m = lvsa::find_preset(*model);
-      geometry = lvsa::model_geometry(m, frames.value_or(m.default_frames),
-                                      height.value_or(m.default_height), width.value_or(m.default_width));
+      if (tokens_per_frame || encoder_len || encoder_side)
+        usage_error("--tokens-per-frame, --encoder-len and --encoder-side describe a raw geometry "
+                    "(--latent-frames); a --model preset has its own");
+      const lvsa::ModelPreset& m = for_flags("--model", [&] { return lvsa::find_preset(*model); });
+      const int f = frames.value_or(m.default_frames), h = height.value_or(m.default_height),
+                w = width.value_or(m.default_width);
+      // One flag at a time against the preset's other defaults, so the message names it.
+      for_flags("--frames", [&] { return lvsa::latent_frames(m, f); });
+      for_flags("--height", [&] { return lvsa::tokens_per_frame(m, h, m.default_width); });
+      for_flags("--width", [&] { return lvsa::tokens_per_frame(m, m.default_height, w); });
+      geometry = for_flags("--frames x --height x --width",
+                           [&] { return lvsa::model_geometry(m, f, h, w); });
       config.reference = reference.value_or(m.reference);
       heads = heads.value_or(m.heads);
       head_dim = head_dim.value_or(m.head_dim);
@@ -149,23 +192,34 @@ int main(int argc, char** argv) {
       if (!latent_frames) usage_error("give --model NAME or --latent-frames T");
       if (frames || height || width) usage_error("--frames/--height/--width need --model");
       geometry.frames = *latent_frames;
-      geometry.tokens_per_frame = tokens_per_frame;
-      geometry.encoder_len = encoder_len;
+      geometry.tokens_per_frame = tokens_per_frame.value_or(1);
+      geometry.encoder_len = encoder_len.value_or(0);
       if (encoder_side) {
         if (*encoder_side == "before") geometry.encoder_side = lvsa::EncoderSide::Before;
         else if (*encoder_side == "after") geometry.encoder_side = lvsa::EncoderSide::After;
-        else usage_error("--encoder-side must be 'before' or 'after', got '" + *encoder_side + "'");
+        else usage_error("--encoder-side expects 'before' or 'after', got '" + *encoder_side + "'");
       }
+      if (geometry.encoder_len > 0 && !encoder_side)
+        usage_error("--encoder-len " + std::to_string(geometry.encoder_len) +
+                    " needs --encoder-side before|after");
+      if (encoder_side && geometry.encoder_len == 0)
+        usage_error("--encoder-side needs --encoder-len E > 0");
+      for_flags("--latent-frames x --tokens-per-frame + --encoder-len",
+                [&] { lvsa::validate(geometry); });
       config.reference = reference.value_or(config.reference);
     }
     if (window_frames || n_first_frames || kfi_frames) {
+      if (kfi_frames && *kfi_frames > 0 && *kfi_frames < vae_temporal)
+        usage_error("--kfi-frames expects 0 (no periodic keyframes) or at least one latent frame (" +
+                    std::to_string(vae_temporal) + " video frames), got " + std::to_string(*kfi_frames));
       lvsa::VideoFrameKnobs knobs;
       knobs.window = window_frames.value_or(config.window * vae_temporal);
       knobs.n_first = n_first_frames.value_or(config.n_first * vae_temporal);
       knobs.keyframe_interval =
           kfi_frames.value_or(config.keyframe_interval > 0 ? config.keyframe_interval * vae_temporal
                                                            : config.keyframe_interval);
-      config = lvsa::to_latent_config(knobs, vae_temporal, config);
+      config = for_flags("--window-frames/--n-first-frames/--kfi-frames",
+                         [&] { return lvsa::to_latent_config(knobs, vae_temporal, config); });
     }
     const lvsa::StepPlan plan = lvsa::make_plan(geometry, config, step);
     const int h = heads.value_or(12), d = head_dim.value_or(128);

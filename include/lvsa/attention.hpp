@@ -13,7 +13,10 @@
 // Tensors are [B, S, H, D] with arbitrary element strides. Q may have more heads than K/V
 // (grouped-query attention, g = Hq / Hkv). Queries cover either the whole sequence
 // (Sq == seq_len) or the video tokens only (Sq == T·P, Cosmos 3 generation attention);
-// keys always cover the whole sequence.
+// keys always cover the whole sequence. out is written while q, k and v are read: it must
+// not overlap them or itself (checked on the byte ranges the shapes and strides reach).
+// NaN and Inf are not checked for; they reach only the rows that attend them (lvsa.h says
+// exactly how), and encoder padding is never read.
 #pragma once
 
 #include <cstdint>

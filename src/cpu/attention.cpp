@@ -31,13 +31,17 @@ constexpr float kLn2 = 0.69314718055994530942f;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 // 2^x for x <= 0 (scores minus their running maximum), relative error ~2e-7, and exactly 0
-// below 2^-126 (including -inf). libm's exp2f is a call per element; this vectorises.
-// The range check is done on the bits with masks rather than a float conditional: GCC
-// will not if-convert float arithmetic under the default -ftrapping-math.
+// below 2^-126 (including -inf); NaN stays NaN, so a NaN input reaches every output row
+// that attends it. libm's exp2f is a call per element; this vectorises.
+// The range checks are done on the bits with masks rather than a float conditional: GCC
+// will not if-convert float arithmetic under the default -ftrapping-math. A NaN must not
+// reach the float-to-int conversion (undefined behaviour), and a negative NaN, whose bits
+// compare above -126's, must not be taken for a very negative number and give 0.
 inline float exp2_nonpositive(float x) {
   constexpr uint32_t kMinusBits = 0xC2FC0000u;  // -126.0f; more negative floats compare above
   const uint32_t u = std::bit_cast<uint32_t>(x);
-  const uint32_t keep = uint32_t(u <= kMinusBits) * 0xffffffffu;
+  const uint32_t nan = uint32_t((u & 0x7fffffffu) > 0x7f800000u) * 0xffffffffu;
+  const uint32_t keep = uint32_t(u <= kMinusBits) * 0xffffffffu & ~nan;
   const float xc = std::bit_cast<float>((u & keep) | (kMinusBits & ~keep));
   const int32_t i = int32_t(xc - 0.5f);  // truncation: nearest integer for xc <= 0
   const float f = xc - float(i);         // in [-0.5, 0.5]
@@ -49,7 +53,8 @@ inline float exp2_nonpositive(float x) {
   p = p * f + 2.402264791363012e-1f;
   p = p * f + 6.931472028550421e-1f;
   p = p * f + 1.0f;
-  return p * std::bit_cast<float>((uint32_t(i + 127) << 23) & keep);
+  const float result = p * std::bit_cast<float>((uint32_t(i + 127) << 23) & keep);
+  return std::bit_cast<float>((std::bit_cast<uint32_t>(result) & ~nan) | (u & nan));
 }
 
 // Maps a float to an int32 with the same ordering (negative floats have their magnitude
@@ -61,20 +66,6 @@ inline float row_max(const float* __restrict s, int n) {
   int32_t m = ordered_bits(std::bit_cast<int32_t>(s[0]));
   for (int j = 1; j < n; ++j) m = std::max(m, ordered_bits(std::bit_cast<int32_t>(s[j])));
   return std::bit_cast<float>(ordered_bits(m));
-}
-
-// Whether any of the n scores is NaN (of either sign) or +inf. Float softmax turns such a row
-// into NaN (exp(+inf - +inf), NaN - max); the bit tricks above would instead give a negative
-// NaN weight 0 and drop a positive one from the maximum, so a poisoned row is flagged here
-// and made NaN explicitly. -inf is an ordinary score of weight 0. Integer ops: vectorises.
-inline bool poisons_softmax(const float* __restrict s, int n) {
-  constexpr uint32_t kInfBits = 0x7f800000u;
-  uint32_t poisoned = 0;
-  for (int j = 0; j < n; ++j) {
-    const uint32_t b = std::bit_cast<uint32_t>(s[j]);
-    poisoned |= uint32_t((b & 0x7fffffffu) > kInfBits) | uint32_t(b == kInfBits);
-  }
-  return poisoned != 0;
 }
 
 // n must be a multiple of kLanes; fixed-width partial sums vectorise (and, unlike a plain
@@ -174,7 +165,8 @@ class TileWorker {
 
     for (int i = 0; i < tile.rows; ++i) {
       const int64_t row = tile.row_begin + i;
-      // l is 0 exactly for a row without keys; NaN (a poisoned row) must reach the output.
+      // l is >= 1 once a key was seen, and NaN when an attended input was: only rows that
+      // saw no key are zeros; NaN rows must stay NaN.
       const bool has_keys = i < active && l_[i] != 0.0f;
       const float inv = has_keys ? 1.0f / l_[i] : 0.0f;
       const float* o = o_.data() + size_t(i) * D;
@@ -257,11 +249,11 @@ class TileWorker {
     for (int j = n; j < padded; ++j) s[j] = kNegInf;
     const float m_new = std::max(m_[i], row_max(s, padded));
     const float alpha = exp2_nonpositive(m_[i] - m_new);
-    const bool poisoned = poisons_softmax(s, n);
     for (int j = 0; j < padded; ++j) s[j] = exp2_nonpositive(s[j] - m_new);
     const float block_sum = row_sum(s, padded);
-    // NaN stays NaN through every later rescale, and run() turns it into a NaN output row.
-    l_[i] = poisoned ? std::numeric_limits<float>::quiet_NaN() : l_[i] * alpha + block_sum;
+    // A NaN (or +inf) score makes l NaN here (exp2_nonpositive keeps NaN), and NaN stays NaN
+    // through every later rescale: run() turns it into a NaN output row.
+    l_[i] = l_[i] * alpha + block_sum;
     m_[i] = m_new;
     if (alpha != 1.0f) {
       const int D = dim();

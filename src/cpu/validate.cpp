@@ -1,24 +1,31 @@
 // Argument checking shared by every attention backend: a bad call fails here with a message
 // naming the argument, never inside a kernel.
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "lvsa/attention.hpp"
+#include "memory_span.hpp"
 
 namespace lvsa {
 namespace {
 
-std::string shape_str(const TensorRef& t) {
+std::string dims_str(const int64_t (&dims)[4]) {
   std::string s = "[";
-  for (int i = 0; i < 4; ++i) (s += std::to_string(t.shape[i])) += i < 3 ? ", " : "]";
+  for (int i = 0; i < 4; ++i) (s += std::to_string(dims[i])) += i < 3 ? ", " : "]";
   return s;
 }
+
+std::string shape_str(const TensorRef& t) { return dims_str(t.shape); }
 
 [[noreturn]] void fail(const std::string& message) { throw Error("lvsa: attention: " + message); }
 
 void check_tensor(const TensorRef& t, const char* name) {
   const int dtype = int(t.dtype);
-  if (dtype < 0 || dtype > 2) fail(std::string(name) + " has an unknown dtype " + std::to_string(dtype));
+  if (dtype < 0 || dtype > 2)
+    fail(std::string(name) + " has an unknown dtype " + std::to_string(dtype) +
+         ", expected float32 (0), float16 (1) or bfloat16 (2)");
   if (t.data == nullptr) fail(std::string(name) + " has no data (null pointer)");
   for (int i = 0; i < 4; ++i) {
     if (t.shape[i] <= 0)
@@ -27,6 +34,37 @@ void check_tensor(const TensorRef& t, const char* name) {
       fail(std::string(name) + " has a negative stride " + std::to_string(t.stride[i]) +
            " in dim " + std::to_string(i) + "; negative strides are not supported");
   }
+  if (!cpu::memory_span(t))
+    fail(std::string(name) + " has shape " + shape_str(t) +
+         " and strides that reach beyond the address space");
+}
+
+// Ordered by stride, each dim must step past everything the smaller dims reach: then no
+// two elements share memory (the usual test; it accepts every slice and permutation of a
+// contiguous tensor). memory_span has ruled out overflow.
+bool elements_distinct(const TensorRef& t) {
+  int order[4] = {0, 1, 2, 3};
+  std::sort(order, order + 4, [&](int a, int b) { return t.stride[a] < t.stride[b]; });
+  int64_t reach = 0;
+  for (const int i : order) {
+    if (t.shape[i] == 1) continue;
+    if (t.stride[i] <= reach) return false;
+    reach += (t.shape[i] - 1) * t.stride[i];
+  }
+  return true;
+}
+
+// out is written while q, k and v are still being read, by several threads at once.
+void check_no_aliasing(const AttentionParams& p) {
+  if (!elements_distinct(p.out))
+    fail("out has strides " + dims_str(p.out.stride) + " for shape " + shape_str(p.out) +
+         " that make distinct elements share memory; expected every element at its own address");
+  const cpu::MemorySpan out = *cpu::memory_span(p.out);
+  const std::pair<const TensorRef*, const char*> inputs[] = {{&p.q, "q"}, {&p.k, "k"}, {&p.v, "v"}};
+  for (const auto& [t, name] : inputs)
+    if (out.overlaps(*cpu::memory_span(*t)))
+      fail(std::string("out overlaps ") + name + " in memory; expected a separate buffer (the "
+           "byte ranges their shapes and strides reach must be disjoint)");
 }
 
 void check_ranges(const KeyRanges& r) {
@@ -117,6 +155,7 @@ void validate_attention(const KeyRanges& ranges, const AttentionParams& p) {
   same_dtype(p.k, "k");
   same_dtype(p.v, "v");
   same_dtype(p.out, "out");
+  check_no_aliasing(p);
 
   if (p.encoder_valid)
     for (int64_t b = 0; b < p.q.shape[0]; ++b)

@@ -16,7 +16,8 @@ void validate(const Geometry& g) {
     throw Error("lvsa: geometry.encoder_len must be >= 0, got " + std::to_string(g.encoder_len));
   const int side = int(g.encoder_side);
   if (side < 0 || side > 2)
-    throw Error("lvsa: geometry.encoder_side must be none, before or after");
+    throw Error("lvsa: geometry.encoder_side must be none (0), before (1) or after (2), got " +
+                std::to_string(side));
   if (g.encoder_len > 0 && g.encoder_side == EncoderSide::None)
     throw Error("lvsa: geometry.encoder_len is " + std::to_string(g.encoder_len) +
                 " but encoder_side is none; say whether encoder tokens come before or after "

@@ -1,4 +1,5 @@
 // Model presets and video-frame → latent-frame conversion (docs/spec/models.md).
+#include <algorithm>
 #include <string>
 
 #include "lvsa/models.hpp"
@@ -77,11 +78,18 @@ int latent_frames(const ModelPreset& m, int video_frames) {
 
 int tokens_per_frame(const ModelPreset& m, int height, int width) {
   const int unit_h = m.vae_spatial * m.patch_h, unit_w = m.vae_spatial * m.patch_w;
+  constexpr int kMaxPixels = 1 << 16;
   auto check = [&](const char* name, int value, int unit) {
-    if (value < unit || value > (1 << 16) || value % unit != 0)
-      throw Error("lvsa: " + std::string(name) + " must be a positive multiple of " +
-                  std::to_string(unit) + " (VAE " + std::to_string(m.vae_spatial) + " x patch) for " +
-                  m.name + ", got " + std::to_string(value));
+    if (value >= unit && value <= kMaxPixels && value % unit == 0) return;
+    const int top = kMaxPixels / unit * unit;
+    const int below = std::clamp(value / unit * unit, unit, top);
+    const int above = std::min(below + unit, top);
+    std::string nearest = std::to_string(below);
+    if (value > below && above != below) nearest += " or " + std::to_string(above);
+    throw Error("lvsa: " + std::string(name) + " must be a multiple of " + std::to_string(unit) +
+                " in [" + std::to_string(unit) + ", " + std::to_string(top) + "] (VAE " +
+                std::to_string(m.vae_spatial) + " x patch) for " + m.name + ", got " +
+                std::to_string(value) + "; nearest valid: " + nearest);
   };
   check("height", height, unit_h);
   check("width", width, unit_w);

@@ -48,7 +48,7 @@ int main(void) {
     fast[i] = exact[i] = NAN;
   }
   lvsa_attention_args args = {tensor(q, S, H, D), tensor(k, S, H, D), tensor(v, S, H, D),
-                              tensor(fast, S, H, D), NULL, NULL, 0.0f};
+                              tensor(fast, S, H, D), NULL, 0, NULL, 0.0f};
   CHECK(lvsa_attention_cpu(plan, &args, 2) == LVSA_OK);
   args.out.data = exact;
   CHECK(lvsa_attention_reference(plan, &args) == LVSA_OK);

@@ -67,19 +67,56 @@ def test_cli_manual_kfi_no_expand_and_video_frame_knobs():
     assert (video["W"], video["n_first"], video["kfi"]) == (3, 1, 4)
 
 
-def test_cli_errors_are_clear():
-    for args, needle in [(["--latent-frames", "0"], "frames"),
-                         (["--latent-frames", "10", "--window", "-1"], "window"),
-                         (["--latent-frames", "10", "--scale", "0"], "scale"),
-                         (["--model", "wan2.1-1.3b", "--frames", "80"], "4k+1"),
-                         (["--model", "wan2.1-1.3b", "--height", "481"], "height"),
-                         (["--model", "nope"], "known presets"),
-                         (["--latent-frames", "10", "--encoder-len", "5"], "encoder_side"),
-                         (["--latent-frames", "ten"], "integer"),
-                         (["--bogus"], "unknown argument")]:
-        result = _cli(args)
-        assert result.returncode == 2, args
-        assert needle in result.stderr, (args, result.stderr)
+# lvsa-plan's bad-input catalogue: each command line must exit 2 with a message on stderr
+# that names the flag and what was expected, and print nothing on stdout.
+CLI_BAD_INPUT = {
+    "unknown_flag": (["--bogus"], ["unknown argument '--bogus'"]),
+    "missing_value": (["--latent-frames"], ["--latent-frames needs a value"]),
+    "no_geometry": ([], ["give --model NAME or --latent-frames T"]),
+    "non_numeric": (["--latent-frames", "ten"], ["--latent-frames expects an integer in [1, 1048576]", "'ten'"]),
+    "zero_frames": (["--latent-frames", "0"], ["--latent-frames expects an integer in [1, 1048576]", "'0'"]),
+    "negative_window": (["--latent-frames", "10", "--window", "-1"],
+                        ["--window expects an integer in [0, 1048576]", "'-1'"]),
+    "negative_step": (["--latent-frames", "10", "--step", "-3"], ["--step expects an integer in [0, ", "'-3'"]),
+    "zero_scale": (["--latent-frames", "10", "--scale", "0"], ["--scale expects a finite number in (0, 1048576]", "'0'"]),
+    "nan_scale": (["--latent-frames", "10", "--scale", "nan"], ["--scale expects a finite number", "'nan'"]),
+    "negative_kfi": (["--latent-frames", "10", "--kfi", "-1"],
+                     ["--kfi expects an integer in [0, 1048576] (0: no periodic keyframes)", "'-1'"]),
+    "zero_reference": (["--latent-frames", "10", "--reference", "0"], ["--reference expects an integer in [1, ", "'0'"]),
+    "zero_heads": (["--latent-frames", "10", "--heads", "0"], ["--heads expects an integer in [1, ", "'0'"]),
+    "off_grid_frames": (["--model", "wan2.1-1.3b", "--frames", "80"],
+                        ["--frames: frames must be 4k+1 for wan2.1-1.3b", "nearest valid: 77 or 81"]),
+    "off_grid_height": (["--model", "wan2.1-1.3b", "--height", "481"],
+                        ["--height: height must be a multiple of 16", "nearest valid: 480 or 496"]),
+    "unknown_model": (["--model", "nope"], ["--model: unknown model preset 'nope'", "known presets: wan2.1-1.3b"]),
+    "model_and_latent_frames": (["--model", "wan2.1-1.3b", "--latent-frames", "21"],
+                                ["give either --model or --latent-frames, not both"]),
+    "frames_without_model": (["--latent-frames", "21", "--frames", "81"], ["--frames/--height/--width need --model"]),
+    "model_and_raw_geometry": (["--model", "wan2.1-1.3b", "--encoder-len", "3"],
+                               ["--encoder-len", "describe a raw geometry", "--model preset has its own"]),
+    "latent_and_video_window": (["--latent-frames", "10", "--window", "2", "--window-frames", "8"],
+                                ["give either --window or --window-frames, not both"]),
+    "encoder_without_side": (["--latent-frames", "10", "--encoder-len", "5"],
+                             ["--encoder-len 5 needs --encoder-side before|after"]),
+    "side_without_encoder": (["--latent-frames", "10", "--encoder-side", "after"],
+                             ["--encoder-side needs --encoder-len E > 0"]),
+    "unknown_side": (["--latent-frames", "10", "--encoder-len", "3", "--encoder-side", "left"],
+                     ["--encoder-side expects 'before' or 'after'", "'left'"]),
+    "kfi_below_one_latent_frame": (["--latent-frames", "10", "--kfi-frames", "2"],
+                                   ["--kfi-frames expects 0 (no periodic keyframes) or at least one latent frame "
+                                    "(4 video frames)", "got 2"]),
+    "sequence_too_long": (["--latent-frames", "100000", "--tokens-per-frame", "100000"],
+                          ["--latent-frames x --tokens-per-frame + --encoder-len", "exceeds 2^31-1"]),
+}
+
+
+@pytest.mark.parametrize("args, needles", CLI_BAD_INPUT.values(), ids=CLI_BAD_INPUT.keys())
+def test_cli_bad_input(args, needles):
+    result = _cli(args)
+    assert result.returncode == 2, (args, result.stderr)
+    assert result.stdout == "", args
+    for needle in needles:
+        assert needle in result.stderr, (needle, result.stderr)
 
 
 def test_model_geometry_and_presets():
