@@ -130,7 +130,8 @@ def test_native_backend_checks_too():
 def test_cuda_backend_refuses_pre_ampere_gpus_with_the_reason():
     """A pre-Ampere GPU gets the torch fallback with this reason (strict: an error), not a CUDA
     launch error; the device check itself runs on the GPU machine (tests/gpu)."""
-    cuda_backend = pytest.importorskip("lvsa.backends.cuda", reason="lvsa built without its CUDA module")
+    cuda_backend = pytest.importorskip("lvsa.backends.cuda", reason="lvsa built without its CUDA module",
+                                       exc_type=ImportError)
     reason = cuda_backend.capability_reason(torch.device("cuda", 0), (7, 5))
     assert "compute capability 8.0 or newer" in reason and "cuda:0 is 7.5" in reason
     assert cuda_backend.capability_reason(torch.device("cuda", 0), (8, 0)) is None
