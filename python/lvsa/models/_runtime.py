@@ -19,6 +19,7 @@ a failed one is an error when the op runs.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 import weakref
@@ -181,10 +182,21 @@ _runtimes: "weakref.WeakValueDictionary[int, Runtime]" = weakref.WeakValueDictio
 _ids = itertools.count(1)
 
 
-@torch.library.custom_op("lvsa::transformer_attention", mutates_args=())
+# The op reads host state (the step) when it runs, which a CUDA graph replay would skip: where
+# torch has the tag, inductor keeps the op out of the graphs it captures (mode="reduce-overhead").
+_NOT_CAPTURABLE = ({"tags": (torch.Tag.cudagraph_unsafe,)}
+                   if hasattr(torch.Tag, "cudagraph_unsafe")
+                   and "tags" in inspect.signature(torch.library.custom_op).parameters else {})
+
+
+@torch.library.custom_op("lvsa::transformer_attention", mutates_args=(), **_NOT_CAPTURABLE)
 def _transformer_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, runtime_id: int,
                            layout: Sequence[int], encoder_side: str, encoder_valid: Optional[torch.Tensor],
                            checks: Sequence[torch.Tensor], reasons: str) -> torch.Tensor:
+    if q.is_cuda and torch.cuda.is_current_stream_capturing():  # a torch without the tag
+        raise RuntimeError("lvsa: a compiled transformer's attention reads the denoising step when it runs, "
+                           "which a CUDA graph replay would not: compile it without CUDA graphs (not "
+                           "mode='reduce-overhead')")
     runtime = _runtimes.get(runtime_id)
     if runtime is None:
         raise RuntimeError("lvsa: this compiled transformer was traced with an LVSA installation that is gone "
