@@ -23,8 +23,6 @@ from diffusers import FlowMatchEulerDiscreteScheduler, WanPipeline  # noqa: E402
 from torch._dynamo.utils import counters  # noqa: E402
 
 import lvsa  # noqa: E402
-import lvsa._log  # noqa: E402
-import lvsa.ops  # noqa: E402
 import tiny_diffusers as td  # noqa: E402
 
 STEPS = 3  # kfi 3 (td.SPARSE): offsets 0, 1, 2, so a step baked into the graph shows
@@ -36,34 +34,6 @@ def fresh_dynamo():
     counters.clear()
     yield
     torch._dynamo.reset()
-
-
-@pytest.fixture
-def log(monkeypatch):
-    """LVSA's log lines during the test, each said afresh (say_once forgets earlier tests)."""
-    monkeypatch.setattr(lvsa._log, "_said", set())
-    records = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record)
-    logger = logging.getLogger("lvsa")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
-
-
-@pytest.fixture
-def offsets(monkeypatch):
-    """The rotation offset of every LVSA attention call, in the order the calls run (a compiled
-    graph's op calls lvsa.ops.attention when it runs, so the spy sees those too)."""
-    seen = []
-    attention = lvsa.ops.attention
-
-    def spy(q, k, v, plan, *args, **kwargs):
-        seen.append(plan.offset)
-        return attention(q, k, v, plan, *args, **kwargs)
-
-    monkeypatch.setattr(lvsa.ops, "attention", spy)
-    return seen
 
 
 def _compile(case, compiler):
