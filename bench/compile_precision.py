@@ -7,11 +7,12 @@ The Wan 2.1 1.3B transformer (random weights; bf16, with the modules diffusers k
 kept in float32, as ``from_pretrained(torch_dtype=torch.bfloat16)`` loads them) at 480x832, run
 on the same inputs as: eager with dense cuDNN attention (the reference ``eager dense``) and with
 dense flash attention (the next kernel that runs, if one of them does not); eager with LVSA
-(cuda backend, denoising step 1, the model's default pattern or ``--reference``); compiled (inductor, fullgraph) dense and LVSA, once with inductor's
-defaults and once with ``torch._inductor.config.emulate_precision_casts = True`` (inductor
-otherwise keeps float32 between the elementwise ops it fuses — RMSNorm, RoPE, modulation, gated
-residuals — where eager rounds every intermediate to bf16); and the same weights in float32
-(dense, and LVSA through the float32 torch backend) as the rounding-free answer. Each row is
+(cuda backend, denoising step 1, the model's default pattern or ``--reference``); compiled
+(inductor, fullgraph) dense and LVSA, once with inductor's defaults and once with
+``torch._inductor.config.emulate_precision_casts = True`` (inductor otherwise keeps float32
+between the elementwise ops it fuses — RMSNorm, RoPE, modulation, gated residuals — where eager
+rounds every intermediate to bf16); and the same weights in float32 (dense, and LVSA through the
+float32 torch backend) as the rounding-free answer. Each row is
 the relative L2 difference ``||a - b|| / ||b||`` of two outputs, in percent, per latent-frame
 count T. If compiled-vs-eager is about as large for dense as for LVSA and shrinks with emulated
 casts, the extra difference of compiled LVSA is inductor's rounding, not LVSA.
