@@ -147,9 +147,12 @@ def enable(pipe, **config) -> Handle:
 
             def begin(module, args, kwargs, adapter=adapter, runtime=runtime):
                 try:
-                    runtime.begin_forward(adapter.video_grid(module, args, kwargs))
+                    grid = adapter.video_grid(module, args, kwargs)
+                    checks = adapter.value_checks(module, args, kwargs)
                 except Unsupported as why:
                     runtime.begin_forward(None, str(why))
+                else:
+                    runtime.begin_forward(grid, checks=checks)
 
             def end(module, args, output, runtime=runtime):
                 runtime.end_forward()

@@ -1,9 +1,12 @@
 """``lvsa.attention``: the one entry point to every backend, as a PyTorch operator.
 
 The native backends run inside the custom op ``torch.ops.lvsa.sparse_attention`` (with a fake
-implementation, so ``torch.compile`` traces through it); the ``torch`` backend is made of
-PyTorch ops and is traced directly. The op is forward-only (inference): a backward through a
-native backend is an error rather than a silently wrong gradient.
+implementation, so ``torch.compile`` traces through it); in eager mode the ``torch`` backend runs
+its PyTorch ops directly. Under ``torch.compile`` every backend, ``torch`` included, runs inside
+the op, which also resolves the backend and checks the ``encoder_valid`` values when it runs:
+those depend on native queries and tensor values that a graph cannot hold. The op is
+forward-only (inference): a backward through it is an error rather than a silently wrong
+gradient.
 """
 
 from __future__ import annotations
@@ -19,29 +22,39 @@ from .plan import Planner, StepPlan, plan_by_id
 
 @torch.library.custom_op("lvsa::sparse_attention", mutates_args=())
 def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan_id: int,
-                      encoder_valid: Optional[torch.Tensor], scale: float, backend: str,
-                      return_lse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                      encoder_valid: Optional[torch.Tensor], scale: float, backend: str, strict: bool,
+                      return_lse: bool, traced: bool) -> tuple[torch.Tensor, torch.Tensor]:
     plan = plan_by_id(plan_id)
+    if traced:  # what an eager call settles before the op: `backend` is the requested name here
+        backend = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
+        if encoder_valid is not None:
+            _check_encoder_valid_values(encoder_valid, plan.geometry.encoder_len)
     out, lse = backends.load(backend).run(q, k, v, plan, encoder_valid, scale, return_lse)
     return out, (lse if lse is not None else q.new_empty((0,), dtype=torch.float32))
 
 
 @_sparse_attention.register_fake
-def _(q, k, v, plan_id, encoder_valid, scale, backend, return_lse):
+def _(q, k, v, plan_id, encoder_valid, scale, backend, strict, return_lse, traced):
     B, Sq, H, _ = q.shape
     lse_shape = (B, H, Sq) if return_lse else (0,)
-    return torch.empty_like(q), q.new_empty(lse_shape, dtype=torch.float32)
+    # Contiguous, as every backend allocates it, whatever the strides of q.
+    return q.new_empty(q.shape), q.new_empty(lse_shape, dtype=torch.float32)
 
 
 def _setup_context(ctx, inputs, output):
     pass
 
 
-def _no_backward(ctx, grad_out, grad_lse):
+def _no_backward(ctx, *grads):
     raise RuntimeError("lvsa.attention is forward-only (inference); it has no backward")
 
 
-_sparse_attention.register_autograd(_no_backward, setup_context=_setup_context)
+def forward_only(op) -> None:
+    """Make a backward through the custom op ``op`` an error."""
+    op.register_autograd(_no_backward, setup_context=_setup_context)
+
+
+forward_only(_sparse_attention)
 
 
 def _check_inputs(q, k, v, plan: StepPlan):
@@ -98,12 +111,17 @@ def _encoder_valid_tensor(encoder_valid, plan: StepPlan, batch: int, device) -> 
         raise ValueError(f"lvsa: encoder_valid must be 1-D, one entry per batch ({batch}), got shape {tuple(t.shape)}")
     if t.numel() != batch:
         raise ValueError(f"lvsa: encoder_valid must have one entry per batch ({batch}), got {t.numel()}")
-    if E == 0 and bool((t != 0).any()):
-        raise ValueError(f"lvsa: encoder_valid must be 0 or None for a plan without encoder tokens, got {t.tolist()}")
-    # Checked before the int32 conversion, which would wrap large counts into range.
-    if bool(((t < 0) | (t > E)).any()):
-        raise ValueError(f"lvsa: encoder_valid entries must be in [0, encoder_len = {E}], got {t.tolist()}")
+    if not torch.compiler.is_compiling():  # a traced call checks the values when it runs, in the op
+        # Checked before the int32 conversion, which would wrap large counts into range.
+        _check_encoder_valid_values(t, E)
     return t.to(device=device, dtype=torch.int32)
+
+
+def _check_encoder_valid_values(t: torch.Tensor, encoder_len: int) -> None:
+    if encoder_len == 0 and bool((t != 0).any()):
+        raise ValueError(f"lvsa: encoder_valid must be 0 or None for a plan without encoder tokens, got {t.tolist()}")
+    if bool(((t < 0) | (t > encoder_len)).any()):
+        raise ValueError(f"lvsa: encoder_valid entries must be in [0, encoder_len = {encoder_len}], got {t.tolist()}")
 
 
 def attention(
@@ -167,9 +185,14 @@ def attention(
         if not isinstance(value, bool):
             raise TypeError(f"lvsa: {flag} must be True or False, got {type(value).__name__} {value!r}")
     valid = _encoder_valid_tensor(encoder_valid, plan, q.shape[0], q.device)
+    if torch.compiler.is_compiling():
+        # Traced, the torch backend would build its gather indexes on a plan's first use (native
+        # calls, a graph break), and resolving a backend asks the native modules about devices.
+        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), backend, strict, return_lse, True)
+        return (out, lse) if return_lse else out
     name = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
-    if name == "torch":  # plain PyTorch ops: traced and differentiated natively
+    if name == "torch":  # plain PyTorch ops: differentiated natively
         out, lse = backends.load(name).run(q, k, v, plan, valid, float(scale), return_lse)
     else:
-        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), name, return_lse)
+        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), name, strict, return_lse, False)
     return (out, lse) if return_lse else out

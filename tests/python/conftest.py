@@ -1,4 +1,5 @@
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -9,3 +10,35 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 @pytest.fixture(scope="session")
 def golden_cases():
     return json.loads((DATA / "pattern_vectors.json").read_text())["cases"]
+
+
+@pytest.fixture
+def log(monkeypatch):
+    """LVSA's log lines during the test, each said afresh (say_once forgets earlier tests)."""
+    import lvsa._log
+
+    monkeypatch.setattr(lvsa._log, "_said", set())
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record)
+    logger = logging.getLogger("lvsa")
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+@pytest.fixture
+def offsets(monkeypatch):
+    """The rotation offset of every LVSA attention call, in the order the calls run (a compiled
+    transformer's attention op calls lvsa.ops.attention when it runs, so the spy sees those too)."""
+    import lvsa.ops
+
+    seen = []
+    attention = lvsa.ops.attention
+
+    def spy(q, k, v, plan, *args, **kwargs):
+        seen.append(plan.offset)
+        return attention(q, k, v, plan, *args, **kwargs)
+
+    monkeypatch.setattr(lvsa.ops, "attention", spy)
+    return seen

@@ -17,23 +17,9 @@ from diffusers import CogVideoXDDIMScheduler, FlowMatchEulerDiscreteScheduler  #
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor  # noqa: E402
 
 import lvsa  # noqa: E402
-import lvsa._log  # noqa: E402
 import tiny_diffusers as td  # noqa: E402
 from lvsa import step_context  # noqa: E402
 from lvsa.models.hunyuan_video import encoder_valid_lengths  # noqa: E402
-
-
-@pytest.fixture
-def log(monkeypatch):
-    """LVSA's log lines during the test, each said afresh (say_once forgets earlier tests)."""
-    monkeypatch.setattr(lvsa._log, "_said", set())
-    records = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record)
-    logger = logging.getLogger("lvsa")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
 
 
 @pytest.fixture(autouse=True)

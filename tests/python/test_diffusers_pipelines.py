@@ -25,7 +25,6 @@ from diffusers import (  # noqa: E402
 from diffusers.guiders import ClassifierFreeGuidance  # noqa: E402
 
 import lvsa  # noqa: E402
-import lvsa.ops  # noqa: E402
 import tiny_diffusers as td  # noqa: E402
 
 STEPS = 5   # > kfi (3), so the grid wraps around within one call
@@ -108,20 +107,6 @@ def _cosmos():
 
 
 PIPELINES = {"wan": _wan, "cogvideox": _cogvideox, "hunyuan_video": _hunyuan_video, "cosmos": _cosmos}
-
-
-@pytest.fixture
-def offsets(monkeypatch):
-    """The rotation offset of every LVSA attention call, in call order."""
-    seen = []
-    attention = lvsa.ops.attention
-
-    def spy(q, k, v, plan, *args, **kwargs):
-        seen.append(plan.offset)
-        return attention(q, k, v, plan, *args, **kwargs)
-
-    monkeypatch.setattr(lvsa.ops, "attention", spy)
-    return seen
 
 
 def _run(pipe, call, seed=0):

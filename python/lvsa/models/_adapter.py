@@ -15,7 +15,7 @@ import torch
 
 from ..parallel.attention import ulysses_for
 from ..settings import ModelFacts
-from ._runtime import Runtime
+from ._runtime import Runtime, ValueCheck
 
 
 class Adapter:
@@ -38,6 +38,12 @@ class Adapter:
         """``(T, P)`` from the transformer's forward inputs and config; raises ``Unsupported``
         for inputs LVSA cannot express and ``ValueError`` for inconsistent ones."""
         raise NotImplementedError
+
+    def value_checks(self, transformer: torch.nn.Module, args: tuple, kwargs: dict) -> list[ValueCheck]:
+        """Conditions on the values of the forward inputs (bool tensors, all True required) that
+        LVSA needs besides the shapes ``video_grid`` checks, each with the reason when it fails.
+        Built from tensor ops only, so that a compiled forward can defer them to run time."""
+        return []
 
     def processor(self, runtime: Runtime, native) -> object:
         """The LVSA processor for one module whose current processor is ``native``."""
@@ -78,13 +84,14 @@ class LVSAProcessor:
             video_tokens = ulysses.whole_video(video_tokens, self.runtime.grid)
         return self.runtime.geometry(video_tokens, encoder_len, encoder_side)
 
-    def attend(self, q, k, v, geometry, encoder_valid=None):
+    def attend(self, q, k, v, geometry, encoder_valid=None, checks=()):
         """LVSA attention on the ``[B, S, H, D]`` tensors this processor built (under Ulysses: its
-        rank's tokens, all heads), returning the output in the same layout."""
+        rank's tokens, all heads), returning the output in the same layout (``checks``: see
+        :meth:`Runtime.attend`)."""
         ulysses = ulysses_for(self._parallel_config)
         if ulysses is None:
-            return self.runtime.attend(q, k, v, geometry, encoder_valid)
-        return ulysses.attend(self.runtime, q, k, v, geometry, encoder_valid)
+            return self.runtime.attend(q, k, v, geometry, encoder_valid, checks)
+        return ulysses.attend(self.runtime, q, k, v, geometry, encoder_valid, checks)
 
     def run_native(self, reason: str, *args, **kwargs):
         if self._parallel_config is not None and not self.native_runs_sharded:

@@ -6,17 +6,34 @@ from the transformer's inputs; the adapter's attention processors then ask for a
 token layout they see (:meth:`Runtime.geometry` checks it against the grid) and attend through
 :meth:`Runtime.attend`. Anything that keeps a layer on the model's own attention goes through
 :meth:`Runtime.fall_back`: said once with the reason, or raised in strict mode.
+
+Under ``torch.compile`` the step is a fact of the request in flight when the graph *runs*, not
+when it is traced: :meth:`Runtime.attend` then calls the custom op
+``torch.ops.lvsa.transformer_attention``, opaque to the compiler, whose implementation reads the
+step, finds the plan (building the planner on first use) and attends, all at run time. So one
+graph serves every step and rotation offset, without recompiling or breaking the graph. The
+conditions on input *values* that make an eager forward fall back (HunyuanVideo 1.5's mask,
+Cosmos 3's token order) travel with the op as bool tensors: a graph cannot branch on them, so
+a failed one is an error when the op runs.
 """
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import logging
+import weakref
 from collections import OrderedDict
-from typing import Optional
+from typing import Optional, Sequence
+
+import torch
 
 from .. import backends, ops, step_context
 from .._log import say_once
 from ..plan import Geometry, PatternConfig, Planner, StepPlan
+
+# A bool tensor (all True required) and the reason LVSA cannot take the call when it is not.
+ValueCheck = tuple[torch.Tensor, str]
 
 
 class Unsupported(Exception):
@@ -40,28 +57,47 @@ class Runtime:
         self._planners: "OrderedDict[Geometry, Planner]" = OrderedDict()
         self.grid: Optional[tuple[int, int]] = None   # (T, P) of the forward in flight
         self.unsupported: Optional[str] = None        # why this forward runs the model's attention
-        self.step = 0
+        self.step = 0                                 # the step of the eager forward in flight
+        self.checks: list[ValueCheck] = []            # a traced forward's value checks, for the op
         self.memo: dict = {}                          # per-forward derived data (e.g. valid lengths)
         # backend -> why auto fell back to it (None: it is the one asked for), of the calls that ran
         self.backends_used: dict[str, Optional[str]] = {}
         self._reported: set = set()                   # (geometry, backend) pairs whose line was said
+        self.id = next(_ids)
+        _runtimes[self.id] = self
 
     # --- forward pass ------------------------------------------------------------------------
 
-    def begin_forward(self, grid: Optional[tuple[int, int]], unsupported: Optional[str] = None) -> None:
+    def begin_forward(self, grid: Optional[tuple[int, int]], unsupported: Optional[str] = None,
+                      checks: Sequence[ValueCheck] = ()) -> None:
+        """Start a forward pass; ``checks``: the adapter's value checks of its inputs."""
+        traced = torch.compiler.is_compiling()
+        if traced:
+            self.checks = list(checks)  # evaluated when the op runs, where the step is read too
+        elif unsupported is None:
+            unsupported = next((reason for ok, reason in checks if not bool(ok.all())), None)
+            if unsupported is not None:
+                grid = None
         self.grid, self.unsupported = grid, unsupported
         self.memo.clear()
         if unsupported is not None:
             self.fall_back(unsupported)
+        if not traced:
+            self.step = self.request_step()
+
+    def end_forward(self) -> None:
+        self.grid, self.unsupported = None, None
+        self.checks = []
+        self.memo.clear()
+
+    def request_step(self) -> int:
+        """The denoising step of the request in flight; step 0 (said once, or an error in strict
+        mode) when none is known."""
         step = step_context.current_step()
         if step is None:
             self.fall_back_step()
             step = 0
-        self.step = step
-
-    def end_forward(self) -> None:
-        self.grid, self.unsupported = None, None
-        self.memo.clear()
+        return step
 
     # --- geometry and plans ------------------------------------------------------------------
 
@@ -89,19 +125,37 @@ class Runtime:
             self._planners.move_to_end(geometry)
         return planner
 
-    def plan(self, geometry: Geometry) -> StepPlan:
-        return self.planner(geometry).step(self.step)
+    def plan(self, geometry: Geometry, step: int) -> StepPlan:
+        return self.planner(geometry).step(step)
 
-    def attend(self, q, k, v, geometry: Geometry, encoder_valid=None):
-        """LVSA attention for ``[B, S, H, D]`` tensors at this forward's denoising step, on the
-        backend these tensors get (resolved with their device, dtype and head_dim, so what the
-        engagement line says is what runs)."""
+    def attend(self, q, k, v, geometry: Geometry, encoder_valid=None, checks: Sequence[ValueCheck] = ()):
+        """LVSA attention for ``[B, S, H, D]`` tensors at this forward's denoising step. ``checks``:
+        this call's value checks, which only a traced call passes (an eager caller decides them)."""
+        if torch.compiler.is_compiling():
+            checks = [*self.checks, *checks]
+            g = geometry
+            return _transformer_attention(q, k, v, self.id, [g.frames, g.tokens_per_frame, g.encoder_len],
+                                          g.encoder_side, encoder_valid, [ok for ok, _ in checks],
+                                          "\n".join([reason for _, reason in checks]))
+        return self._attend(q, k, v, geometry, encoder_valid, self.step)
+
+    def attend_traced(self, q, k, v, geometry: Geometry, encoder_valid, checks: Sequence[ValueCheck]):
+        """What a traced :meth:`attend` does when the graph runs."""
+        for ok, reason in checks:
+            if not bool(ok.all()):
+                raise RuntimeError(f"lvsa: {self.label}: {reason}; a compiled transformer cannot switch to the "
+                                   "model's own attention for these inputs: run it without torch.compile")
+        return self._attend(q, k, v, geometry, encoder_valid, self.request_step())
+
+    def _attend(self, q, k, v, geometry: Geometry, encoder_valid, step: int):
+        """Attention at ``step`` on the backend these tensors get (resolved with their device,
+        dtype and head_dim, so what the engagement line says is what runs)."""
         backend, reason = backends.choose(self.backend, q.device, self.strict, q.dtype, q.shape[-1])
         self.backends_used.setdefault(backend, reason)
         if (geometry, backend) not in self._reported:
             self._reported.add((geometry, backend))
             self._report(self.planner(geometry), backend, reason)
-        return ops.attention(q, k, v, self.plan(geometry), encoder_valid=encoder_valid, backend=backend,
+        return ops.attention(q, k, v, self.plan(geometry, step), encoder_valid=encoder_valid, backend=backend,
                              strict=self.strict)
 
     # --- reports -----------------------------------------------------------------------------
@@ -139,6 +193,43 @@ class Runtime:
 def describe_backend(backend: str, reason: Optional[str]) -> str:
     """``cuda``, or ``torch (auto fell back: <why>)``."""
     return backend if reason is None else f"{backend} (auto fell back: {reason})"
+
+
+# Runtimes by id, for the op, whose schema cannot carry host objects; a runtime lives as long as
+# the processors and hooks that ``lvsa.enable`` installed.
+_runtimes: "weakref.WeakValueDictionary[int, Runtime]" = weakref.WeakValueDictionary()
+_ids = itertools.count(1)
+
+
+# The op reads host state (the step) when it runs, which a CUDA graph replay would skip: where
+# torch has the tag, inductor keeps the op out of the graphs it captures (mode="reduce-overhead").
+_NOT_CAPTURABLE = ({"tags": (torch.Tag.cudagraph_unsafe,)}
+                   if hasattr(torch.Tag, "cudagraph_unsafe")
+                   and "tags" in inspect.signature(torch.library.custom_op).parameters else {})
+
+
+@torch.library.custom_op("lvsa::transformer_attention", mutates_args=(), **_NOT_CAPTURABLE)
+def _transformer_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, runtime_id: int,
+                           layout: Sequence[int], encoder_side: str, encoder_valid: Optional[torch.Tensor],
+                           checks: Sequence[torch.Tensor], reasons: str) -> torch.Tensor:
+    if q.is_cuda and torch.cuda.is_current_stream_capturing():  # a torch without the tag
+        raise RuntimeError("lvsa: a compiled transformer's attention reads the denoising step when it runs, "
+                           "which a CUDA graph replay would not: compile it without CUDA graphs (not "
+                           "mode='reduce-overhead')")
+    runtime = _runtimes.get(runtime_id)
+    if runtime is None:
+        raise RuntimeError("lvsa: this compiled transformer was traced with an LVSA installation that is gone "
+                           "(lvsa.disable or a new lvsa.enable); compile it again")
+    return runtime.attend_traced(q, k, v, Geometry(*layout, encoder_side), encoder_valid,
+                                 list(zip(checks, reasons.split("\n"))))
+
+
+@_transformer_attention.register_fake
+def _(q, k, v, runtime_id, layout, encoder_side, encoder_valid, checks, reasons):
+    return q.new_empty(q.shape)  # contiguous, as lvsa.attention returns it
+
+
+ops.forward_only(_transformer_attention)
 
 
 def _span(values: list) -> str:

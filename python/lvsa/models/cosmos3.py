@@ -26,6 +26,7 @@ from ._runtime import Unsupported
 # Not among the C++ presets yet: Cosmos 3 uses the 16x/4x Wan 2.2 VAE, a spatial-only latent
 # patch (one token frame per latent frame) and was trained at 48 latent frames (spec/models.md).
 _COSMOS3 = ModelFacts(name="cosmos3", reference=48, vae_temporal=4, patch_t=1)
+_NOT_THE_VIDEO = "the generation stream is not exactly the video tokens in frame-major order after the text prefix"
 
 
 class Cosmos3LVSAProcessor(LVSAProcessor):
@@ -99,12 +100,15 @@ class Cosmos3Adapter(Adapter):
         if len(shapes) != 1:
             raise Unsupported(f"the sequence holds {len(shapes)} vision items; LVSA's pattern covers one video")
         T, h, w = shapes[0]
-        video = T * h * w
-        expected = torch.arange(und_len, und_len + video, device=indexes.device)
-        if sequence_length != und_len + video or not torch.equal(indexes, expected):
-            raise Unsupported("the generation stream is not exactly the video tokens in frame-major order after "
-                              "the text prefix")
+        if sequence_length != und_len + T * h * w or tuple(indexes.shape) != (T * h * w,):
+            raise Unsupported(_NOT_THE_VIDEO)
         return T, h * w
+
+    def value_checks(self, transformer, args, kwargs):
+        und_len = forward_input("und_len", 3, args, kwargs)
+        indexes = forward_input("vision_sequence_indexes", 7, args, kwargs)
+        expected = torch.arange(und_len, und_len + indexes.shape[0], device=indexes.device)
+        return [((indexes == expected).all(), _NOT_THE_VIDEO)]
 
     def processor(self, runtime, native):
         return Cosmos3LVSAProcessor(runtime, native)

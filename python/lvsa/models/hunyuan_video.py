@@ -22,10 +22,13 @@ from ..settings import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 
-def encoder_valid_lengths(mask: torch.Tensor, encoder_len: int, seq_len: int):
+_NOT_A_PREFIX = "the encoder mask's valid tokens are not a prefix of the encoder tokens"
+
+
+def valid_lengths_and_check(mask: torch.Tensor, encoder_len: int, seq_len: int):
     """Per-batch valid encoder token counts from the model's validity mask (``[B, E]`` for the
-    encoder tokens, or ``[B, S]`` with the video part all valid), or None when the valid tokens
-    are not a prefix of the encoder part (LVSA cannot express that mask)."""
+    encoder tokens, or ``[B, S]`` with the video part all valid), and a bool tensor saying
+    whether LVSA can express the mask: the video all valid, the valid encoder tokens a prefix."""
     if mask.shape[1] not in (encoder_len, seq_len):
         raise ValueError(f"lvsa: HunyuanVideo 1.5 attention mask has {mask.shape[1]} tokens; expected the "
                          f"{encoder_len} encoder tokens or the whole sequence of {seq_len}")
@@ -33,9 +36,13 @@ def encoder_valid_lengths(mask: torch.Tensor, encoder_len: int, seq_len: int):
     video, encoder = mask[:, :mask.shape[1] - encoder_len], mask[:, mask.shape[1] - encoder_len:]
     valid = encoder.sum(dim=1)
     prefix = torch.arange(encoder_len, device=mask.device)[None, :] < valid[:, None]
-    if not bool(video.all()) or not bool(torch.equal(encoder, prefix)):
-        return None
-    return valid
+    return valid, video.all() & (encoder == prefix).all()
+
+
+def encoder_valid_lengths(mask: torch.Tensor, encoder_len: int, seq_len: int):
+    """The valid lengths of :func:`valid_lengths_and_check`, or None when LVSA cannot express the mask."""
+    valid, expressible = valid_lengths_and_check(mask, encoder_len, seq_len)
+    return valid if bool(expressible) else None
 
 
 class HunyuanVideo15LVSAProcessor(LVSAProcessor):
@@ -47,8 +54,12 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
 
         encoder_len = 0 if encoder_hidden_states is None else encoder_hidden_states.shape[1]
         geometry = self.geometry(hidden_states.shape[1], encoder_len, "after")
-        valid = None
-        if attention_mask is not None:
+        valid, checks = None, []
+        if attention_mask is not None and torch.compiler.is_compiling():
+            # A graph cannot branch on the mask's values: the attention op checks them when it runs.
+            valid, expressible = valid_lengths_and_check(attention_mask, encoder_len, geometry.seq_len)
+            checks = [(expressible, _NOT_A_PREFIX)]
+        elif attention_mask is not None:
             # The mask is the same tensor for every block of a forward: derive the lengths once.
             memo = self.runtime.memo.get("encoder_valid")
             if memo is None or memo[0] is not attention_mask:
@@ -56,7 +67,7 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
                 self.runtime.memo["encoder_valid"] = memo
             valid = memo[1]
             if valid is None:
-                return self.run_native("the encoder mask's valid tokens are not a prefix of the encoder tokens", *args)
+                return self.run_native(_NOT_A_PREFIX, *args)
 
         # 1-4: projections, QK norms, RoPE on the video stream, encoder stream: as the model does.
         query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
@@ -80,7 +91,7 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
             value = torch.cat([value, encoder_value], dim=1)
 
         # 5. Attention: the pattern for video queries, dense for encoder queries, padding excluded.
-        hidden_states = self.attend(query, key, value, geometry, encoder_valid=valid)
+        hidden_states = self.attend(query, key, value, geometry, encoder_valid=valid, checks=checks)
         hidden_states = hidden_states.flatten(2, 3).to(query.dtype)
 
         # 6. Output projections.

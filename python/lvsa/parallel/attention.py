@@ -50,13 +50,13 @@ class Ulysses:
                                  "(Ulysses gives each an equal share of the heads); use a process count that "
                                  "divides the head count")
 
-    def attend(self, runtime, q, k, v, geometry, encoder_valid=None):
+    def attend(self, runtime, q, k, v, geometry, encoder_valid=None, checks=()):
         """``runtime.attend`` on local-layout ``[B, L, H, D]`` tensors; returns the local-layout output."""
         self.check_heads(q.shape[2], k.shape[2])
         layout = Layout(tuple(shares(geometry.video_tokens, self.degree)), self.rank, geometry.encoder_len,
                         geometry.encoder_side == "before")
         q, k, v = to_heads([q, k, v], layout, self.group)
-        out = runtime.attend(q, k, v, geometry, encoder_valid)
+        out = runtime.attend(q, k, v, geometry, encoder_valid, checks)
         return to_sequence(out, layout, self.group)
 
 
