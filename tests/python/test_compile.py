@@ -211,7 +211,7 @@ def test_attention_compiles_with_every_backend(backend):
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
     # encoder_valid's values are checked when the graph runs, with the eager message.
     with torch._dynamo.config.patch(error_on_recompile=True), \
-            pytest.raises(ValueError, match=r"encoder_valid entries must be in \[0, 6\], got \[7, 2\]"):
+            pytest.raises(ValueError, match=r"encoder_valid entries must be in \[0, encoder_len = 6\], got \[7, 2\]"):
         compiled(q, k, v, torch.tensor([7, 2], dtype=torch.int32))
     assert not counters["graph_break"]
 
