@@ -258,6 +258,7 @@ def test_auto_dispatch(monkeypatch):
     outs = {}
     for fam in ("auto", "sm80") + (("sm90",) if hopper else ()):
         monkeypatch.setenv("LVSA_CUDA_KERNEL", fam)
+        cuda_backend.release_device_plans()  # the variable is read when the device plan is set up
         outs[fam] = cuda_backend.run(q, k, v, plan, valid, None, True)
     expect = "sm90" if hopper else "sm80"
     assert torch.equal(outs["auto"][0], outs[expect][0]) and torch.equal(outs["auto"][1], outs[expect][1])
@@ -267,6 +268,7 @@ def test_bad_kernel_family_is_refused(monkeypatch):
     plan, g = _small()
     q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
     monkeypatch.setenv("LVSA_CUDA_KERNEL", "sm70")
+    cuda_backend.release_device_plans()
     with pytest.raises(ValueError, match="LVSA_CUDA_KERNEL"):
         cuda_backend.run(q, q, q, plan, None, None, False)
 
@@ -277,6 +279,7 @@ def test_sm90_refused_off_hopper(monkeypatch):
     plan, g = _small()
     q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
     monkeypatch.setenv("LVSA_CUDA_KERNEL", "sm90")
+    cuda_backend.release_device_plans()
     with pytest.raises(ValueError, match="sm90|sm_90a"):
         cuda_backend.run(q, q, q, plan, None, None, False)
 
