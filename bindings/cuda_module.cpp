@@ -1,11 +1,14 @@
 // nanobind module `lvsa._cuda`: the CUDA kernels on raw device pointers handed over from
 // PyTorch (data_ptr, shape, strides) and a CUDA stream passed as an integer.
 //
+// The plan crosses as the `lvsa._native` plan object itself (nanobind shares bound types
+// between the two modules): the kernels read the packed copy the backend uploaded, and the
+// host ranges are only the C++ contract's reference for the checks.
+//
 // The CUDA runtime is linked statically, so importing this module needs no GPU and no
 // libcudart; a missing driver or device only surfaces when a function is called. Because this
 // runtime instance is not PyTorch's, its "current device" is set explicitly on every call.
 #include <nanobind/nanobind.h>
-#include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
@@ -17,30 +20,18 @@
 
 #include "lvsa/attention.hpp"
 #include "lvsa/cuda.hpp"
+#include "lvsa/plan.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace {
 
-// One plan in the form the kernels need: the host ranges (for validation) and the packed
-// buffer (for the upload into the fixed-capacity device plan).
-struct HostRanges {
-  lvsa::KeyRanges ranges;
-  int64_t capacity = 0;
-  std::vector<int32_t> packed;
-};
-
-lvsa::EncoderSide parse_side(const std::string& side) {
-  if (side == "none") return lvsa::EncoderSide::None;
-  if (side == "before") return lvsa::EncoderSide::Before;
-  if (side == "after") return lvsa::EncoderSide::After;
-  throw lvsa::Error("lvsa: encoder_side must be 'none', 'before' or 'after', got '" + side + "'");
-}
-
-template <class T>
-std::vector<T> to_vector(const nb::ndarray<const T, nb::ndim<1>, nb::c_contig, nb::device::cpu>& a) {
-  return std::vector<T>(a.data(), a.data() + a.shape(0));
+lvsa::DType parse_dtype(const std::string& dtype) {
+  if (dtype == "bfloat16") return lvsa::DType::BF16;
+  if (dtype == "float16") return lvsa::DType::F16;
+  if (dtype == "float32") return lvsa::DType::F32;  // refused by the C++ contract, which names it
+  throw lvsa::Error("lvsa: cuda backend: q has dtype " + dtype + "; the CUDA kernels take float16 or bfloat16");
 }
 
 using Tensor = std::tuple<uintptr_t, std::vector<int64_t>, std::vector<int64_t>>;
@@ -60,14 +51,11 @@ lvsa::TensorRef tensor_ref(const Tensor& t, lvsa::DType dtype, const char* name)
 }
 
 void set_device(int device) {
-  const int n = lvsa::cuda::device_count();
-  if (n == 0) throw lvsa::Error("lvsa: cuda backend: no CUDA device is visible to lvsa._cuda");
-  if (device < 0 || device >= n)
-    throw lvsa::Error("lvsa: cuda backend: device " + std::to_string(device) + " is not one of the " +
-                      std::to_string(n) + " visible devices");
-  if (cudaSetDevice(device) != cudaSuccess) {
+  const cudaError_t err = cudaSetDevice(device);
+  if (err != cudaSuccess) {
     cudaGetLastError();
-    throw lvsa::Error("lvsa: cuda backend: cannot select cuda:" + std::to_string(device));
+    throw lvsa::Error("lvsa: cuda backend: cannot select cuda:" + std::to_string(device) + " (" +
+                      cudaGetErrorString(err) + ")");
   }
 }
 
@@ -76,52 +64,31 @@ void set_device(int device) {
 NB_MODULE(_cuda, m) {
   m.doc() = "LVSA CUDA kernels (sm80+ block-sparse attention)";
   nb::set_leak_warnings(false);
+  // Registers the plan type that attention() takes.
+  nb::module_::import_("lvsa._native");
 
-  nb::class_<HostRanges>(m, "Ranges")
-      .def(
-          "__init__",
-          [](HostRanges* self, int frames, int tokens_per_frame, int encoder_len,
-             const std::string& encoder_side,
-             nb::ndarray<const int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> offsets,
-             nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> begin,
-             nb::ndarray<const int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> end,
-             int64_t capacity) {
-            auto* r = new (self) HostRanges();
-            r->ranges.geometry = {frames, tokens_per_frame, encoder_len, parse_side(encoder_side)};
-            r->ranges.range_offsets = to_vector(offsets);
-            r->ranges.range_begin = to_vector(begin);
-            r->ranges.range_end = to_vector(end);
-            r->capacity = capacity;
-            r->packed.resize(size_t(lvsa::cuda::packed_plan_size(frames, capacity)));
-            lvsa::cuda::pack_plan(r->ranges, capacity, r->packed.data());
-          },
-          "frames"_a, "tokens_per_frame"_a, "encoder_len"_a, "encoder_side"_a, "range_offsets"_a,
-          "range_begin"_a, "range_end"_a, "capacity"_a)
-      .def_prop_ro("capacity", [](const HostRanges& r) { return r.capacity; })
-      .def_prop_ro(
-          "packed",
-          [](const HostRanges& r) {
-            // A read-only view tied to this object's lifetime.
-            return nb::ndarray<nb::numpy, const int32_t, nb::ndim<1>>(r.packed.data(), {r.packed.size()},
-                                                                      nb::handle());
-          },
-          nb::rv_policy::reference_internal);
+  nb::enum_<lvsa::cuda::KernelFamily>(m, "KernelFamily")
+      .value("auto", lvsa::cuda::KernelFamily::Auto)
+      .value("sm80", lvsa::cuda::KernelFamily::Sm80)
+      .value("sm90", lvsa::cuda::KernelFamily::Sm90);
 
   m.def("device_count", &lvsa::cuda::device_count);
-  m.def("worst_case_capacity", &lvsa::cuda::worst_case_capacity, "frames"_a);
-  m.def("packed_plan_size", &lvsa::cuda::packed_plan_size, "frames"_a, "capacity"_a);
+  m.def(
+      "choose_kernel_family",
+      [](int device, const std::string& request) {
+        return lvsa::cuda::choose_kernel_family(device, request.c_str());
+      },
+      "device"_a, "request"_a);
 
+  // The pointers come from the backend: q, k and v it checked to be on cuda:`device`, out,
+  // lse, encoder_valid and the plan buffer it placed there. So the C++ contract skips its
+  // per-pointer device queries; every other check of it runs.
   m.def(
       "attention",
-      [](const HostRanges& r, int device, uintptr_t plan_ptr, const Tensor& q, const Tensor& k,
-         const Tensor& v, const Tensor& out, const std::string& dtype, uintptr_t lse,
-         uintptr_t encoder_valid, float scale, uintptr_t stream) {
-        lvsa::DType dt;
-        if (dtype == "bfloat16") dt = lvsa::DType::BF16;
-        else if (dtype == "float16") dt = lvsa::DType::F16;
-        else
-          throw lvsa::Error("lvsa: cuda backend: q has dtype " + dtype +
-                            "; the CUDA kernels take float16 or bfloat16");
+      [](const lvsa::StepPlan& plan, int device, uintptr_t plan_ptr, int64_t capacity, const Tensor& q,
+         const Tensor& k, const Tensor& v, const Tensor& out, const std::string& dtype, uintptr_t lse,
+         uintptr_t encoder_valid, float scale, uintptr_t stream, lvsa::cuda::KernelFamily family) {
+        const lvsa::DType dt = parse_dtype(dtype);
         lvsa::AttentionParams p;
         p.q = tensor_ref(q, dt, "q");
         p.k = tensor_ref(k, dt, "k");
@@ -131,10 +98,13 @@ NB_MODULE(_cuda, m) {
         p.encoder_valid = reinterpret_cast<const int32_t*>(encoder_valid);
         p.scale = scale;
         set_device(device);
-        lvsa::cuda::DevicePlanView view{reinterpret_cast<const int32_t*>(plan_ptr), r.ranges.geometry.frames,
-                                        r.capacity};
-        lvsa::cuda::attention(r.ranges, view, p, reinterpret_cast<cudaStream_t>(stream));
+        const lvsa::cuda::DevicePlanView view{reinterpret_cast<const int32_t*>(plan_ptr),
+                                              plan.ranges.geometry.frames, capacity};
+        lvsa::cuda::LaunchOptions options;
+        options.family = family;
+        options.pointers_on_current_device = true;
+        lvsa::cuda::attention(plan.ranges, view, p, reinterpret_cast<cudaStream_t>(stream), options);
       },
-      "ranges"_a, "device"_a, "plan_ptr"_a, "q"_a, "k"_a, "v"_a, "out"_a, "dtype"_a, "lse"_a,
-      "encoder_valid"_a, "scale"_a, "stream"_a);
+      "plan"_a, "device"_a, "plan_ptr"_a, "capacity"_a, "q"_a, "k"_a, "v"_a, "out"_a, "dtype"_a, "lse"_a,
+      "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a);
 }

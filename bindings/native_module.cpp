@@ -10,6 +10,7 @@
 
 #include "lvsa/attention.hpp"
 #include "lvsa/models.hpp"
+#include "lvsa/packed_plan.hpp"
 #include "lvsa/report.hpp"
 
 namespace nb = nanobind;
@@ -115,6 +116,23 @@ void attention_cpu(const lvsa::StepPlan& plan, CpuArray q, CpuArray k, CpuArray 
     lvsa::attention_cpu(plan.ranges, p, num_threads);
 }
 
+// Writes the packed device layout of the plan (lvsa/packed_plan.hpp) into a host buffer the
+// caller owns: the CUDA backend's pinned upload source, filled without an intermediate copy.
+// Pinned torch tensors export as DLPack kDLCUDAHost, ordinary host memory as kDLCPU.
+void pack_into(const lvsa::StepPlan& plan, nb::ndarray<int32_t, nb::ndim<1>, nb::c_contig> buffer,
+               int64_t capacity) {
+  const int32_t device = buffer.device_type();
+  if (device != nb::device::cpu::value && device != nb::device::cuda_host::value)
+    throw lvsa::Error("lvsa: pack_into: buffer must be host memory (CPU or pinned), got DLPack device type " +
+                      std::to_string(device));
+  const int64_t need = lvsa::packed_plan_size(plan.ranges.geometry.frames, capacity);
+  if (capacity < 1 || int64_t(buffer.shape(0)) != need)
+    throw lvsa::Error("lvsa: pack_into: buffer must have packed_plan_size(" +
+                      std::to_string(plan.ranges.geometry.frames) + ", " + std::to_string(capacity) +
+                      ") = " + std::to_string(need) + " int32 elements, got " + std::to_string(buffer.shape(0)));
+  lvsa::pack_plan(plan.ranges, capacity, buffer.data());
+}
+
 }  // namespace
 
 NB_MODULE(_native, m) {
@@ -149,6 +167,8 @@ NB_MODULE(_native, m) {
              d["density"] = w.density();
              return d;
            }, "heads"_a, "head_dim"_a)
+      // noconvert: a converted copy would take the writes and be dropped.
+      .def("pack_into", &pack_into, "buffer"_a.noconvert(), "capacity"_a)
       .def("to_json", [](const lvsa::StepPlan& p, int heads, int head_dim) {
              return lvsa::plan_to_json(p, heads, head_dim);
            }, "heads"_a = 12, "head_dim"_a = 128)
@@ -168,12 +188,8 @@ NB_MODULE(_native, m) {
         "n_first"_a, "keyframe_interval"_a, "reference"_a, "scale"_a, "expand"_a, "rotate"_a,
         "step"_a);
 
-  m.def("keyframe_interval",
-        [](int frames, int window, int n_first, int keyframe_interval, int reference, double scale) {
-          return lvsa::keyframe_interval(
-              frames, make_config(window, n_first, keyframe_interval, reference, scale, true, true));
-        },
-        "frames"_a, "window"_a, "n_first"_a, "keyframe_interval"_a, "reference"_a, "scale"_a);
+  m.def("packed_plan_size", &lvsa::packed_plan_size, "frames"_a, "capacity"_a);
+  m.def("worst_case_capacity", &lvsa::worst_case_capacity, "frames"_a);
 
   m.def("model_presets", [] {
     nb::list out;

@@ -91,7 +91,7 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pool.data() + (dst == k ? 7 : dst == v ? 13 : 0),
                     size_t(std::min<int64_t>(cnt, int64_t(pool.size()) - 13)) * 2, cudaMemcpyHostToDevice));
     }
-  lvsa::cuda::DevicePlan dplan(T, lvsa::cuda::worst_case_capacity(T));
+  lvsa::cuda::DevicePlan dplan(T, lvsa::worst_case_capacity(T));
   dplan.upload(plan.ranges, nullptr);
   lvsa::AttentionParams ap;
   auto ref = [&](lvsa::TensorRef& t, void* data, int d) {

@@ -12,30 +12,17 @@
 #include <vector>
 
 #include "lvsa/attention.hpp"
+#include "lvsa/packed_plan.hpp"
 #include "lvsa/plan.hpp"
 
 namespace lvsa::cuda {
 
-// Device copy of one plan's key ranges: a single int32 buffer holding, with n intervals and
-// C = capacity + 1 slots,
-//   [0, T+2)               range_offsets, plus offsets[T+1] = n+1
-//   [T+2, T+2+C)           range_begin
-//   [T+2+C, T+2+2C)        range_end
-// Slot n is a pseudo-frame T: one interval over all video tokens, the key list of encoder
-// queries, so the kernel walks every query tile the same way. The layout depends only on
-// (frames, capacity), never on the step.
+// A device copy of one plan in the packed layout of lvsa/packed_plan.hpp.
 struct DevicePlanView {
   const int32_t* data = nullptr;
   int frames = 0;
   int64_t capacity = 0;  // max intervals the buffer holds
 };
-
-// Elements of the packed buffer for T frames and `capacity` intervals.
-int64_t packed_plan_size(int frames, int64_t capacity);
-// Capacity that fits every pattern of T frames (at most ceil(T/2) intervals per frame).
-int64_t worst_case_capacity(int frames);
-// Fills a host buffer of packed_plan_size(T, capacity) elements; throws if it does not fit.
-void pack_plan(const KeyRanges& ranges, int64_t capacity, int32_t* dst);
 
 // Owning device buffers of fixed capacity plus a pinned staging area, on the device that is
 // current at construction.
@@ -62,13 +49,34 @@ class DevicePlan {
 // Number of visible CUDA devices (0 when there is no driver or device; never throws).
 int device_count();
 
+// Which kernels run: Auto picks the fastest family the device can run.
+enum class KernelFamily { Auto, Sm80, Sm90 };
+
+// The family a request names ("auto", "sm80" or "sm90", the values of the Python package's
+// LVSA_CUDA_KERNEL), resolved for `device`: Sm80 or Sm90, never Auto. Throws lvsa::Error when
+// the request is none of these, the device is older than compute capability 8.0, or sm90 is
+// asked for and this build or the device cannot run it. Meant to be called once per device,
+// not per call.
+KernelFamily choose_kernel_family(int device, const char* request);
+
+struct LaunchOptions {
+  // A family choose_kernel_family returned for the current device; Auto resolves it on every
+  // call (three device queries).
+  KernelFamily family = KernelFamily::Auto;
+  // The caller guarantees that every pointer of the call is device memory of the current
+  // device (the Python backend: tensors it checked to share one CUDA device, and buffers it
+  // allocated there). Skips the cudaPointerGetAttributes query per pointer.
+  bool pointers_on_current_device = false;
+};
+
 // out (+ lse) = attention over `ranges` on `stream`. q, k, v, out, lse and encoder_valid
-// are device pointers; `plan` must hold `ranges` (uploaded on this stream or before).
+// are device pointers; `plan` must hold `ranges` (uploaded on this stream or before), packed
+// by pack_plan.
 // Requirements beyond validate_attention: float16 or bfloat16, head_dim 64 or 128, a
 // contiguous last dim, 16-byte aligned rows. Throws lvsa::Error naming the argument.
 // encoder_valid values are not read on the host (that would synchronise); the kernel
 // clamps them to [0, encoder_len].
 void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
-               cudaStream_t stream);
+               cudaStream_t stream, const LaunchOptions& options = {});
 
 }  // namespace lvsa::cuda

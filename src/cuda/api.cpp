@@ -2,7 +2,6 @@
 // the (family, dtype, head_dim) instantiations of generated/fwd_kernels.hpp.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <set>
@@ -77,13 +76,16 @@ std::string head_dim_choices() {
   return s;
 }
 
-// Kernel family for this call: LVSA_CUDA_KERNEL = auto (default) | sm80 | sm90. Read on every
-// call (a getenv next to the pointer checks above), so tests can force either path.
-Family choose_family() {
-  const char* env = std::getenv("LVSA_CUDA_KERNEL");
-  const std::string want = env ? env : "";
-  int device = 0, major = 0, minor = 0;
-  check(cudaGetDevice(&device), "querying the current device");
+}  // namespace
+
+[[noreturn]] void throw_cuda_error(const char* what, int cuda_error) {
+  throw std::runtime_error(std::string("lvsa: CUDA error while ") + what + ": " +
+                           cudaGetErrorString(cudaError_t(cuda_error)));
+}
+
+KernelFamily choose_kernel_family(int device, const char* request) {
+  const std::string want = request ? request : "auto";
+  int major = 0, minor = 0;
   check(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "querying the device");
   check(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device), "querying the device");
   if (major < 8)  // no cp.async / bf16 mma.sync: a launch would fail with an opaque CUDA error
@@ -103,13 +105,6 @@ Family choose_family() {
   fail("LVSA_CUDA_KERNEL must be auto, sm80 or sm90, got '" + want + "'");
 }
 
-}  // namespace
-
-[[noreturn]] void throw_cuda_error(const char* what, int cuda_error) {
-  throw std::runtime_error(std::string("lvsa: CUDA error while ") + what + ": " +
-                           cudaGetErrorString(cudaError_t(cuda_error)));
-}
-
 int device_count() {
   int n = 0;
   if (cudaGetDeviceCount(&n) != cudaSuccess) {
@@ -117,36 +112,6 @@ int device_count() {
     return 0;
   }
   return n;
-}
-
-int64_t packed_plan_size(int frames, int64_t capacity) { return int64_t(frames) + 2 + 2 * (capacity + 1); }
-
-int64_t worst_case_capacity(int frames) {
-  // Merged, disjoint, sorted frame runs: a frame's list alternates attended/unattended frames
-  // at worst, so it holds at most ceil(T/2) intervals.
-  return std::max<int64_t>(1, int64_t(frames) * ((int64_t(frames) + 1) / 2));
-}
-
-void pack_plan(const KeyRanges& r, int64_t capacity, int32_t* dst) {
-  const int T = r.geometry.frames;
-  const int64_t n = int64_t(r.range_begin.size());
-  if (int64_t(r.range_offsets.size()) != int64_t(T) + 1 || int64_t(r.range_end.size()) != n)
-    fail("ranges are inconsistent: range_offsets must have frames + 1 entries and "
-         "range_begin/range_end the same size");
-  if (n > capacity)
-    fail("the plan has " + std::to_string(n) + " intervals but the device plan holds " +
-         std::to_string(capacity));
-  const int64_t slots = capacity + 1;
-  int32_t* begin = dst + T + 2;
-  int32_t* end = begin + slots;
-  for (int f = 0; f <= T; ++f) dst[f] = r.range_offsets[f];
-  for (int64_t i = 0; i < n; ++i) {
-    begin[i] = int32_t(r.range_begin[i]);
-    end[i] = int32_t(r.range_end[i]);
-  }
-  dst[T + 1] = int32_t(n + 1);
-  begin[n] = int32_t(r.geometry.video_begin());
-  end[n] = int32_t(r.geometry.video_begin() + r.geometry.video_tokens());
 }
 
 DevicePlan::DevicePlan(int frames, int64_t capacity) : frames_(frames), capacity_(capacity) {
@@ -183,7 +148,7 @@ void DevicePlan::upload(const KeyRanges& ranges, cudaStream_t stream) {
 }
 
 FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
-                           const AttentionParams& params) {
+                           const AttentionParams& params, bool pointers_on_current_device) {
   // Shapes and plan consistency are the shared checks; encoder_valid is a device pointer here
   // and must not be read on the host.
   AttentionParams shape_only = params;
@@ -212,16 +177,18 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   if (g.seq_len() > (int64_t(1) << 31) - 256)
     fail("sequence length " + std::to_string(g.seq_len()) + " is too long for the CUDA kernels");
 
-  if (device_count() == 0) fail("no CUDA device is available");
-  int device = 0;
-  check(cudaGetDevice(&device), "querying the current device");
-  check_device_pointer(q.data, "q", device);
-  check_device_pointer(k.data, "k", device);
-  check_device_pointer(v.data, "v", device);
-  check_device_pointer(o.data, "out", device);
-  check_device_pointer(plan.data, "plan", device);
-  if (params.lse) check_device_pointer(params.lse, "lse", device);
-  if (params.encoder_valid) check_device_pointer(params.encoder_valid, "encoder_valid", device);
+  if (!pointers_on_current_device) {
+    if (device_count() == 0) fail("no CUDA device is available");
+    int device = 0;
+    check(cudaGetDevice(&device), "querying the current device");
+    check_device_pointer(q.data, "q", device);
+    check_device_pointer(k.data, "k", device);
+    check_device_pointer(v.data, "v", device);
+    check_device_pointer(o.data, "out", device);
+    check_device_pointer(plan.data, "plan", device);
+    if (params.lse) check_device_pointer(params.lse, "lse", device);
+    if (params.encoder_valid) check_device_pointer(params.encoder_valid, "encoder_valid", device);
+  }
 
   FwdParams p;
   p.q = q.data;
@@ -271,10 +238,15 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 }
 
 void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
-               cudaStream_t stream) {
-  const FwdParams p = build_fwd_params(ranges, plan, params);
+               cudaStream_t stream, const LaunchOptions& options) {
+  const FwdParams p = build_fwd_params(ranges, plan, params, options.pointers_on_current_device);
+  Family family = options.family;
+  if (family == KernelFamily::Auto) {
+    int device = 0;
+    check(cudaGetDevice(&device), "querying the current device");
+    family = choose_kernel_family(device, "auto");
+  }
   // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
-  const Family family = choose_family();
   const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.q.dtype, int(params.q.shape[3]));
   if (kernel == nullptr)
     fail(std::string("this build has no ") + (family == Family::Sm90 ? "sm90" : "sm80") + " kernel for " +

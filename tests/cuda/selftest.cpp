@@ -2,6 +2,7 @@
 // the program compute-sanitizer runs (memcheck, racecheck) and a quick smoke test.
 //
 //   lvsa_cuda_selftest [--small]     exit status 0 only when every case passes
+//   (LVSA_CUDA_KERNEL=auto|sm80|sm90 picks the kernel family, as in the Python package)
 //
 // Each case draws fresh random inputs, poisons the outputs with NaN, runs the kernel and
 // compares out and lse with lvsa::attention_reference. The last case captures the call in a
@@ -12,6 +13,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -66,7 +68,7 @@ struct Buffers {
   lvsa::TensorRef q, k, v, out;  // host views for the reference
 };
 
-bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change) {
+bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change, const lvsa::cuda::LaunchOptions& launch) {
   const lvsa::StepPlan plan = lvsa::make_plan(c.g, c.cfg, c.step);
   const lvsa::KeyRanges& r = plan.ranges;
   const int64_t S = c.g.seq_len(), Sq = c.video_only ? c.g.video_tokens() : S;
@@ -153,13 +155,13 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change) {
 
   cudaStream_t stream;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const int64_t cap = lvsa::cuda::worst_case_capacity(c.g.frames);
+  const int64_t cap = lvsa::worst_case_capacity(c.g.frames);
   lvsa::cuda::DevicePlan dplan(c.g.frames, cap);
   const lvsa::KeyRanges* checked = &r;
   lvsa::StepPlan next;
   if (!graph_step_change) {
     dplan.upload(r, stream);
-    lvsa::cuda::attention(r, dplan.view(), dp, stream);
+    lvsa::cuda::attention(r, dplan.view(), dp, stream, launch);
   } else {
     // Capture at step c.step, then make the next step's plan current and replay: the graph
     // must compute the new pattern without being re-captured.
@@ -168,7 +170,7 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change) {
     cudaGraph_t graph;
     cudaGraphExec_t exec;
     CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    lvsa::cuda::attention(r, dplan.view(), dp, stream);
+    lvsa::cuda::attention(r, dplan.view(), dp, stream, launch);
     CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
     CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
     CHECK_CUDA(cudaGraphLaunch(exec, stream));
@@ -252,16 +254,20 @@ int main(int argc, char** argv) {
   if (!small) {
     { auto& c = add("P=300 T=12 enc before 200 (B2)", 12, 300, 200, EncoderSide::Before, 2, 4); c.B = 2; c.valid = {200, 57}; c.D = 128; }
   }
+  // LVSA_CUDA_KERNEL as in the Python package, so that sanitizer runs can cover either family.
+  lvsa::cuda::LaunchOptions launch;
+  launch.family = lvsa::cuda::choose_kernel_family(0, std::getenv("LVSA_CUDA_KERNEL"));
+  std::printf("kernel family %s\n", launch.family == lvsa::cuda::KernelFamily::Sm90 ? "sm90" : "sm80");
   std::mt19937 rng(12345);
   bool all = true;
-  for (const Case& c : cases) all &= run_case(c, rng, false);
+  for (const Case& c : cases) all &= run_case(c, rng, false, launch);
   // Graph capture + replay across a step change (rotating keyframes: offsets differ).
   {
     Case c;
     c.name = "graph replay across step change";
     c.g.frames = 11; c.g.tokens_per_frame = 45; c.cfg.window = 1; c.cfg.keyframe_interval = 3;
     c.cfg.reference = 5; c.D = 128;
-    all &= run_case(c, rng, true);
+    all &= run_case(c, rng, true, launch);
   }
   std::printf("%s\n", all ? "ALL PASS" : "SOME FAILED");
   return all ? 0 : 1;

@@ -46,11 +46,24 @@ def _kernel_families():
     return ["sm80", "sm90"] if hopper else ["auto"]
 
 
+def _release_device_plans():
+    try:
+        from lvsa.backends import cuda as cuda_backend
+    except ImportError:  # no CUDA module: the tests are skipped anyway
+        return
+    if torch.cuda.is_available():
+        cuda_backend.release_device_plans()
+
+
 @pytest.fixture(autouse=True, params=_kernel_families())
 def cuda_kernel(request, monkeypatch):
-    """The kernel family every lvsa CUDA call of the test runs (read per call by the C++ side)."""
+    """The kernel family every lvsa CUDA call of the test runs. The backend reads
+    LVSA_CUDA_KERNEL when it sets up a geometry's device plan, so the plans earlier tests
+    left are released first."""
     monkeypatch.setenv("LVSA_CUDA_KERNEL", request.param)
-    return request.param
+    _release_device_plans()
+    yield request.param
+    _release_device_plans()
 
 
 @pytest.fixture(autouse=True)

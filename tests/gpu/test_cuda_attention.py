@@ -258,6 +258,7 @@ def test_auto_dispatch(monkeypatch):
     outs = {}
     for fam in ("auto", "sm80") + (("sm90",) if hopper else ()):
         monkeypatch.setenv("LVSA_CUDA_KERNEL", fam)
+        cuda_backend.release_device_plans()  # the variable is read when the device plan is set up
         outs[fam] = cuda_backend.run(q, k, v, plan, valid, None, True)
     expect = "sm90" if hopper else "sm80"
     assert torch.equal(outs["auto"][0], outs[expect][0]) and torch.equal(outs["auto"][1], outs[expect][1])
@@ -267,6 +268,7 @@ def test_bad_kernel_family_is_refused(monkeypatch):
     plan, g = _small()
     q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
     monkeypatch.setenv("LVSA_CUDA_KERNEL", "sm70")
+    cuda_backend.release_device_plans()
     with pytest.raises(ValueError, match="LVSA_CUDA_KERNEL"):
         cuda_backend.run(q, q, q, plan, None, None, False)
 
@@ -277,6 +279,7 @@ def test_sm90_refused_off_hopper(monkeypatch):
     plan, g = _small()
     q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
     monkeypatch.setenv("LVSA_CUDA_KERNEL", "sm90")
+    cuda_backend.release_device_plans()
     with pytest.raises(ValueError, match="sm90|sm_90a"):
         cuda_backend.run(q, q, q, plan, None, None, False)
 
@@ -403,4 +406,30 @@ def test_error_wrong_sequence_length():
     plan, g = _small()
     q = torch.randn((1, g.seq_len + 1, 2, 64), dtype=torch.bfloat16, device=DEV)
     with pytest.raises(ValueError, match="sequence length"):
+        cuda_backend.run(q, q, q, plan, None, None, False)
+
+
+def test_error_tensors_off_the_gpu():
+    """The backend's device check is what lets the C++ side skip its pointer queries: a tensor
+    elsewhere must be this error, never a launch on a host pointer."""
+    plan, g = _small()
+    q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
+    with pytest.raises(ValueError, match="CUDA device"):
+        cuda_backend.run(q, q.cpu(), q, plan, None, None, False)
+    with pytest.raises(ValueError, match="CUDA device"):
+        cuda_backend.run(q.cpu(), q.cpu(), q.cpu(), plan, None, None, False)
+
+
+def test_kernel_family_is_read_when_the_device_plan_is_set_up(monkeypatch, cuda_kernel):
+    """LVSA_CUDA_KERNEL is read once per (device, geometry), not per call; releasing the device
+    plans makes the next call read it again."""
+    plan, g = _small()
+    q = torch.randn((1, g.seq_len, 2, 64), dtype=torch.bfloat16, device=DEV)
+    cuda_backend.run(q, q, q, plan, None, None, False)
+    family = cuda_backend._device_plans[(q.device.index, g)].family
+    assert cuda_kernel == "auto" or family.name == cuda_kernel
+    monkeypatch.setenv("LVSA_CUDA_KERNEL", "sm70")  # would be refused, were it read here
+    cuda_backend.run(q, q, q, plan, None, None, False)
+    cuda_backend.release_device_plans()
+    with pytest.raises(ValueError, match="LVSA_CUDA_KERNEL must be auto, sm80 or sm90"):
         cuda_backend.run(q, q, q, plan, None, None, False)

@@ -127,6 +127,23 @@ def test_native_backend_checks_too():
         _native.attention_cpu(plan.native, q, k[:, :16], v, out, None, None, 0.125, 1, False)
 
 
+def test_cuda_module_takes_the_native_plan_without_a_gpu():
+    """lvsa._cuda.attention takes the planner's own plan object (a type bound by lvsa._native):
+    here, with no GPU, the call converts every argument and stops, clearly, at selecting the
+    device. On a GPU machine tests/gpu run it for real."""
+    cuda_module = pytest.importorskip("lvsa._cuda", reason="lvsa built without its CUDA module",
+                                      exc_type=ImportError)
+    if cuda_module.device_count() > 0:
+        pytest.skip("a GPU is visible: tests/gpu cover the call")
+    g = lvsa.Geometry(4, 32)
+    plan = lvsa.Planner(g, lvsa.PatternConfig(window=1, reference=3)).step(0)
+    q = torch.zeros((1, g.seq_len, 2, 64), dtype=torch.bfloat16)
+    t = (q.data_ptr(), q.shape, q.stride())
+    with pytest.raises(ValueError, match="cannot select cuda:0"):
+        cuda_module.attention(plan.native, 0, 0, 1, t, t, t, t, "bfloat16", 0, 0, 0.0, 0,
+                              cuda_module.KernelFamily.sm80)
+
+
 def test_cuda_backend_refuses_pre_ampere_gpus_with_the_reason():
     """A pre-Ampere GPU gets the torch fallback with this reason (strict: an error), not a CUDA
     launch error; the device check itself runs on the GPU machine (tests/gpu)."""

@@ -163,3 +163,43 @@ def test_bad_geometry_and_step():
         lvsa.Planner(lvsa.Geometry(40, 4, 10, "sideways"))
     with pytest.raises(ValueError, match="step"):
         lvsa.Planner(lvsa.Geometry(40, 4)).step(-1)
+
+
+@pytest.mark.parametrize("geometry", [lvsa.Geometry(11, 45, 13, "after"), lvsa.Geometry(9, 30, 20, "before"),
+                                      lvsa.Geometry(6, 8)])
+def test_pack_into_writes_the_device_layout_in_place(geometry):
+    """The CUDA backend's upload source: [offsets..., n+1 | begin[0..C) | end[0..C)] with C =
+    capacity + 1 slots and slot n the encoder queries' pseudo-frame over all video tokens."""
+    torch = pytest.importorskip("torch")
+    from lvsa import _native
+    plan = lvsa.Planner(geometry, lvsa.PatternConfig(window=1, keyframe_interval=3, reference=5)).step(1)
+    T, n = geometry.frames, len(plan.range_begin)
+    capacity = _native.worst_case_capacity(T)
+    assert n <= capacity
+    slots = capacity + 1
+    buffer = torch.full((_native.packed_plan_size(T, capacity),), -7, dtype=torch.int32)
+    assert buffer.numel() == T + 2 + 2 * slots
+    address = buffer.data_ptr()
+    plan.native.pack_into(buffer, capacity)
+    assert buffer.data_ptr() == address  # written where the caller put it, no copy in between
+    offsets, begin, end = buffer[:T + 2], buffer[T + 2:T + 2 + slots], buffer[T + 2 + slots:]
+    assert offsets.tolist() == list(plan.range_offsets) + [n + 1]
+    assert begin[:n].tolist() == list(plan.range_begin) and end[:n].tolist() == list(plan.range_end)
+    assert (begin[n].item(), end[n].item()) == (geometry.video_begin, geometry.video_begin + geometry.video_tokens)
+    assert (begin[n + 1:] == -7).all() and (end[n + 1:] == -7).all()  # slots past n are not touched
+
+
+def test_pack_into_refuses_wrong_buffers():
+    torch = pytest.importorskip("torch")
+    from lvsa import _native
+    plan = lvsa.Planner(lvsa.Geometry(8, 4), lvsa.PatternConfig(window=1, reference=5)).step(0)
+    capacity = _native.worst_case_capacity(8)
+    size = _native.packed_plan_size(8, capacity)
+    with pytest.raises(ValueError, match=f"packed_plan_size\\(8, {capacity}\\) = {size} int32 elements, got {size - 1}"):
+        plan.native.pack_into(torch.zeros(size - 1, dtype=torch.int32), capacity)
+    with pytest.raises(ValueError, match="intervals but the packed plan holds 1"):
+        plan.native.pack_into(torch.zeros(_native.packed_plan_size(8, 1), dtype=torch.int32), 1)
+    with pytest.raises(TypeError):
+        plan.native.pack_into(torch.zeros(size, dtype=torch.int64), capacity)
+    with pytest.raises(TypeError):
+        plan.native.pack_into(torch.zeros(2 * size, dtype=torch.int32)[::2], capacity)

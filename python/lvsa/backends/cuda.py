@@ -9,17 +9,25 @@ call, or :func:`prepare`). Uploading during graph capture is refused: the captur
 re-install the old plan on every replay. Requests on several streams at different steps share
 the buffer safely: events order each upload after the other streams' kernels that still read
 the previous plan (see ``_DevicePlan``).
+
+A plan crosses into C++ once: the planner's packed layout is written straight into the pinned
+host copy (``plan.native.pack_into``), and each call hands ``plan.native`` and the device
+buffer to ``lvsa._cuda.attention``. ``LVSA_CUDA_KERNEL`` (auto, sm80, sm90) is read when a
+geometry's device plan is set up, and the resolved kernel family is passed with every call;
+:func:`release_device_plans` drops the device plans, so that the next call reads it again.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import os
+
 import torch
 
-from .. import _cuda
+from .. import _cuda, _native
 from ._common import allocate_outputs
 
 _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
+_DTYPE_NAMES = {**_DTYPES, torch.float32: "float32"}  # float32 for the C++ contract's message
 _HEAD_DIMS = (64, 128)
 MIN_CAPABILITY = (8, 0)  # the kernels use sm80 instructions (cp.async, bf16 mma.sync)
 
@@ -32,12 +40,27 @@ def capability_reason(device, capability: tuple[int, int]) -> str | None:
             f"(Ampere+); {device} is {capability[0]}.{capability[1]}")
 
 
+_device_reasons: dict[int, str | None] = {}
+
+
+def _device_reason(device) -> str | None:
+    """Why the GPU ``device`` cannot run the kernels; asked of the driver once per device index,
+    since the backend choice runs on every call."""
+    if device.index in _device_reasons:
+        return _device_reasons[device.index]
+    if _cuda.device_count() == 0:
+        reason = "backend 'cuda': lvsa._cuda sees no CUDA device (driver missing or no GPU visible)"
+    else:
+        reason = capability_reason(device, torch.cuda.get_device_capability(device))
+    if device.index is not None:  # torch.device("cuda") follows the current device: not cached
+        _device_reasons[device.index] = reason
+    return reason
+
+
 def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
     if device.type != "cuda":
         return f"backend 'cuda' needs CUDA tensors, got {device}"
-    if _cuda.device_count() == 0:
-        return "backend 'cuda': lvsa._cuda sees no CUDA device (driver missing or no GPU visible)"
-    reason = capability_reason(device, torch.cuda.get_device_capability(device))
+    reason = _device_reason(device)
     if reason:
         return reason
     if dtype is not None and dtype not in _DTYPES:
@@ -48,8 +71,8 @@ def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
 
 
 class _DevicePlan:
-    """Fixed-capacity plan buffer of one geometry on one device, which plan it holds, and the
-    stream work that reads or writes it.
+    """Fixed-capacity plan buffer of one geometry on one device, which plan it holds, the
+    stream work that reads or writes it, and the kernel family its calls run.
 
     Streams share the buffer (a graph captured on one stream replays what an eager call on
     another made resident), so its uses are ordered by events: an upload waits for every other
@@ -57,10 +80,11 @@ class _DevicePlan:
     stream uploaded waits for that upload, once. Calls on one stream never wait; streams at
     different steps take turns with the buffer (correct, though each turn re-uploads)."""
 
-    def __init__(self, device: torch.device, frames: int):
-        self.capacity = _cuda.worst_case_capacity(frames)
-        self.buffer = torch.zeros(_cuda.packed_plan_size(frames, self.capacity), dtype=torch.int32,
-                                  device=device)
+    def __init__(self, index: int, frames: int):
+        self.family = _cuda.choose_kernel_family(index, os.environ.get("LVSA_CUDA_KERNEL", "auto"))
+        self.capacity = _native.worst_case_capacity(frames)
+        self.buffer = torch.zeros(_native.packed_plan_size(frames, self.capacity), dtype=torch.int32,
+                                  device=torch.device("cuda", index))
         self.resident = None  # key of the plan the buffer holds (after the queued upload)
         self.writer = None    # stream that queued that upload, and the event recorded after it
         self.written = None
@@ -97,30 +121,34 @@ class _DevicePlan:
 _device_plans: dict = {}
 
 
+def release_device_plans() -> None:
+    """Frees every geometry's device plan once the device is done with it. The next call per
+    geometry allocates a new one and reads ``LVSA_CUDA_KERNEL`` again (tests and benchmarks
+    switch kernel families this way). CUDA graphs captured before keep pointing at the freed
+    buffers: capture them again."""
+    for index in {index for index, _ in _device_plans}:
+        torch.cuda.synchronize(index)
+    _device_plans.clear()
+
+
 def _device_index(device: torch.device) -> int:
     return device.index if device.index is not None else torch.cuda.current_device()
 
 
-def _host_plan(plan, capacity: int):
-    """The plan's packed ranges: a ``_cuda.Ranges`` (validation) and a pinned int32 tensor
-    (upload source), built once per plan."""
+def _host_plan(plan, capacity: int) -> torch.Tensor:
+    """The plan in its packed device layout, in pinned memory (so that the upload is
+    stream-ordered, without a host sync): written by the planner's C++ once per plan."""
     key = ("cuda", capacity)
-    cached = plan.cache.get(key)
-    if cached is None:
-        g = plan.geometry
-        ranges = _cuda.Ranges(g.frames, g.tokens_per_frame, g.encoder_len, g.encoder_side,
-                              np.ascontiguousarray(plan.range_offsets, dtype=np.int32),
-                              np.ascontiguousarray(plan.range_begin, dtype=np.int64),
-                              np.ascontiguousarray(plan.range_end, dtype=np.int64), capacity)
-        packed = torch.from_numpy(np.array(ranges.packed, dtype=np.int32, copy=True))
-        if torch.cuda.is_available():
-            packed = packed.pin_memory()  # lets the upload be stream-ordered, no host sync
-        cached = plan.cache[key] = (ranges, packed)
-    return cached
+    packed = plan.cache.get(key)
+    if packed is None:
+        packed = torch.zeros(_native.packed_plan_size(plan.geometry.frames, capacity), dtype=torch.int32,
+                             pin_memory=True)  # zeros: the slots past the plan's intervals are copied too
+        plan.native.pack_into(packed, capacity)
+        plan.cache[key] = packed
+    return packed
 
 
-def _slot(plan, device) -> _DevicePlan:
-    index = _device_index(torch.device(device))
+def _slot(plan, index: int) -> _DevicePlan:
     slot_key = (index, plan.geometry)
     dp = _device_plans.get(slot_key)
     if dp is None:
@@ -128,53 +156,53 @@ def _slot(plan, device) -> _DevicePlan:
             raise RuntimeError("lvsa: cuda backend: the first call for this geometry happens during CUDA "
                                "graph capture; run one eager call (or lvsa.backends.cuda.prepare) first")
         with torch.cuda.device(index):
-            dp = _device_plans[slot_key] = _DevicePlan(torch.device("cuda", index), plan.geometry.frames)
+            dp = _device_plans[slot_key] = _DevicePlan(index, plan.geometry.frames)
     return dp
 
 
-def prepare(plan, device) -> tuple:
-    """Makes ``plan`` the resident plan of its geometry on ``device`` for work queued next on the
-    current stream, and returns ``(ranges, device_plan)``. Call it before capturing a CUDA graph
-    (and before each replay of a later step)."""
-    dp = _slot(plan, device)
-    capturing = torch.cuda.is_current_stream_capturing()
+def _prepare(plan, index: int, stream: torch.cuda.Stream, capturing: bool) -> _DevicePlan:
+    dp = _slot(plan, index)
     if dp.resident != plan.key and capturing:
         # Checked before anything else: even pinning the host copy is not capture-safe.
         raise RuntimeError(
             "lvsa: cuda backend: the plan changed during CUDA graph capture; make the plan resident "
             "before capturing (one eager call, or lvsa.backends.cuda.prepare(plan, device)), and "
             "before each replay of a later step")
-    ranges, packed = _host_plan(plan, dp.capacity)
-    dp.use(plan.key, packed, torch.cuda.current_stream(_device_index(torch.device(device))), capturing)
-    return ranges, dp
+    dp.use(plan.key, _host_plan(plan, dp.capacity), stream, capturing)
+    return dp
+
+
+def prepare(plan, device) -> _DevicePlan:
+    """Makes ``plan`` the resident plan of its geometry on ``device`` for work queued next on the
+    current stream, and returns that geometry's device plan. Call it before capturing a CUDA
+    graph (and before each replay of a later step)."""
+    index = _device_index(torch.device(device))
+    return _prepare(plan, index, torch.cuda.current_stream(index), torch.cuda.is_current_stream_capturing())
 
 
 def _tensor(t: torch.Tensor):
-    return (t.data_ptr(), list(t.shape), list(t.stride()))
+    return (t.data_ptr(), t.shape, t.stride())
 
 
 def run(q, k, v, plan, encoder_valid, scale, return_lse):
-    dtype = _DTYPES.get(q.dtype)
-    if dtype is None:
-        raise ValueError(f"lvsa: cuda backend: q has dtype {q.dtype}; the CUDA kernels take float16 or "
-                         "bfloat16 (use backend='torch' for float32)")
-    if q.shape[-1] not in _HEAD_DIMS:
-        raise ValueError(f"lvsa: cuda backend: head_dim {q.shape[-1]} is not supported; the CUDA kernels "
-                         f"support {', '.join(map(str, _HEAD_DIMS))}")
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.device.type != "cuda":
-            raise ValueError(f"lvsa: cuda backend: {name} is on {t.device}, expected a CUDA device")
-        if t.device != q.device:
-            raise ValueError(f"lvsa: cuda backend: {name} is on {t.device} but q is on {q.device}")
-    ranges, device_plan = prepare(plan, q.device)
+    # lvsa.attention has checked the inputs; the C++ contract checks shapes, dtype, head_dim and
+    # layout. This device check is what lets it skip querying every pointer's device.
+    device = q.device
+    if device.type != "cuda" or k.device != device or v.device != device:
+        raise ValueError(f"lvsa: cuda backend: q, k and v must be on one CUDA device, got {q.device}, "
+                         f"{k.device} and {v.device}")
+    index = device.index
+    stream = torch.cuda.current_stream(index)
+    capturing = torch.cuda.is_current_stream_capturing()
+    device_plan = _prepare(plan, index, stream, capturing)
     out, lse = allocate_outputs(q, return_lse)
     valid_ptr = 0
     if encoder_valid is not None:
-        encoder_valid = encoder_valid.to(device=q.device, dtype=torch.int32).contiguous()
+        encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()
         valid_ptr = encoder_valid.data_ptr()
-    stream = torch.cuda.current_stream(q.device)
-    _cuda.attention(ranges, _device_index(q.device), device_plan.buffer.data_ptr(), _tensor(q), _tensor(k),
-                    _tensor(v), _tensor(out), dtype, lse.data_ptr() if lse is not None else 0, valid_ptr,
-                    float(scale or 0.0), stream.cuda_stream)
-    device_plan.used(stream, torch.cuda.is_current_stream_capturing())
+    _cuda.attention(plan.native, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q),
+                    _tensor(k), _tensor(v), _tensor(out), _DTYPE_NAMES.get(q.dtype, str(q.dtype)),
+                    lse.data_ptr() if lse is not None else 0, valid_ptr, float(scale or 0.0),
+                    stream.cuda_stream, device_plan.family)
+    device_plan.used(stream, capturing)
     return out, lse

@@ -7,7 +7,8 @@
 namespace lvsa::cuda {
 
 // All checks of attention() and the kernel arguments they imply (tiling at kQueryTileRows rows).
+// pointers_on_current_device: as LaunchOptions says, skips the pointer queries.
 FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
-                           const AttentionParams& params);
+                           const AttentionParams& params, bool pointers_on_current_device = false);
 
 }  // namespace lvsa::cuda

@@ -5,11 +5,13 @@
 #pragma once
 
 #include "lvsa/attention.hpp"
+#include "lvsa/cuda.hpp"
 #include "params.hpp"
 
 namespace lvsa::cuda {
 
-enum class Family { Sm80, Sm90 };
+// A row's family is Sm80 or Sm90, never Auto.
+using Family = KernelFamily;
 
 using Launcher = void (*)(const FwdParams& p, void* stream);
 
