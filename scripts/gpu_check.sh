@@ -9,6 +9,7 @@
 #     smoke:     tests/gpu/sm90_smoke.py, diagnostics of the Hopper kernel (Hopper only)
 #     diffusers: the diffusers integration tests on the GPU with the cuda backend
 #                (LVSA_TEST_DEVICE=cuda LVSA_BACKEND=cuda; needs deps)
+#     host:      bench/host_overhead.py, host time per lvsa.attention call (and of BEFORE_SRC)
 #     precision: bench/compile_precision.py, compiled vs eager numerics at Wan 1.3B size (needs deps)
 #     variants:  builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
 #
@@ -112,6 +113,17 @@ if want precision; then
   STATUS[precision]="rc=${PIPESTATUS[0]}"
 fi
 
+if want host; then
+  echo "[$(stamp)] host time per call"
+  if [ -n "${BEFORE_SRC:-}" ]; then
+    wait "$BEFORE_PID"
+    PYTHONPATH="$BEFORE_DIR" python3 bench/host_overhead.py --calls 40 --name host_overhead_before --out "$OUT" \
+      2>&1 | tee "$OUT/host.log"
+  fi
+  python3 bench/host_overhead.py --calls 40 --out "$OUT" 2>&1 | tee -a "$OUT/host.log"
+  STATUS[host]="rc=${PIPESTATUS[0]}"
+fi
+
 if want variants; then
   echo "[$(stamp)] variants"
   cmake -S . -B build-variants -G Ninja -DLVSA_BUILD_CUDA_VARIANTS=ON -DLVSA_BUILD_TESTS=OFF \
@@ -126,7 +138,7 @@ fi
 if want bench; then
   if [ -n "${BEFORE_SRC:-}" ]; then
     echo "[$(stamp)] bench (before: $BEFORE_SRC)"
-    wait "$BEFORE_PID"; rc=$?
+    wait "$BEFORE_PID" 2>/dev/null; rc=$?; [ -f "$BEFORE_DIR/lvsa/__init__.py" ] && rc=0
     # shellcheck disable=SC2086
     [ $rc -eq 0 ] && PYTHONPATH="$BEFORE_DIR" python3 bench/attention.py ${BENCH_ARGS:-} --name before \
       2>&1 | tee "$OUT/bench_before.log"
@@ -144,7 +156,7 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers precision variants bench_before bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if [ -f "$OUT/bench_before.log" ]; then
