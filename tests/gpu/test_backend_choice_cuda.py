@@ -10,7 +10,7 @@ import logging
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
+cuda_backend = pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
 
 import lvsa  # noqa: E402
 import lvsa._log  # noqa: E402
@@ -63,6 +63,7 @@ def test_engagement_line_says_cuda_when_the_kernels_run(log):
 
 def test_pre_ampere_gpu_falls_back_to_torch_with_the_reason(log, monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 5))
+    monkeypatch.setattr(cuda_backend, "_device_reasons", {})  # asked once per device: ask again
     name, reason = backends.choose("auto", DEV, dtype=torch.bfloat16, head_dim=128)
     assert name == "torch" and "compute capability 8.0 or newer" in reason and "is 7.5" in reason
     with pytest.raises(RuntimeError, match="strict mode.*compute capability 8.0"):
