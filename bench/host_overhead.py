@@ -3,18 +3,21 @@ kernel is queued (validation, plan lookup and upload, kernel choice, launch), pa
 self-attention layer per transformer call — 3,000 times in a 50-step, 30-layer generation with
 guidance.
 
-    python3 bench/host_overhead.py [--calls 300] [--out bench/results]
+    python3 bench/host_overhead.py [--calls 300] [--out bench/results] [--profile]
 
 Each call is timed alone between two synchronisations, so the GPU is idle when it starts and
 the time is the host's (the kernel runs asynchronously after the call returns). Steps rotate
 through the keyframe offsets, so plan switches (uploads) are included as a generation has
-them. Prints median and p90 per call; writes JSON with card and date.
+them. Prints median and p90 per call; writes JSON with card and date. ``--profile`` prints
+where the host time of same-step calls goes (cProfile, by cumulative time).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as _dt
+import pstats
 import json
 import statistics
 import time
@@ -56,12 +59,34 @@ def host_times(case, calls: int) -> dict:
     return {"case": case, "kfi": planner.kfi, "new_step": stats(switching), "same_step": stats(same)}
 
 
+def profile(case, calls: int) -> None:
+    T, P, E, side, heads = CASES[case]
+    geometry = lvsa.Geometry(T, P, E, side)
+    planner = lvsa.Planner(geometry, lvsa.PatternConfig(window=3, reference=21))
+    q, k, v = (torch.randn((1, geometry.seq_len, heads, 128), dtype=torch.bfloat16, device="cuda")
+               for _ in range(3))
+    lvsa.attention(q, k, v, planner, step=0, backend="cuda")
+    torch.cuda.synchronize()
+    profiler = cProfile.Profile()
+    for _ in range(calls):
+        torch.cuda.synchronize()
+        profiler.enable()
+        lvsa.attention(q, k, v, planner, step=0, backend="cuda")
+        profiler.disable()
+    torch.cuda.synchronize()
+    print(f"host profile of {calls} same-step calls, {case} (cumulative seconds):")
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--name", default="host_overhead")
     parser.add_argument("--out", default="bench/results")
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    if args.profile:
+        profile("wan_T121", args.calls)
     card = torch.cuda.get_device_name()
     rows = [host_times(case, args.calls) for case in CASES]
     date = _dt.date.today().isoformat()
