@@ -191,7 +191,11 @@ def attention(
         out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), backend, strict, return_lse, True)
         return (out, lse) if return_lse else out
     name = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
-    if name == "torch":  # plain PyTorch ops: differentiated natively
+    # Eager calls run the backend directly: the custom op's dispatch costs ~0.3 ms of host time
+    # per call (bench/host_overhead.py --profile), more than the rest of the call. The op is
+    # needed only for tracing (above) and to refuse a backward through a compiled backend.
+    needs_autograd = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+    if name == "torch" or not needs_autograd:  # the torch backend is differentiated natively
         out, lse = backends.load(name).run(q, k, v, plan, valid, float(scale), return_lse)
     else:
         out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), name, strict, return_lse, False)
