@@ -9,9 +9,11 @@
  * pointers; geometry, configuration and step ranges; enum values; plans that are not live;
  * tensor sizes (all > 0), strides (>= 0), dtypes and shapes against the plan's geometry;
  * Hq a multiple of Hkv; encoder_valid[b] in [0, encoder_len]; scale; lse_len; and aliasing:
- * out and lse must not overlap q, k, v or each other, nor out itself (the byte ranges that
- * shapes and strides reach must be disjoint). Not checkable: that buffers really hold what
- * their shapes, strides and lse_len claim, and that encoder_valid holds B entries.
+ * out and lse must not overlap q, k, v or each other (the byte ranges that shapes and strides
+ * reach must be disjoint), and out's strides, in increasing order, must each step past
+ * everything the smaller ones reach (true of any slice or permutation of a contiguous
+ * tensor), so that no two elements of out share memory. Not checkable: that buffers really
+ * hold what their shapes, strides and lse_len claim, and that encoder_valid holds B entries.
  *
  * Non-finite inputs are not checked for (that would cost a pass over the inputs); they
  * reach the outputs of the queries that attend them and no others. A NaN in a query row

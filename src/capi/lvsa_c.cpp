@@ -88,11 +88,12 @@ void check_lse(const lvsa_attention_args& a, const lvsa::AttentionParams& p) {
   lse.data = a.lse;
   for (int i = 0; i < 4; ++i) lse.shape[i] = lse.stride[i] = 1;
   lse.shape[0] = need;
-  const lvsa::cpu::MemorySpan span = *lvsa::cpu::memory_span(lse);
+  const auto span = lvsa::cpu::memory_span(lse);
+  if (!span) throw lvsa::Error("lvsa: attention: lse's B*Hq*Sq floats reach beyond the address space");
   const std::pair<const lvsa::TensorRef*, const char*> others[] = {
       {&p.out, "out"}, {&p.q, "q"}, {&p.k, "k"}, {&p.v, "v"}};
   for (const auto& [t, name] : others)
-    if (span.overlaps(*lvsa::cpu::memory_span(*t)))
+    if (span->overlaps(*lvsa::cpu::memory_span(*t)))
       throw lvsa::Error(std::string("lvsa: attention: lse overlaps ") + name +
                         " in memory; expected a separate buffer");
 }

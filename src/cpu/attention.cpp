@@ -62,9 +62,12 @@ inline float exp2_nonpositive(float x) {
 // one would need -ffast-math.
 inline int32_t ordered_bits(int32_t b) { return b ^ ((b >> 31) & 0x7fffffff); }
 
-inline float row_max(const float* __restrict s, int n) {
-  int32_t m = ordered_bits(std::bit_cast<int32_t>(s[0]));
-  for (int j = 1; j < n; ++j) m = std::max(m, ordered_bits(std::bit_cast<int32_t>(s[j])));
+// max(start, s[0..n)) in that order, which puts a positive NaN above +Inf: a NaN score
+// becomes the running maximum and so reaches the output. (std::max(-inf, NaN) is -inf, and
+// finite scores minus -inf would be +inf, outside exp2_nonpositive's domain.)
+inline float row_max(float start, const float* __restrict s, int n) {
+  int32_t m = ordered_bits(std::bit_cast<int32_t>(start));
+  for (int j = 0; j < n; ++j) m = std::max(m, ordered_bits(std::bit_cast<int32_t>(s[j])));
   return std::bit_cast<float>(ordered_bits(m));
 }
 
@@ -247,7 +250,7 @@ class TileWorker {
   void softmax_row(int i, int n, int padded) {
     float* __restrict s = s_.data() + size_t(i) * kBlockN;
     for (int j = n; j < padded; ++j) s[j] = kNegInf;
-    const float m_new = std::max(m_[i], row_max(s, padded));
+    const float m_new = row_max(m_[i], s, padded);
     const float alpha = exp2_nonpositive(m_[i] - m_new);
     for (int j = 0; j < padded; ++j) s[j] = exp2_nonpositive(s[j] - m_new);
     const float block_sum = row_sum(s, padded);

@@ -58,7 +58,9 @@ bool elements_distinct(const TensorRef& t) {
 void check_no_aliasing(const AttentionParams& p) {
   if (!elements_distinct(p.out))
     fail("out has strides " + dims_str(p.out.stride) + " for shape " + shape_str(p.out) +
-         " that make distinct elements share memory; expected every element at its own address");
+         ", which can make distinct elements share memory; expected strides that, in increasing "
+         "order, each step past everything the smaller ones reach (as in any slice or "
+         "permutation of a contiguous tensor)");
   const cpu::MemorySpan out = *cpu::memory_span(p.out);
   const std::pair<const TensorRef*, const char*> inputs[] = {{&p.q, "q"}, {&p.k, "k"}, {&p.v, "v"}};
   for (const auto& [t, name] : inputs)

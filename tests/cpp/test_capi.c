@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "lvsa/lvsa.h"
 
@@ -54,6 +55,15 @@ int main(void) {
   CHECK(lvsa_attention_reference(plan, &args) == LVSA_OK);
   for (int i = 0; i < N; ++i) CHECK(fabsf(fast[i] - exact[i]) < 1e-5f);
 
+  float* lse = malloc(sizeof(float) * H * S);
+  args.lse = lse;
+  args.lse_len = H * S - 1; /* one float short: refused, nothing written */
+  CHECK(lvsa_attention_cpu(plan, &args, 1) == LVSA_ERROR_INVALID_ARGUMENT);
+  CHECK(strstr(lvsa_last_error(), "lse_len") != NULL);
+  args.lse_len = H * S;
+  CHECK(lvsa_attention_cpu(plan, &args, 1) == LVSA_OK);
+  for (int i = 0; i < H * S; ++i) CHECK(isfinite(lse[i]));
+
   args.k.shape[1] = S - 1; /* a plan for another geometry: an error, not a crash */
   CHECK(lvsa_attention_cpu(plan, &args, 1) == LVSA_ERROR_INVALID_ARGUMENT);
   CHECK(lvsa_last_error()[0] != '\0');
@@ -63,7 +73,7 @@ int main(void) {
   CHECK(lvsa_plan_create(&bad, &config, 0, &none) == LVSA_ERROR_INVALID_ARGUMENT && none == NULL);
 
   lvsa_plan_destroy(plan);
-  free(q); free(k); free(v); free(fast); free(exact);
+  free(q); free(k); free(v); free(fast); free(exact); free(lse);
   printf("C API ok\n");
   return 0;
 }

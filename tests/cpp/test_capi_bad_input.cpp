@@ -166,7 +166,7 @@ std::vector<AttentionRow> attention_rows() {
        {"out overlaps v in memory"}},
       {"out_elements_share_memory", [](Call& c) { c.args.out.stride[2] = 0; },
        {"out has strides [608, 32, 0, 1] for shape [2, 19, 4, 8]", "share memory",
-        "every element at its own address"}},
+        "expected strides that, in increasing order, each step past"}},
       {"lse_one_float_short", [](Call& c) { c.args.lse_len = B * Hq * S - 1; },
        {"lse_len is 151 floats", "expected at least B*Hq*Sq = 152"}},
       {"lse_len_missing", [](Call& c) { c.args.lse_len = 0; },
