@@ -184,9 +184,9 @@ CASES = {
 
 @contextlib.contextmanager
 def pattern_masked_sdpa(monkeypatch, plan):
-    """Run the *native* model with the pattern as a boolean mask: every torch SDPA call whose keys
-    are the plan's whole sequence (the self-attention being replaced) gets the plan's mask ANDed
-    into its own; other calls (cross-attention, Cosmos 3's causal text stream) run untouched."""
+    """Run the model with its own processors and the pattern as a boolean mask: every torch SDPA
+    call whose keys are the plan's whole sequence (the self-attention being replaced) gets the
+    plan's mask ANDed into its own; other calls (cross-attention, Cosmos 3's causal text stream) run untouched."""
     g = plan.geometry
     sdpa = F.scaled_dot_product_attention
 
