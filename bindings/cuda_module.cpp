@@ -1,7 +1,7 @@
 // nanobind module `lvsa._cuda`: the CUDA kernels on raw device pointers handed over from
 // PyTorch (data_ptr, shape, strides) and a CUDA stream passed as an integer.
 //
-// The plan crosses as the `lvsa._native` plan object itself (nanobind shares bound types
+// The plan crosses as the core plan object (`lvsa._native.CorePlan`) itself (nanobind shares bound types
 // between the two modules): the kernels read the packed copy the backend uploaded, and the
 // host ranges are only the C++ contract's reference for the checks.
 //

@@ -136,12 +136,12 @@ void pack_into(const lvsa::StepPlan& plan, nb::ndarray<int32_t, nb::ndim<1>, nb:
 }  // namespace
 
 NB_MODULE(_native, m) {
-  m.doc() = "LVSA native core: planner and CPU attention";
+  m.doc() = "LVSA C++ core: the planner, its plan object (CorePlan) and the CPU attention kernels";
   // Plans captured by torch.compile's caches are still alive at interpreter exit; that is
   // not a leak worth a warning on every run.
   nb::set_leak_warnings(false);
 
-  nb::class_<lvsa::StepPlan>(m, "NativeStepPlan")
+  nb::class_<lvsa::StepPlan>(m, "CorePlan")
       .def_prop_ro("step", [](const lvsa::StepPlan& p) { return p.step; })
       .def_prop_ro("kfi", [](const lvsa::StepPlan& p) { return p.pattern.kfi; })
       .def_prop_ro("offset", [](const lvsa::StepPlan& p) { return p.pattern.offset; })

@@ -82,10 +82,10 @@ def _transformers(target) -> dict[str, torch.nn.Module]:
     return found
 
 
-def _restore(module, native, processor) -> None:
+def _restore(module, model_processor, processor) -> None:
     """Put the model's processor back, with the parallel config diffusers may have given LVSA's."""
-    native._parallel_config = processor._parallel_config
-    module.set_processor(native)
+    model_processor._parallel_config = processor._parallel_config
+    module.set_processor(model_processor)
 
 
 def enable(pipe, **config) -> Handle:
@@ -130,17 +130,17 @@ def enable(pipe, **config) -> Handle:
             handle.runtimes[component] = runtime
             handle.layers[component] = []
             for name, module in adapter.attention_modules(transformer):
-                native = module.processor
-                if type(native) is not adapter.native_processor:
-                    reason = (f"has processor {type(native).__name__}, not the model's "
-                              f"{adapter.native_processor.__name__}; left as it is")
+                model_processor = module.processor
+                if type(model_processor) is not adapter.model_processor_class:
+                    reason = (f"has processor {type(model_processor).__name__}, not the model's "
+                              f"{adapter.model_processor_class.__name__}; left as it is")
                     handle.skipped[f"{component}.{name}"] = reason
                     runtime.fall_back(f"{name} {reason}")
                     continue
-                processor = adapter.processor(runtime, native)
+                processor = adapter.processor(runtime, model_processor)
                 module.set_processor(processor)
-                handle._undo.append(lambda module=module, native=native, processor=processor:
-                                    _restore(module, native, processor))
+                handle._undo.append(lambda module=module, own=model_processor, processor=processor:
+                                    _restore(module, own, processor))
                 handle.layers[component].append(name)
             if parallel_config is not None:
                 handle._undo.append(ulysses.shard(transformer, adapter, parallel_config))

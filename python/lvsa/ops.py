@@ -1,11 +1,11 @@
 """``lvsa.attention``: the one entry point to every backend, as a PyTorch operator.
 
-The native backends run inside the custom op ``torch.ops.lvsa.sparse_attention`` (with a fake
-implementation, so ``torch.compile`` traces through it); in eager mode the ``torch`` backend runs
-its PyTorch ops directly. Under ``torch.compile`` every backend, ``torch`` included, runs inside
-the op, which also resolves the backend and checks the ``encoder_valid`` values when it runs:
-those depend on native queries and tensor values that a graph cannot hold. The op is
-forward-only (inference): a backward through it is an error rather than a silently wrong
+The compiled backends (cpu, cuda) run inside the custom op ``torch.ops.lvsa.sparse_attention``
+(with a fake implementation, so ``torch.compile`` traces through it); in eager mode the ``torch``
+backend runs its PyTorch ops directly. Under ``torch.compile`` every backend, ``torch`` included,
+runs inside the op, which also resolves the backend and checks the ``encoder_valid`` values when
+it runs: those depend on queries to the compiled modules and tensor values that a graph cannot
+hold. The op is forward-only (inference): a backward through it is an error rather than a silently wrong
 gradient.
 """
 
@@ -150,9 +150,9 @@ def attention(
             exactly zero weight, padded encoder query rows are zeros. ``None``: all valid.
         scale: softmax scale, default ``1/sqrt(D)``.
         return_lse: also return the log-sum-exp ``[B, Hq, Sq]`` (float32, natural log).
-        backend: ``auto`` (native for the device, else ``torch``), ``cpu``, ``cuda``, ``torch``,
-            ``reference``.
-        strict: with ``auto``, fail instead of falling back when the native backend is missing.
+        backend: ``auto`` (the compiled backend for the device, else ``torch``), ``cpu``,
+            ``cuda``, ``torch``, ``reference``.
+        strict: with ``auto``, fail instead of falling back when the compiled backend is missing.
 
     Returns ``out`` (``[B, Sq, Hq, D]``, dtype of q), or ``(out, lse)``.
 
@@ -186,8 +186,9 @@ def attention(
             raise TypeError(f"lvsa: {flag} must be True or False, got {type(value).__name__} {value!r}")
     valid = _encoder_valid_tensor(encoder_valid, plan, q.shape[0], q.device)
     if torch.compiler.is_compiling():
-        # Traced, the torch backend would build its gather indexes on a plan's first use (native
-        # calls, a graph break), and resolving a backend asks the native modules about devices.
+        # Traced, the torch backend would build its gather indexes on a plan's first use (calls
+        # into the C++ core, a graph break), and resolving a backend asks the compiled modules
+        # about devices.
         out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), backend, strict, return_lse, True)
         return (out, lse) if return_lse else out
     name = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
@@ -195,7 +196,7 @@ def attention(
     # per call (bench/host_overhead.py --profile), more than the rest of the call. The op is
     # needed only for tracing (above) and to refuse a backward through a compiled backend.
     needs_autograd = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
-    if name == "torch" or not needs_autograd:  # the torch backend is differentiated natively
+    if name == "torch" or not needs_autograd:  # autograd differentiates the torch backend
         out, lse = backends.load(name).run(q, k, v, plan, valid, float(scale), return_lse)
     else:
         out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), name, strict, return_lse, False)

@@ -71,7 +71,7 @@ class PatternConfig:
         w, n, k = _native.to_latent_knobs(window, n_first, _kfi_code(keyframe_interval), vae_temporal)
         return cls(window=w, n_first=n, keyframe_interval=_kfi_value(k), **latent_fields)
 
-    def native_kwargs(self) -> dict:
+    def core_kwargs(self) -> dict:
         return dict(
             window=self.window,
             n_first=self.n_first,
@@ -114,20 +114,21 @@ def plan_by_id(plan_id: int) -> "StepPlan":
 class StepPlan:
     """The pattern of one rotation offset: frame-level view and the key ranges kernels walk.
 
-    ``key`` identifies the pattern (geometry, configuration, offset); backends use it to cache
-    derived data such as device copies of the ranges.
+    ``core`` is the C++ planner's plan object (``lvsa._native.CorePlan``), which the compiled
+    backends take as it is. ``key`` identifies the pattern (geometry, configuration, offset);
+    backends use it to cache derived data such as device copies of the ranges.
     """
 
-    def __init__(self, geometry: Geometry, config: PatternConfig, native):
+    def __init__(self, geometry: Geometry, config: PatternConfig, core):
         self.geometry = geometry
         self.config = config
-        self.native = native
-        self.kfi: int = native.kfi
-        self.offset: int = native.offset
-        self.globals: list[int] = list(native.globals)
-        self.range_offsets = native.range_offsets
-        self.range_begin = native.range_begin
-        self.range_end = native.range_end
+        self.core = core
+        self.kfi: int = core.kfi
+        self.offset: int = core.offset
+        self.globals: list[int] = list(core.globals)
+        self.range_offsets = core.range_offsets
+        self.range_begin = core.range_begin
+        self.range_end = core.range_end
         self.key = (geometry, config, self.offset)
         self.cache: dict = {}  # per-backend derived data, keyed by the backend
         self.id = next(_ids)
@@ -135,15 +136,15 @@ class StepPlan:
 
     def attended(self, frame: int) -> list[int]:
         """Sorted key frames query frame ``frame`` attends to (encoder tokens not included)."""
-        return self.native.attended(frame)
+        return self.core.attended(frame)
 
     @property
     def frame_density(self) -> float:
-        return self.native.frame_density
+        return self.core.frame_density
 
     def work(self, heads: int, head_dim: int) -> dict:
         """Attended pairs and forward FLOPs, sparse vs dense (at full encoder length)."""
-        return self.native.work(heads, head_dim)
+        return self.core.work(heads, head_dim)
 
     def __repr__(self) -> str:
         g = self.geometry
@@ -174,9 +175,9 @@ class Planner:
         plan = self._plans.get(offset)
         if plan is None:
             g = self.geometry
-            native = _native.make_plan(g.frames, g.tokens_per_frame, g.encoder_len, g.encoder_side,
-                                       step=offset, **self.config.native_kwargs())
-            plan = self._plans[offset] = StepPlan(g, self.config, native)
+            core = _native.make_plan(g.frames, g.tokens_per_frame, g.encoder_len, g.encoder_side,
+                                     step=offset, **self.config.core_kwargs())
+            plan = self._plans[offset] = StepPlan(g, self.config, core)
         return plan
 
     def __repr__(self) -> str:
@@ -199,9 +200,9 @@ def preset(name: str) -> dict:
 def describe(plan: StepPlan, step: int, heads: int, head_dim: int, as_json: bool) -> str:
     """The same rendering as ``lvsa-plan`` (JSON or summary + mask) for a plan at ``step``."""
     g = plan.geometry
-    native = _native.make_plan(g.frames, g.tokens_per_frame, g.encoder_len, g.encoder_side,
-                               step=step, **plan.config.native_kwargs())
-    return native.to_json(heads, head_dim) if as_json else native.to_text(heads, head_dim)
+    core = _native.make_plan(g.frames, g.tokens_per_frame, g.encoder_len, g.encoder_side,
+                             step=step, **plan.config.core_kwargs())
+    return core.to_json(heads, head_dim) if as_json else core.to_text(heads, head_dim)
 
 
 __all__ = ["Geometry", "PatternConfig", "Planner", "StepPlan", "model_presets", "preset", "describe"]

@@ -120,7 +120,7 @@ def gather(explicit: dict) -> dict:
 
 def _checked_type(name: str, value):
     """``value`` if it has the type knob ``name`` takes (ranges are the planner's to check): the
-    native planner would refuse other types with a message that does not name the knob, and a
+    C++ planner would refuse other types with a message that does not name the knob, and a
     bool would pass as 0/1."""
     if name in ("window", "n_first", "reference"):
         expected, ok = "an int (frames)", isinstance(value, int) and not isinstance(value, bool)

@@ -6,12 +6,14 @@ on a compute capability 9.0 GPU (H100/H200), the default dispatch elsewhere. Set
 LVSA_CUDA_KERNEL in the environment runs that family only."""
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))  # dense_oracle, shared
 
 
 def _why_not_runnable():

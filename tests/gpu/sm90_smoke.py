@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oracle import compare, oracle  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
+from dense_oracle import compare, masked_dense  # noqa: E402
 
 from lvsa import Geometry, PatternConfig, Planner  # noqa: E402
 from lvsa.backends import cuda as cb  # noqa: E402
@@ -42,7 +42,7 @@ def case(name, T, P, E=0, side="none", B=1, Hq=2, Hkv=2, D=128, dtype=torch.bflo
     k = torch.randn((B, g.seq_len, Hkv, D), dtype=dtype, device=DEV)
     v = torch.randn((B, g.seq_len, Hkv, D), dtype=dtype, device=DEV)
     vt = None if valid is None else torch.tensor(valid, dtype=torch.int32, device=DEV)
-    ref, ref_lse = oracle(q, k, v, plan, vt)
+    ref, ref_lse = masked_dense(q, k, v, plan, vt)
     res = {}
     for fam in ("sm80", "sm90"):
         t0 = time.time()

@@ -16,7 +16,7 @@ from lvsa import Geometry, PatternConfig, Planner  # noqa: E402
 # Without the CUDA module (a build without nvcc) this file is skipped, not an import error.
 cuda_backend = pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
 
-from oracle import compare, oracle, sdpa_masked  # noqa: E402
+from dense_oracle import compare, masked_dense, sdpa_masked  # noqa: E402
 
 DEV = torch.device("cuda")
 # Relative L2 error of the output vs float64: bf16 carries 8 bits of mantissa, fp16 11.
@@ -109,7 +109,7 @@ def _make(case: Case, dtype):
 
 
 def _check(plan, q, k, v, valid, out, lse, dtype, rows=None, heads=None, scale=None):
-    ref, ref_lse = oracle(q, k, v, plan, valid, scale, rows=rows, heads=heads)
+    ref, ref_lse = masked_dense(q, k, v, plan, valid, scale, rows=rows, heads=heads)
     r = torch.arange(q.shape[1], device=DEV) if rows is None else rows
     h = list(range(q.shape[2])) if heads is None else list(heads)
     got = out[:, r][:, :, h]
@@ -163,7 +163,7 @@ def test_kfi1_equals_dense(dtype, D):
     q, k, v = (torch.randn((2, g.seq_len, 3, D), dtype=dtype, device=DEV) for _ in range(3))
     out, _ = cuda_backend.run(q, k, v, plan, None, None, False)
     dense = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
-    ref, _ = oracle(q, k, v, plan)
+    ref, _ = masked_dense(q, k, v, plan)
     rel, _ = compare(out, ref)
     rel_dense, _ = compare(dense.transpose(1, 2), ref)
     assert rel < REL_TOL[dtype] and rel <= max(2 * rel_dense, 2e-3)
@@ -178,7 +178,7 @@ def test_through_lvsa_attention_op():
     out = lvsa.attention(q, k, v, planner, step=1, encoder_valid=[11, 29], backend="cuda")
     out = out[0] if isinstance(out, tuple) else out
     valid = torch.tensor([11, 29], dtype=torch.int32, device=DEV)
-    ref, _ = oracle(q, k, v, planner.step(1), valid)
+    ref, _ = masked_dense(q, k, v, planner.step(1), valid)
     rel, _ = compare(out, ref)
     assert rel < REL_TOL[torch.bfloat16]
 

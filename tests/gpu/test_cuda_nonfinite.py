@@ -15,7 +15,7 @@ import lvsa  # noqa: E402
 
 pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
 
-from oracle import frame_mask, key_mask  # noqa: E402
+from dense_oracle import frame_mask, key_mask  # noqa: E402
 
 DEV = torch.device("cuda")
 VALID = 17

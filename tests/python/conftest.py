@@ -1,10 +1,13 @@
 import json
 import logging
+import sys
 from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+TESTS = Path(__file__).resolve().parents[1]
+DATA = TESTS / "data"
+sys.path.insert(0, str(TESTS / "oracle"))  # dense_oracle, shared with tests/gpu
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import torch
 import lvsa
 from lvsa.backends import _common
 
-from dense_oracle import masked_dense, pattern_mask
+from dense_oracle import masked_dense
 
 BACKENDS = ["cpu", "torch", "reference"]
 TOL = {torch.float32: 2e-5, torch.float16: 4e-3, torch.bfloat16: 2.5e-2}
@@ -63,7 +63,7 @@ def test_matches_masked_dense(backend, name, dtype):
         Sq = g.video_tokens if video_only else g.seq_len
         q, k, v = _inputs(B, Sq, g.seq_len, Hq, Hkv, D, dtype, seed=hash((name, step)) & 0xFFFF)
         out, lse = lvsa.attention(q, k, v, plan, encoder_valid=valid, return_lse=True, backend=backend)
-        ref, ref_lse = masked_dense(q, k, v, pattern_mask(plan, Sq, valid, B))
+        ref, ref_lse = masked_dense(q, k, v, plan, valid)
         assert out.dtype == dtype and out.shape == q.shape
         assert not torch.isnan(out).any(), "unwritten or NaN output"
         err = (out.double() - ref).abs().max().item()
@@ -89,7 +89,7 @@ def test_non_contiguous_views_of_packed_qkv(backend):
     q, k, v = packed.unbind(2)
     assert not q.is_contiguous()
     out = lvsa.attention(q, k, v, plan, backend=backend)
-    ref, _ = masked_dense(q, k, v, pattern_mask(plan, 105, None, 2))
+    ref, _ = masked_dense(q, k, v, plan)
     assert (out.double() - ref).abs().max().item() < 2e-5
 
 
@@ -114,7 +114,7 @@ def test_padding_gets_exactly_zero_weight():
         assert torch.equal(b[:, 63:], torch.zeros_like(b[:, 63:])), "padded query rows are zeros"
 
 
-def test_native_backend_checks_too():
+def test_compiled_cpu_kernel_checks_too():
     """The C++ layer validates on its own (C API callers have no Python checks)."""
     from lvsa import _native
 
@@ -122,13 +122,13 @@ def test_native_backend_checks_too():
     q, k, v = _inputs(1, 32, 32, 2, 2, 64, torch.float32, seed=4)
     out = torch.empty_like(q)
     with pytest.raises(ValueError, match="out"):
-        _native.attention_cpu(plan.native, q, k, v, out[:, :16], None, None, 0.125, 1, False)
+        _native.attention_cpu(plan.core, q, k, v, out[:, :16], None, None, 0.125, 1, False)
     with pytest.raises(ValueError, match="k"):
-        _native.attention_cpu(plan.native, q, k[:, :16], v, out, None, None, 0.125, 1, False)
+        _native.attention_cpu(plan.core, q, k[:, :16], v, out, None, None, 0.125, 1, False)
 
 
-def test_cuda_module_takes_the_native_plan_without_a_gpu():
-    """lvsa._cuda.attention takes the planner's own plan object (a type bound by lvsa._native):
+def test_cuda_module_takes_the_core_plan_without_a_gpu():
+    """lvsa._cuda.attention takes the planner's own plan object (``CorePlan``, bound by lvsa._native):
     here, with no GPU, the call converts every argument and stops, clearly, at selecting the
     device. On a GPU machine tests/gpu run it for real."""
     cuda_module = pytest.importorskip("lvsa._cuda", reason="lvsa built without its CUDA module",
@@ -140,7 +140,7 @@ def test_cuda_module_takes_the_native_plan_without_a_gpu():
     q = torch.zeros((1, g.seq_len, 2, 64), dtype=torch.bfloat16)
     t = (q.data_ptr(), q.shape, q.stride())
     with pytest.raises(ValueError, match="cannot select cuda:0"):
-        cuda_module.attention(plan.native, 0, 0, 1, t, t, t, t, "bfloat16", 0, 0, 0.0, 0,
+        cuda_module.attention(plan.core, 0, 0, 1, t, t, t, t, "bfloat16", 0, 0, 0.0, 0,
                               cuda_module.KernelFamily.sm80)
 
 
@@ -194,7 +194,7 @@ def test_lse_is_natural_log_and_scale_applies():
 
 
 def test_auto_falls_back_with_the_reason_and_strict_refuses(monkeypatch):
-    """A native backend that cannot take the inputs is never skipped silently."""
+    """A compiled backend that cannot take the inputs is never skipped silently."""
     from lvsa import backends
 
     monkeypatch.setattr(backends, "unavailable_reason",
@@ -205,7 +205,7 @@ def test_auto_falls_back_with_the_reason_and_strict_refuses(monkeypatch):
     plan = lvsa.Planner(lvsa.Geometry(4, 3)).step(0)
     q, k, v = _inputs(1, 12, 12, 1, 1, 24, torch.float32, seed=1)
     out = lvsa.attention(q, k, v, plan)
-    ref, _ = masked_dense(q, k, v, pattern_mask(plan, 12))
+    ref, _ = masked_dense(q, k, v, plan)
     assert (out.double() - ref).abs().max().item() < 1e-5
     assert said == ["attention backend auto -> torch for cpu tensors: test: head_dim 24 unsupported"]
     with pytest.raises(RuntimeError, match="strict mode.*head_dim 24"):

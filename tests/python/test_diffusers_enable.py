@@ -102,15 +102,15 @@ def test_engagement_lines(log):
 
 
 def test_engagement_line_names_the_backend_the_calls_ran(log, monkeypatch):
-    """The line is resolved with the tensors' dtype and head_dim: when the native backend cannot
-    take them, it says torch and why, not the device's native backend."""
+    """The line is resolved with the tensors' dtype and head_dim: when the compiled backend cannot
+    take them, it says torch and why, not the device's compiled backend."""
     from lvsa import backends
 
     why = f"test: head_dim {td.HEAD_DIM} unsupported"
-    native = {"cpu": "cpu", "cuda": "cuda"}[td.DEVICE.type]
+    compiled = {"cpu": "cpu", "cuda": "cuda"}[td.DEVICE.type]
     real = backends.unavailable_reason
     monkeypatch.setattr(backends, "unavailable_reason", lambda name, device, dtype=None, head_dim=None:
-                        why if name == native and head_dim == td.HEAD_DIM else real(name, device, dtype, head_dim))
+                        why if name == compiled and head_dim == td.HEAD_DIM else real(name, device, dtype, head_dim))
     case = td.wan()
     handle = lvsa.enable(case.transformer, **td.SPARSE)
     assert handle.backends_used() == {}
@@ -125,7 +125,7 @@ def test_engagement_line_names_the_backend_the_calls_ran(log, monkeypatch):
             case.run()
 
 
-def test_engagement_line_without_fallback_names_the_native_backend(log):
+def test_engagement_line_without_fallback_names_the_compiled_backend(log):
     case = td.wan()
     handle = lvsa.enable(case.transformer, **td.SPARSE)
     with lvsa.denoising_step(0):
@@ -174,11 +174,11 @@ def test_cosmos3_stream_that_is_not_just_video_falls_back(log):
         return kwargs
 
     case.inputs = longer
-    native = case.run()
+    unpatched = case.run()
     lvsa.enable(case.transformer, **td.SPARSE)
     with lvsa.denoising_step(1):
         out = case.run()
-    torch.testing.assert_close(out, native, atol=0, rtol=0)
+    torch.testing.assert_close(out, unpatched, atol=0, rtol=0)
     assert any("not exactly the video tokens" in r.getMessage() and r.levelno == logging.WARNING for r in log)
     lvsa.enable(case.transformer, strict=True, **td.SPARSE)
     with lvsa.denoising_step(1), pytest.raises(RuntimeError, match="strict mode.*not exactly the video tokens"):

@@ -1,8 +1,8 @@
 """Every family's LVSA processors against the real diffusers model (tiny, random weights):
 
-* with the pattern dense (T <= reference) the output equals the native model's;
-* with sparsity engaged it equals the native model run with the pattern as a boolean mask on
-  its own attention (``tiny_diffusers.pattern_masked_sdpa``), at every rotation offset.
+* with the pattern dense (T <= reference) the output equals the model's own (unpatched) output;
+* with sparsity engaged it equals the model's own processors run with the pattern as a boolean
+  mask on its own attention (``tiny_diffusers.pattern_masked_sdpa``), at every rotation offset.
 """
 
 import pytest
@@ -21,22 +21,22 @@ def _planner(case):
 
 
 @pytest.mark.parametrize("family", list(td.CASES))
-def test_dense_pattern_equals_native(family):
+def test_dense_pattern_equals_the_unpatched_model(family):
     case = td.CASES[family]()
-    native = case.run()
+    unpatched = case.run()
     handle = lvsa.enable(case.transformer, **td.DENSE)
     assert sum(len(v) for v in handle.layers.values()) == 2 and not handle.skipped
     with lvsa.denoising_step(5):
         out = case.run()
-    torch.testing.assert_close(out, native, **td.TOLERANCE)
+    torch.testing.assert_close(out, unpatched, **td.TOLERANCE)
 
 
 @pytest.mark.parametrize("family", list(td.CASES))
-def test_sparse_equals_native_with_pattern_mask(family, monkeypatch):
+def test_sparse_equals_the_unpatched_model_with_pattern_mask(family, monkeypatch):
     case = td.CASES[family]()
     planner = _planner(case)
     assert planner.kfi == 3 and all(planner.step(i).frame_density < 1 for i in range(3))
-    native = case.run()
+    unpatched = case.run()
 
     lvsa.enable(case.transformer, **td.SPARSE)
     outs = []
@@ -49,5 +49,5 @@ def test_sparse_equals_native_with_pattern_mask(family, monkeypatch):
         with td.pattern_masked_sdpa(monkeypatch, planner.step(step)):
             expected = case.run()
         torch.testing.assert_close(out, expected, **td.TOLERANCE)
-        assert (out - native).abs().max() > 1e-3  # sparsity is engaged, not a dense no-op
+        assert (out - unpatched).abs().max() > 1e-3  # sparsity is engaged, not a dense no-op
     torch.testing.assert_close(outs[-1], outs[0], atol=0, rtol=0)  # step kfi is offset 0 again

@@ -134,7 +134,7 @@ def test_wan22_both_experts_patched_and_disable_restores(offsets):
     pipe.to(td.DEVICE)
     experts = {"transformer": pipe.transformer, "transformer_2": pipe.transformer_2}
     originals = {name: {n: p for n, p in t.attn_processors.items()} for name, t in experts.items()}
-    native = _run(pipe, call)
+    unpatched = _run(pipe, call)
 
     used = {name: 0 for name in experts}
     hooks = [t.register_forward_pre_hook(lambda m, a, name=name: used.__setitem__(name, used[name] + 1))
@@ -151,11 +151,11 @@ def test_wan22_both_experts_patched_and_disable_restores(offsets):
         hook.remove()
     assert used["transformer"] > 0 and used["transformer_2"] > 0  # both experts ran ...
     assert offsets == [step % 3 for step in range(STEPS) for _ in range(2 * LAYERS)]  # ... on one step count
-    assert (sparse - native).abs().max() > 1e-4
+    assert (sparse - unpatched).abs().max() > 1e-4
 
     lvsa.disable(pipe)
     assert type(pipe) is WanPipeline and not hasattr(pipe, "_lvsa_handle")
     for name, transformer in experts.items():
         assert all(p is originals[name][n] for n, p in transformer.attn_processors.items())
         assert not transformer._forward_pre_hooks and not transformer._forward_hooks
-    torch.testing.assert_close(_run(pipe, call), native, atol=0, rtol=0)
+    torch.testing.assert_close(_run(pipe, call), unpatched, atol=0, rtol=0)

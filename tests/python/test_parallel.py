@@ -127,7 +127,7 @@ def _family_cases(results: list, degree: int) -> None:
             case = make()
             _at_geometry(case, frames, p)
             name = f"{family} T={frames} P={p}"
-            native = _run(case)
+            unpatched = _run(case)
             lvsa.enable(case.transformer, **td.SPARSE)
             single = [_run(case, step) for step in STEPS]
 
@@ -135,12 +135,12 @@ def _family_cases(results: list, degree: int) -> None:
             for step, expected in zip(STEPS, single):
                 _compare(results, f"{name} sparse step {step}", expected, _run(case, step))
             lvsa.enable(case.transformer, parallel=degree, **td.DENSE)
-            _compare(results, f"{name} dense vs native", native, _run(case, 0))
+            _compare(results, f"{name} dense vs unpatched", unpatched, _run(case, 0))
             lvsa.disable(case.transformer)
-            _compare(results, f"{name} after disable", native, _run(case))
+            _compare(results, f"{name} after disable", unpatched, _run(case))
             # The sparse pattern did engage: the 1-process sparse output is not the dense one.
-            results.append(dict(case=f"{name} sparse differs from dense", max_error=_error(native, single[0]),
-                                close=_error(native, single[0]) > 1e-3))
+            results.append(dict(case=f"{name} sparse differs from dense", max_error=_error(unpatched, single[0]),
+                                close=_error(unpatched, single[0]) > 1e-3))
 
 
 def _diffusers_wan_cases(results: list, degree: int) -> None:
@@ -148,12 +148,12 @@ def _diffusers_wan_cases(results: list, degree: int) -> None:
     from diffusers import ContextParallelConfig
 
     case = FAMILIES["wan"]()
-    native = _run(case)
+    unpatched = _run(case)
     lvsa.enable(case.transformer, **td.SPARSE)
     single = [_run(case, step) for step in STEPS]
     lvsa.disable(case.transformer)
     case.transformer.enable_parallelism(config=ContextParallelConfig(ulysses_degree=degree))
-    _compare(results, "wan diffusers enable_parallelism, no LVSA", native, _run(case))
+    _compare(results, "wan diffusers enable_parallelism, no LVSA", unpatched, _run(case))
     lvsa.enable(case.transformer, **td.SPARSE)
     for step, expected in zip(STEPS, single):
         _compare(results, f"wan diffusers enable_parallelism + LVSA step {step}", expected, _run(case, step))

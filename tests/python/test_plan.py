@@ -180,7 +180,7 @@ def test_pack_into_writes_the_device_layout_in_place(geometry):
     buffer = torch.full((_native.packed_plan_size(T, capacity),), -7, dtype=torch.int32)
     assert buffer.numel() == T + 2 + 2 * slots
     address = buffer.data_ptr()
-    plan.native.pack_into(buffer, capacity)
+    plan.core.pack_into(buffer, capacity)
     assert buffer.data_ptr() == address  # written where the caller put it, no copy in between
     offsets, begin, end = buffer[:T + 2], buffer[T + 2:T + 2 + slots], buffer[T + 2 + slots:]
     assert offsets.tolist() == list(plan.range_offsets) + [n + 1]
@@ -196,10 +196,10 @@ def test_pack_into_refuses_wrong_buffers():
     capacity = _native.worst_case_capacity(8)
     size = _native.packed_plan_size(8, capacity)
     with pytest.raises(ValueError, match=f"packed_plan_size\\(8, {capacity}\\) = {size} int32 elements, got {size - 1}"):
-        plan.native.pack_into(torch.zeros(size - 1, dtype=torch.int32), capacity)
+        plan.core.pack_into(torch.zeros(size - 1, dtype=torch.int32), capacity)
     with pytest.raises(ValueError, match="intervals but the packed plan holds 1"):
-        plan.native.pack_into(torch.zeros(_native.packed_plan_size(8, 1), dtype=torch.int32), 1)
+        plan.core.pack_into(torch.zeros(_native.packed_plan_size(8, 1), dtype=torch.int32), 1)
     with pytest.raises(TypeError):
-        plan.native.pack_into(torch.zeros(size, dtype=torch.int64), capacity)
+        plan.core.pack_into(torch.zeros(size, dtype=torch.int64), capacity)
     with pytest.raises(TypeError):
-        plan.native.pack_into(torch.zeros(2 * size, dtype=torch.int32)[::2], capacity)
+        plan.core.pack_into(torch.zeros(2 * size, dtype=torch.int32)[::2], capacity)

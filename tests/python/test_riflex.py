@@ -78,13 +78,13 @@ def test_only_frequency_k_changes_to_period_L_times_s(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_s_one_is_exact_no_op_and_disable_restores(family):
     case = td.CASES[family]()
-    native = case.run()
+    unpatched = case.run()
     riflex.enable(case.transformer, 1.0)
-    torch.testing.assert_close(case.run(), native, atol=0, rtol=0)
+    torch.testing.assert_close(case.run(), unpatched, atol=0, rtol=0)
     riflex.enable(case.transformer, 2.0, train_len=4)  # replaces the previous installation
-    assert not torch.equal(case.run(), native)
+    assert not torch.equal(case.run(), unpatched)
     riflex.disable(case.transformer)
-    torch.testing.assert_close(case.run(), native, atol=0, rtol=0)
+    torch.testing.assert_close(case.run(), unpatched, atol=0, rtol=0)
 
 
 def test_both_wan22_experts_are_edited(tmp_path):

@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from dense_oracle import pattern_mask
+# The conftest does this under pytest; torchrun runs test files as scripts (test_parallel.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))
+from dense_oracle import pattern_mask  # noqa: E402
 
 FRAMES = 8          # latent (token) frames of every test video
 P = 4               # tokens per latent frame: a 4x4 latent and a 2x2 patch, or 2x2 and no patch
@@ -184,9 +188,9 @@ CASES = {
 
 @contextlib.contextmanager
 def pattern_masked_sdpa(monkeypatch, plan):
-    """Run the *native* model with the pattern as a boolean mask: every torch SDPA call whose keys
-    are the plan's whole sequence (the self-attention being replaced) gets the plan's mask ANDed
-    into its own; other calls (cross-attention, Cosmos 3's causal text stream) run untouched."""
+    """Run the model with its own processors and the pattern as a boolean mask: every torch SDPA
+    call whose keys are the plan's whole sequence (the self-attention being replaced) gets the
+    plan's mask ANDed into its own; other calls (cross-attention, Cosmos 3's causal text stream) run untouched."""
     g = plan.geometry
     sdpa = F.scaled_dot_product_attention
 

@@ -3,8 +3,8 @@
 Every backend is a module with ``run(q, k, v, plan, encoder_valid, scale, return_lse)`` returning
 ``(out, lse_or_None)`` for tensors ``[B, S, H, D]`` (contract: ``include/lvsa/attention.hpp``):
 
-* ``cpu``       native tiled online-softmax kernels (``lvsa._native``), CPU tensors
-* ``cuda``      native CUDA kernels (``lvsa._cuda``), CUDA tensors, when built with nvcc
+* ``cpu``       compiled tiled online-softmax kernels (``lvsa._native``), CPU tensors
+* ``cuda``      compiled CUDA kernels (``lvsa._cuda``), CUDA tensors, when built with nvcc
 * ``torch``     portable PyTorch-ops fallback for any device (CUDA, NPU, MPS, CPU)
 * ``reference`` exact CPU reference in double precision (slow; the tests' oracle)
 """
@@ -55,7 +55,7 @@ def unavailable_reason(name: str, device, dtype=None, head_dim=None) -> str | No
 def choose(name: str, device, strict: bool = False, dtype=None, head_dim=None) -> tuple[str, str | None]:
     """The concrete backend for ``name`` on ``device`` (for inputs of ``dtype`` and ``head_dim``
     when given) and, when ``auto`` had to fall back to ``torch``, why (else None). ``auto`` picks
-    the native backend of the device and says which once; if it is missing or cannot take these
+    the compiled backend of the device and says which once; if it is missing or cannot take these
     inputs, ``auto`` falls back to ``torch`` and says why once, unless ``strict``, which makes that
     an error. An explicit backend that cannot run is always an error."""
     if name not in NAMES:
@@ -65,16 +65,16 @@ def choose(name: str, device, strict: bool = False, dtype=None, head_dim=None) -
         if reason:
             raise RuntimeError(f"lvsa: {reason}")
         return name, None
-    native = {"cpu": "cpu", "cuda": "cuda"}.get(device.type)
-    if native is None:
-        say_once(f"attention backend auto -> torch for {device.type} tensors (no native kernels)")
+    compiled = {"cpu": "cpu", "cuda": "cuda"}.get(device.type)
+    if compiled is None:
+        say_once(f"attention backend auto -> torch for {device.type} tensors (no compiled kernels)")
         return "torch", None
-    reason = unavailable_reason(native, device, dtype, head_dim)
+    reason = unavailable_reason(compiled, device, dtype, head_dim)
     if reason is None:
-        say_once(f"attention backend auto -> {native} for {device.type} tensors")
-        return native, None
+        say_once(f"attention backend auto -> {compiled} for {device.type} tensors")
+        return compiled, None
     if strict:
-        raise RuntimeError(f"lvsa: strict mode: native backend unavailable: {reason}")
+        raise RuntimeError(f"lvsa: strict mode: compiled backend unavailable: {reason}")
     say_once(f"attention backend auto -> torch for {device.type} tensors: {reason}", level=30)
     return "torch", reason
 

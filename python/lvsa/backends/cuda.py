@@ -1,4 +1,4 @@
-"""Native CUDA backend (``lvsa._cuda``): block-sparse kernels for sm80+ GPUs.
+"""Compiled CUDA backend (``lvsa._cuda``): block-sparse kernels for sm80+ GPUs.
 
 Runs on the caller's current CUDA stream and allocates outputs with PyTorch. Each plan's key
 ranges are uploaded into a fixed-capacity device buffer per (device, geometry): stepping to
@@ -11,7 +11,7 @@ the buffer safely: events order each upload after the other streams' kernels tha
 the previous plan (see ``_DevicePlan``).
 
 A plan crosses into C++ once: the planner's packed layout is written straight into the pinned
-host copy (``plan.native.pack_into``), and each call hands ``plan.native`` and the device
+host copy (``plan.core.pack_into``), and each call hands ``plan.core`` and the device
 buffer to ``lvsa._cuda.attention``. ``LVSA_CUDA_KERNEL`` (auto, sm80, sm90) is read when a
 geometry's device plan is set up, and the resolved kernel family is passed with every call;
 :func:`release_device_plans` drops the device plans, so that the next call reads it again.
@@ -143,7 +143,7 @@ def _host_plan(plan, capacity: int) -> torch.Tensor:
     if packed is None:
         packed = torch.zeros(_native.packed_plan_size(plan.geometry.frames, capacity), dtype=torch.int32,
                              pin_memory=True)  # zeros: the slots past the plan's intervals are copied too
-        plan.native.pack_into(packed, capacity)
+        plan.core.pack_into(packed, capacity)
         plan.cache[key] = packed
     return packed
 
@@ -200,7 +200,7 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse):
     if encoder_valid is not None:
         encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()
         valid_ptr = encoder_valid.data_ptr()
-    _cuda.attention(plan.native, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q),
+    _cuda.attention(plan.core, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q),
                     _tensor(k), _tensor(v), _tensor(out), _DTYPE_NAMES.get(q.dtype, str(q.dtype)),
                     lse.data_ptr() if lse is not None else 0, valid_ptr, float(scale or 0.0),
                     stream.cuda_stream, device_plan.family)

@@ -29,7 +29,7 @@ def text(planner: Planner, heads: int, head_dim: int) -> str:
 def _panel(planner: Planner, step: int) -> np.ndarray:
     plan = planner.step(step)
     frames = planner.geometry.frames
-    lo, hi = plan.native.window_lo, plan.native.window_hi
+    lo, hi = plan.core.window_lo, plan.core.window_hi
     image = np.empty((frames, frames, 3), dtype=np.uint8)
     image[:] = SKIPPED
     for query in range(frames):

@@ -23,7 +23,7 @@ class Adapter:
 
     family: str                 # "wan", "hunyuan_video", ...: as in the presets and messages
     transformer_class: type     # the diffusers transformer class this adapter serves
-    native_processor: type      # the processor class diffusers installs on the patched modules
+    model_processor_class: type      # the processor class diffusers installs on the patched modules
 
     def facts(self, transformer: torch.nn.Module, pipe) -> Optional[ModelFacts]:
         """The model's facts; ``pipe`` (None for a bare transformer) may tell variants apart.
@@ -45,8 +45,8 @@ class Adapter:
         Built from tensor ops only, so that a compiled forward can defer them to run time."""
         return []
 
-    def processor(self, runtime: Runtime, native) -> object:
-        """The LVSA processor for one module whose current processor is ``native``."""
+    def processor(self, runtime: Runtime, model_processor) -> object:
+        """The LVSA processor for one module whose current processor is ``model_processor``."""
         raise NotImplementedError
 
 
@@ -64,15 +64,15 @@ class LVSAProcessor:
     _attention_backend = None
     # Whether the model's own processor computes attention correctly on a Ulysses-sharded sequence
     # (Wan's does, through diffusers' Ulysses); if not, a sharded call cannot fall back to it.
-    native_runs_sharded = False
+    model_processor_runs_sharded = False
 
-    def __init__(self, runtime: Runtime, native):
+    def __init__(self, runtime: Runtime, model_processor):
         self.runtime = runtime
-        self.native = native
+        self.model_processor = model_processor
         # A model parallelised by diffusers before lvsa.enable keeps its config on the new processor.
-        self._parallel_config = getattr(native, "_parallel_config", None)
+        self._parallel_config = getattr(model_processor, "_parallel_config", None)
 
-    def native_reason(self) -> Optional[str]:
+    def model_processor_reason(self) -> Optional[str]:
         """Why this call must run the model's own attention (None: LVSA takes it)."""
         return self.runtime.unsupported
 
@@ -93,14 +93,14 @@ class LVSAProcessor:
             return self.runtime.attend(q, k, v, geometry, encoder_valid, checks)
         return ulysses.attend(self.runtime, q, k, v, geometry, encoder_valid, checks)
 
-    def run_native(self, reason: str, *args, **kwargs):
-        if self._parallel_config is not None and not self.native_runs_sharded:
+    def run_model_processor(self, reason: str, *args, **kwargs):
+        if self._parallel_config is not None and not self.model_processor_runs_sharded:
             raise RuntimeError(f"lvsa: {self.runtime.label}: {reason}; the model's own attention cannot run on a "
                                "sequence split over processes (Ulysses), so this call has no fallback")
         self.runtime.fall_back(reason)
-        self.native._attention_backend = self._attention_backend
-        self.native._parallel_config = self._parallel_config
-        return self.native(*args, **kwargs)
+        self.model_processor._attention_backend = self._attention_backend
+        self.model_processor._parallel_config = self._parallel_config
+        return self.model_processor(*args, **kwargs)
 
 
 _REQUIRED = object()

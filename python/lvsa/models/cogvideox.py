@@ -21,12 +21,12 @@ from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 class CogVideoXLVSAProcessor(LVSAProcessor):
     def __call__(self, attn, hidden_states, encoder_hidden_states, attention_mask=None, image_rotary_emb=None):
-        reason = self.native_reason()
+        reason = self.model_processor_reason()
         if reason is None and attention_mask is not None:
             reason = "attn1 was called with an attention mask, which CogVideoX pipelines never pass"
         if reason is not None:
-            return self.run_native(reason, attn, hidden_states, encoder_hidden_states, attention_mask,
-                                   image_rotary_emb)
+            return self.run_model_processor(reason, attn, hidden_states, encoder_hidden_states,
+                                            attention_mask, image_rotary_emb)
 
         text_len = encoder_hidden_states.size(1)
         geometry = self.geometry(hidden_states.shape[1], text_len, "before")
@@ -64,7 +64,7 @@ class CogVideoXLVSAProcessor(LVSAProcessor):
 class CogVideoXAdapter(Adapter):
     family = "cogvideox"
     transformer_class = CogVideoXTransformer3DModel
-    native_processor = CogVideoXAttnProcessor2_0
+    model_processor_class = CogVideoXAttnProcessor2_0
 
     def facts(self, transformer, pipe):
         config = transformer.config
@@ -88,8 +88,8 @@ class CogVideoXAdapter(Adapter):
                              f"got {frames} (its pipelines pad the latents to one)")
         return frames // p_t, spatial_grid(height, width, p, p)
 
-    def processor(self, runtime, native):
-        return CogVideoXLVSAProcessor(runtime, native)
+    def processor(self, runtime, model_processor):
+        return CogVideoXLVSAProcessor(runtime, model_processor)
 
 
 ADAPTERS = [CogVideoXAdapter()]

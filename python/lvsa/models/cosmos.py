@@ -21,12 +21,12 @@ _COSMOS_1_PIPELINES = ("CosmosTextToWorldPipeline", "CosmosVideoToWorldPipeline"
 
 class CosmosLVSAProcessor(LVSAProcessor):
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
-        reason = self.native_reason()
+        reason = self.model_processor_reason()
         if reason is None and (encoder_hidden_states is not None or attention_mask is not None):
             reason = "attn1 was called with encoder states or a mask; LVSA expects plain video self-attention"
         if reason is not None:
-            return self.run_native(reason, attn, hidden_states, encoder_hidden_states, attention_mask,
-                                   image_rotary_emb)
+            return self.run_model_processor(reason, attn, hidden_states, encoder_hidden_states,
+                                            attention_mask, image_rotary_emb)
 
         # Projections, QK norms and RoPE in the model's [B, H, S, D] layout, as CosmosAttnProcessor2_0.
         query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1)).transpose(1, 2)
@@ -50,7 +50,7 @@ class CosmosLVSAProcessor(LVSAProcessor):
 class CosmosAdapter(Adapter):
     family = "cosmos"
     transformer_class = CosmosTransformer3DModel
-    native_processor = CosmosAttnProcessor2_0
+    model_processor_class = CosmosAttnProcessor2_0
 
     def facts(self, transformer, pipe):
         if pipe is not None and type(pipe).__name__ in _COSMOS_1_PIPELINES:
@@ -65,8 +65,8 @@ class CosmosAdapter(Adapter):
         p_t, p_h, p_w = transformer.config.patch_size
         return frames // p_t, spatial_grid(height, width, p_h, p_w)
 
-    def processor(self, runtime, native):
-        return CosmosLVSAProcessor(runtime, native)
+    def processor(self, runtime, model_processor):
+        return CosmosLVSAProcessor(runtime, model_processor)
 
 
 ADAPTERS = [CosmosAdapter()]

@@ -31,9 +31,9 @@ _NOT_THE_VIDEO = "the generation stream is not exactly the video tokens in frame
 
 class Cosmos3LVSAProcessor(LVSAProcessor):
     def __call__(self, attn, und_seq, gen_seq, rotary_emb):
-        reason = self.native_reason()
+        reason = self.model_processor_reason()
         if reason is not None:
-            return self.run_native(reason, attn, und_seq, gen_seq, rotary_emb)
+            return self.run_model_processor(reason, attn, und_seq, gen_seq, rotary_emb)
 
         # Per-stream projections, norms and RoPE exactly as Cosmos3AttnProcessor ([S, H, D], packed).
         q_und = attn.to_q(und_seq).view(-1, attn.num_attention_heads, attn.head_dim)
@@ -75,7 +75,7 @@ class Cosmos3LVSAProcessor(LVSAProcessor):
 class Cosmos3Adapter(Adapter):
     family = "cosmos3"
     transformer_class = Cosmos3OmniTransformer
-    native_processor = Cosmos3AttnProcessor
+    model_processor_class = Cosmos3AttnProcessor
 
     def facts(self, transformer, pipe):
         return _COSMOS3
@@ -110,8 +110,8 @@ class Cosmos3Adapter(Adapter):
         expected = torch.arange(und_len, und_len + indexes.shape[0], device=indexes.device)
         return [((indexes == expected).all(), _NOT_THE_VIDEO)]
 
-    def processor(self, runtime, native):
-        return Cosmos3LVSAProcessor(runtime, native)
+    def processor(self, runtime, model_processor):
+        return Cosmos3LVSAProcessor(runtime, model_processor)
 
 
 ADAPTERS = [Cosmos3Adapter()]

@@ -48,9 +48,9 @@ def encoder_valid_lengths(mask: torch.Tensor, encoder_len: int, seq_len: int):
 class HunyuanVideo15LVSAProcessor(LVSAProcessor):
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, image_rotary_emb=None):
         args = (attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
-        reason = self.native_reason()
+        reason = self.model_processor_reason()
         if reason is not None:
-            return self.run_native(reason, *args)
+            return self.run_model_processor(reason, *args)
 
         encoder_len = 0 if encoder_hidden_states is None else encoder_hidden_states.shape[1]
         geometry = self.geometry(hidden_states.shape[1], encoder_len, "after")
@@ -67,7 +67,7 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
                 self.runtime.memo["encoder_valid"] = memo
             valid = memo[1]
             if valid is None:
-                return self.run_native(_NOT_A_PREFIX, *args)
+                return self.run_model_processor(_NOT_A_PREFIX, *args)
 
         # 1-4: projections, QK norms, RoPE on the video stream, encoder stream: as the model does.
         query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
@@ -108,7 +108,7 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
 class HunyuanVideo15Adapter(Adapter):
     family = "hunyuan_video"
     transformer_class = HunyuanVideo15Transformer3DModel
-    native_processor = HunyuanVideo15AttnProcessor2_0
+    model_processor_class = HunyuanVideo15AttnProcessor2_0
 
     def facts(self, transformer, pipe):
         return ModelFacts.from_preset(preset("hunyuanvideo-1.5"))
@@ -121,8 +121,8 @@ class HunyuanVideo15Adapter(Adapter):
         p_t, p = transformer.config.patch_size_t, transformer.config.patch_size
         return frames // p_t, spatial_grid(height, width, p, p)
 
-    def processor(self, runtime, native):
-        return HunyuanVideo15LVSAProcessor(runtime, native)
+    def processor(self, runtime, model_processor):
+        return HunyuanVideo15LVSAProcessor(runtime, model_processor)
 
 
 ADAPTERS = [HunyuanVideo15Adapter()]

@@ -32,14 +32,15 @@ def _apply_rotary_emb(x: torch.Tensor, freqs_cos: torch.Tensor, freqs_sin: torch
 
 
 class WanLVSAProcessor(LVSAProcessor):
-    native_runs_sharded = True  # WanAttnProcessor hands its parallel config to diffusers' Ulysses
+    model_processor_runs_sharded = True  # WanAttnProcessor hands its parallel config to diffusers' Ulysses
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, rotary_emb=None):
-        reason = self.native_reason()
+        reason = self.model_processor_reason()
         if reason is None and (encoder_hidden_states is not None or attention_mask is not None):
             reason = "attn1 was called with encoder states or a mask; LVSA expects plain video self-attention"
         if reason is not None:
-            return self.run_native(reason, attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb)
+            return self.run_model_processor(reason, attn, hidden_states, encoder_hidden_states,
+                                            attention_mask, rotary_emb)
 
         query, key, value = _get_qkv_projections(attn, hidden_states, None)
         query = attn.norm_q(query)
@@ -61,7 +62,7 @@ class WanLVSAProcessor(LVSAProcessor):
 class WanAdapter(Adapter):
     family = "wan"
     transformer_class = WanTransformer3DModel
-    native_processor = WanAttnProcessor
+    model_processor_class = WanAttnProcessor
 
     def facts(self, transformer, pipe):
         # TI2V-5B is the Wan transformer trained with the 48-channel (16x spatial) VAE; A14B is the
@@ -85,8 +86,8 @@ class WanAdapter(Adapter):
         p_t, p_h, p_w = transformer.config.patch_size
         return frames // p_t, spatial_grid(height, width, p_h, p_w)
 
-    def processor(self, runtime, native):
-        return WanLVSAProcessor(runtime, native)
+    def processor(self, runtime, model_processor):
+        return WanLVSAProcessor(runtime, model_processor)
 
 
 ADAPTERS = [WanAdapter()]

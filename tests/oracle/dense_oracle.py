@@ -1,6 +1,9 @@
-"""Float64 masked-dense attention on the GPU, built from the frame pattern (plan.attended),
-not from the key ranges the kernels walk, evaluated on a subset of query rows and heads so
-that it also serves real sizes (S ~ 10^5)."""
+"""The independent oracle every backend is compared with: masked dense attention in float64, its
+mask built from the frame pattern (``plan.attended``), not from the key ranges the kernels walk.
+
+Works on CPU and CUDA tensors alike (everything stays on q's device), and on a subset of query
+rows and heads, so that it also serves real sizes (S ~ 10^5) on a GPU. tests/python and
+tests/gpu put this folder on sys.path (their conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import torch
 
 
 def frame_mask(plan) -> torch.Tensor:
+    """Bool [T, T]: which key frames each query frame attends."""
     T = plan.geometry.frames
     m = torch.zeros((T, T), dtype=torch.bool)
     for f in range(T):
@@ -15,21 +19,22 @@ def frame_mask(plan) -> torch.Tensor:
     return m
 
 
-def key_mask(plan, rows: torch.Tensor, q_len: int, valid: int, fmask: torch.Tensor) -> torch.Tensor:
-    """Bool [len(rows), Sk]: which keys each query row (index into q's sequence) may see."""
+def key_mask(plan, rows: torch.Tensor, q_len: int, valid: int, fmask: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool [len(rows), Sk] on rows' device: which keys each query row (an index into q's
+    sequence of ``q_len`` tokens) may see, with ``valid`` encoder tokens not padding (spec §4).
+    Padded encoder query rows see no key at all."""
     g = plan.geometry
     T, P, E = g.frames, g.tokens_per_frame, g.encoder_len
+    fmask = frame_mask(plan) if fmask is None else fmask
     device = rows.device
     video_only = E > 0 and q_len == g.video_tokens
     qv = 0 if video_only else g.video_begin
     is_video = (rows >= qv) & (rows < qv + T * P)
-    is_enc = ~is_video
-    enc_row_valid = is_enc & ((rows - g.encoder_begin) < valid)
+    enc_row_valid = ~is_video & ((rows - g.encoder_begin) < valid)
     mask = torch.zeros((rows.numel(), g.seq_len), dtype=torch.bool, device=device)
     vb = g.video_begin
     frames = ((rows - qv) // P).clamp(0, T - 1)
-    fm = fmask.to(device)[frames]  # [R, T]
-    video_keys = fm.repeat_interleave(P, dim=1)  # [R, T*P]
+    video_keys = fmask.to(device)[frames].repeat_interleave(P, dim=1)  # [R, T*P]
     video_keys = torch.where(enc_row_valid[:, None], torch.ones_like(video_keys), video_keys)
     video_keys &= (is_video | enc_row_valid)[:, None]
     mask[:, vb:vb + T * P] = video_keys
@@ -39,21 +44,33 @@ def key_mask(plan, rows: torch.Tensor, q_len: int, valid: int, fmask: torch.Tens
     return mask
 
 
-def oracle(q, k, v, plan, encoder_valid=None, scale=None, rows=None, heads=None, chunk=256):
-    """out [B, R, len(heads), D] float64 and lse [B, len(heads), R] for query rows `rows`."""
+def _valid_counts(plan, encoder_valid, batch: int) -> list[int]:
+    E = plan.geometry.encoder_len
+    return [E] * batch if encoder_valid is None else [int(n) for n in encoder_valid]
+
+
+def pattern_mask(plan, q_len: int, encoder_valid=None, batch: int = 1) -> torch.Tensor:
+    """Bool [B, Sq, Sk] (CPU) of the pairs a plan allows, for every query row."""
+    rows = torch.arange(q_len)
+    fmask = frame_mask(plan)
+    return torch.stack([key_mask(plan, rows, q_len, n, fmask) for n in _valid_counts(plan, encoder_valid, batch)])
+
+
+def masked_dense(q, k, v, plan, encoder_valid=None, scale=None, rows=None, heads=None, chunk=256):
+    """float64 out [B, R, len(heads), D] and lse [B, len(heads), R] for query rows ``rows``
+    (default all) and query heads ``heads`` (default all); rows without keys give zeros and
+    lse -inf. GQA: query head h reads key/value head h // (Hq // Hkv)."""
     B, Sq, Hq, D = q.shape
     group = Hq // k.shape[2]
     device = q.device
     rows = torch.arange(Sq, device=device) if rows is None else rows.to(device)
     heads = list(range(Hq)) if heads is None else list(heads)
-    scale = D ** -0.5 if not scale else scale
-    E = plan.geometry.encoder_len
+    scale = D ** -0.5 if scale is None else scale
     fmask = frame_mask(plan)
     kv_heads = [h // group for h in heads]
     out = torch.empty((B, rows.numel(), len(heads), D), dtype=torch.float64, device=device)
     lse = torch.empty((B, len(heads), rows.numel()), dtype=torch.float64, device=device)
-    for b in range(B):
-        valid = E if encoder_valid is None else int(encoder_valid[b])
+    for b, valid in enumerate(_valid_counts(plan, encoder_valid, B)):
         kb = k[b][:, kv_heads].double().permute(1, 0, 2)  # [H, Sk, D]
         vb = v[b][:, kv_heads].double().permute(1, 0, 2)
         for c0 in range(0, rows.numel(), chunk):
@@ -64,7 +81,6 @@ def oracle(q, k, v, plan, encoder_valid=None, scale=None, rows=None, heads=None,
             s = s.masked_fill(~m[None], float("-inf"))
             l = torch.logsumexp(s, dim=-1)  # [H, R]
             w = torch.exp(s - l.nan_to_num(neginf=0.0)[..., None])
-            w = torch.nan_to_num(w, nan=0.0)
             out[b, c0:c0 + chunk] = torch.matmul(w, vb).permute(1, 0, 2)
             lse[b, :, c0:c0 + chunk] = l
     return out, lse
@@ -80,12 +96,10 @@ def sdpa_masked(q, k, v, plan, encoder_valid=None, scale=None, rows=None, heads=
     group = Hq // k.shape[2]
     rows = torch.arange(Sq, device=q.device) if rows is None else rows.to(q.device)
     heads = list(range(Hq)) if heads is None else list(heads)
-    E = plan.geometry.encoder_len
     fmask = frame_mask(plan)
     kv_heads = [h // group for h in heads]
     out = torch.empty((B, rows.numel(), len(heads), D), dtype=q.dtype, device=q.device)
-    for b in range(B):
-        valid = E if encoder_valid is None else int(encoder_valid[b])
+    for b, valid in enumerate(_valid_counts(plan, encoder_valid, B)):
         kb = k[b][:, kv_heads].permute(1, 0, 2)[None]
         vb = v[b][:, kv_heads].permute(1, 0, 2)[None]
         for c0 in range(0, rows.numel(), chunk):
@@ -99,7 +113,6 @@ def sdpa_masked(q, k, v, plan, encoder_valid=None, scale=None, rows=None, heads=
 
 def compare(got, ref):
     """(relative L2 error, max abs error) of got vs a float64 reference; NaN-safe."""
-    g = got.double()
-    diff = (g - ref)
+    diff = got.double() - ref
     rel = (diff.norm() / ref.norm().clamp_min(1e-30)).item()
     return rel, diff.abs().max().item()
