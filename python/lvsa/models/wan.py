@@ -16,6 +16,7 @@ from diffusers.models.transformers.transformer_wan import (
 )
 
 from ..plan import preset
+from ..rope import PrecomputedTables, Rope
 from ..settings import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
@@ -62,6 +63,7 @@ class WanAdapter(Adapter):
     family = "wan"
     transformer_class = WanTransformer3DModel
     native_processor = WanAttnProcessor
+    text_to_video = {"WanPipeline": 16.0}
 
     def facts(self, transformer, pipe):
         # TI2V-5B is the Wan transformer trained with the 48-channel (16x spatial) VAE; A14B is the
@@ -87,6 +89,13 @@ class WanAdapter(Adapter):
 
     def processor(self, runtime, native):
         return WanLVSAProcessor(runtime, native)
+
+    def rope(self, transformer):
+        # WanRotaryPosEmbed's default theta; its tables are precomputed over rope_max_seq_len positions.
+        return Rope(10000.0, transformer.rope.t_dim, PrecomputedTables())
+
+    def parallel_plan(self, transformer):
+        return type(transformer)._cp_plan  # diffusers' own
 
 
 ADAPTERS = [WanAdapter()]
