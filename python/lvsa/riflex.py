@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import torch
 
 from ._log import say_once
-
-if TYPE_CHECKING:
-    from .rope import Rope
+from .rope import Rope
 
 _HANDLE_ATTRIBUTE = "_lvsa_riflex_handle"
 
@@ -74,7 +72,7 @@ class Handle:
             self._undo.pop()()
 
 
-def _family_rope(transformer: torch.nn.Module) -> tuple[str, "Rope"]:
+def _family_rope(transformer: torch.nn.Module) -> tuple[str, Rope]:
     """The family of ``transformer`` and the layout of its temporal RoPE, as its adapter declares."""
     from .models import adapter_for, riflex_supported
 

@@ -14,7 +14,7 @@ from typing import Iterable, Optional
 import torch
 
 from ..parallel.attention import ulysses_for
-from ..settings import ModelFacts
+from ..model_facts import ModelFacts
 from ._runtime import Runtime, ValueCheck
 
 

@@ -17,7 +17,7 @@ from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTran
 from ..parallel.plans import Gather, Split, rope_tables
 from ..plan import preset
 from ..rope import InputTables, Rope
-from ..settings import ModelFacts
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 

@@ -14,7 +14,7 @@ from diffusers.models.transformers.transformer_cosmos import CosmosAttnProcessor
 from ..parallel.plans import Gather, Split, rope_tables
 from ..plan import preset
 from ..rope import OutputTables, Rope
-from ..settings import ModelFacts
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 # Pipelines of Cosmos 1.0, whose transformer is this class too but whose horizon is not Cosmos 2.5's.

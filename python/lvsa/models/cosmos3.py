@@ -20,7 +20,7 @@ from diffusers.models.transformers.transformer_cosmos3 import (
 )
 
 from ..parallel.collectives import gather_sequence
-from ..settings import ModelFacts
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input
 from ._runtime import Unsupported
 

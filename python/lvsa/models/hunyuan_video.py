@@ -20,7 +20,7 @@ from diffusers.models.transformers.transformer_hunyuan_video15 import (
 from ..parallel.plans import Gather, Split, rope_tables
 from ..plan import preset
 from ..rope import OutputTables, Rope
-from ..settings import ModelFacts
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 

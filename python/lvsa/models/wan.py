@@ -17,7 +17,7 @@ from diffusers.models.transformers.transformer_wan import (
 
 from ..plan import preset
 from ..rope import PrecomputedTables, Rope
-from ..settings import ModelFacts
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 
