@@ -60,5 +60,5 @@ def supported() -> str:
     return names + missing
 
 
-__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "parallel_supported", "riflex_supported",
-           "supported", "text_to_video_pipelines"]
+__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "parallel_supported",
+           "riflex_supported", "supported", "text_to_video_pipelines"]

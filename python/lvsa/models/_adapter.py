@@ -52,7 +52,7 @@ class Adapter:
         raise NotImplementedError
 
     def rope(self, transformer: torch.nn.Module):
-        """The temporal RoPE layout RIFLEx rewrites (an ``lvsa.riflex.Rope``); None: RIFLEx does
+        """The temporal RoPE layout RIFLEx rewrites (an ``lvsa.rope.Rope``); None: RIFLEx does
         not apply to this family. Raises ``ValueError`` for a variant without RoPE."""
         return None
 
