@@ -116,7 +116,7 @@ def enable(pipe, **config) -> Handle:
     facts = adapter.facts(first, pipe if is_pipeline else None)
     resolved = settings.resolve(knobs, facts, f"{type(pipe).__name__} ({type(first).__name__})")
     if resolved.parallel > 1:
-        ulysses.check(transformers, {name: adapter_for(t).family for name, t in transformers.items()},
+        ulysses.check(transformers, {name: adapter_for(t) for name, t in transformers.items()},
                       resolved.parallel)
     disable(pipe)  # only now: a rejected configuration leaves the previous installation in place
     handle = Handle(adapter.family, facts.name if facts else "unknown variant", resolved)

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
 from ._log import say_once
+from .rope import Rope
 
 _HANDLE_ATTRIBUTE = "_lvsa_riflex_handle"
 
@@ -35,21 +36,6 @@ def intrinsic_index(theta: float, t_dim: int, train_len: float) -> int:
     one whose period is closest to the training length."""
     periods = [2 * math.pi * theta ** (2 * j / t_dim) for j in range(t_dim // 2)]
     return min(range(len(periods)), key=lambda j: abs(periods[j] - train_len))
-
-
-@dataclass(frozen=True)
-class _Rope:
-    """Where one family's temporal RoPE lives: its base ``theta`` and ``t_dim`` temporal dims,
-    and the table columns holding frequency ``j``."""
-
-    theta: float
-    t_dim: int
-    columns: Callable[[int], list]
-
-
-def _interleaved(j: int) -> list:
-    # diffusers' use_real tables repeat each frequency on two adjacent columns (2j, 2j + 1).
-    return [2 * j, 2 * j + 1]
 
 
 @dataclass
@@ -86,44 +72,16 @@ class Handle:
             self._undo.pop()()
 
 
-def _family_rope(transformer: torch.nn.Module) -> tuple[str, _Rope]:
-    """The family of ``transformer`` and the layout of its temporal RoPE."""
-    name = type(transformer).__name__
-    if name == "WanTransformer3DModel":
-        # WanTransformer3DModel builds its rope with WanRotaryPosEmbed's default theta.
-        return "wan", _Rope(10000.0, transformer.rope.t_dim, _interleaved)
-    if name == "HunyuanVideo15Transformer3DModel":
-        return "hunyuan_video", _Rope(float(transformer.rope.theta), int(transformer.rope.rope_dim[0]), _interleaved)
-    if name == "CogVideoXTransformer3DModel":
-        if not transformer.config.use_rotary_positional_embeddings:
-            raise ValueError("lvsa.riflex: this CogVideoX model (CogVideoX-2b) uses sin-cos position embeddings, "
-                             "not RoPE; RIFLEx does not apply")
-        # get_3d_rotary_pos_embed: theta 10000, the first head_dim / 4 dims are temporal.
-        return "cogvideox", _Rope(10000.0, transformer.config.attention_head_dim // 4, _interleaved)
-    if name == "CosmosTransformer3DModel":
-        rope = transformer.rope
-        half = rope.dim_t // 2 + rope.dim_h // 2 + rope.dim_w // 2
-        # Table layout [t, h, w, t, h, w] (rotate-half), frequency j on columns j and half + j.
-        return "cosmos", _Rope(10000.0 * rope.t_ntk_factor, rope.dim_t, lambda j: [j, half + j])
-    raise ValueError(f"lvsa.riflex: {name} is not supported; RIFLEx supports WanTransformer3DModel, "
-                     "HunyuanVideo15Transformer3DModel, CogVideoXTransformer3DModel (RoPE variants) and "
-                     "CosmosTransformer3DModel")
+def _family_rope(transformer: torch.nn.Module) -> tuple[str, Rope]:
+    """The family of ``transformer`` and the layout of its temporal RoPE, as its adapter declares."""
+    from .models import adapter_for, riflex_supported
 
-
-def _rewrite(table: torch.Tensor, frames: int, per_frame: int, columns: list, frequency: float,
-             position_scale: float, fn) -> None:
-    """Set ``columns`` of the whole video's frame-major RoPE table (``frames`` x ``per_frame``
-    rows) in place to ``fn(position · frequency)``."""
-    if table.shape[0] != frames * per_frame:
-        raise ValueError(f"lvsa.riflex: the RoPE table has {table.shape[0]} rows, not the whole video's "
-                         f"{frames} frames x {per_frame} tokens = {frames * per_frame}: it was split along the "
-                         "sequence (a context-parallel plan splitting the rope output) before RIFLEx rewrote it, "
-                         "so its rows' frame positions are unknown; split the tables after RIFLEx (as "
-                         "lvsa.enable(parallel=N) does)")
-    positions = torch.arange(frames, dtype=torch.float64).repeat_interleave(per_frame) * position_scale
-    values = fn(positions * frequency).to(table.device, table.dtype)
-    for c in columns:
-        table[:, c] = values
+    adapter = adapter_for(transformer)
+    rope = adapter.rope(transformer) if adapter is not None else None
+    if rope is None:
+        raise ValueError(f"lvsa.riflex: {type(transformer).__name__} is not supported; RIFLEx supports "
+                         f"{riflex_supported()}")
+    return adapter.family, rope
 
 
 def _transformers(target) -> dict:
@@ -184,7 +142,7 @@ def enable(target, s: float, *, k: Optional[int] = None, train_len: Optional[flo
     columns = rope.columns(index)
     try:
         for component, transformer in transformers.items():
-            _install(family, transformer, rope, columns, frequency, handle)
+            handle._undo.append(rope.tables.install(transformer, columns, frequency))
             handle.components.append(component)
         setattr(target, _HANDLE_ATTRIBUTE, handle)
         handle._undo.append(lambda: delattr(target, _HANDLE_ATTRIBUTE))
@@ -193,60 +151,6 @@ def enable(target, s: float, *, k: Optional[int] = None, train_len: Optional[flo
         raise
     say_once(handle.summary())
     return handle
-
-
-def _install(family: str, transformer, rope: _Rope, columns: list, frequency: float, handle: Handle) -> None:
-    if family == "wan":
-        # Precomputed tables over rope_max_seq_len positions: edit the columns once, keep the originals.
-        module = transformer.rope
-        saved = [(name, getattr(module, name)[:, columns].clone()) for name in ("freqs_cos", "freqs_sin")]
-        for name, fn in (("freqs_cos", torch.cos), ("freqs_sin", torch.sin)):
-            table = getattr(module, name)
-            _rewrite(table, table.shape[0], 1, columns, frequency, 1.0, fn)
-
-        def restore(module=module, saved=saved):
-            for name, columns_before in saved:
-                getattr(module, name)[:, columns] = columns_before
-
-        handle._undo.append(restore)
-        return
-
-    if family == "cogvideox":
-        # The pipeline computes the tables and passes them as image_rotary_emb: rewrite the inputs
-        # (a forward pre-hook runs before the plan's split of them, in diffusers' wrapped forward).
-        def before(module, args, kwargs):
-            tables = kwargs.get("image_rotary_emb")
-            if tables is None:
-                return None
-            _, latent_frames, _, height, width = kwargs["hidden_states"].shape
-            patch = module.config.patch_size
-            frames, per_frame = latent_frames // (module.config.patch_size_t or 1), (height // patch) * (width // patch)
-            cos, sin = (t.clone() for t in tables)
-            _rewrite(cos, frames, per_frame, columns, frequency, 1.0, torch.cos)
-            _rewrite(sin, frames, per_frame, columns, frequency, 1.0, torch.sin)
-            return args, {**kwargs, "image_rotary_emb": (cos, sin)}
-
-        handle._undo.append(transformer.register_forward_pre_hook(before, with_kwargs=True).remove)
-        return
-
-    # HunyuanVideo 1.5 and Cosmos compute the tables in rope.forward(hidden_states[, fps]).
-    def after(module, args, kwargs, output):
-        hidden_states = args[0] if args else kwargs["hidden_states"]
-        patch_t, patch_h, patch_w = (module.patch_size_t, module.patch_size, module.patch_size) \
-            if family == "hunyuan_video" else module.patch_size
-        _, _, latent_frames, height, width = hidden_states.shape
-        frames, per_frame = latent_frames // patch_t, (height // patch_h) * (width // patch_w)
-        scale = 1.0
-        if family == "cosmos":
-            fps = kwargs.get("fps", args[1] if len(args) > 1 else None)
-            scale = module.base_fps / fps if fps else 1.0
-        cos, sin = output
-        cos, sin = cos.clone(), sin.clone()
-        _rewrite(cos, frames, per_frame, columns, frequency, scale, torch.cos)
-        _rewrite(sin, frames, per_frame, columns, frequency, scale, torch.sin)
-        return cos, sin
-
-    handle._undo.append(transformer.rope.register_forward_hook(after, with_kwargs=True).remove)
 
 
 def disable(target) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import backends
+from .model_facts import ModelFacts
 from .plan import Geometry, PatternConfig, Planner
 
 
@@ -67,22 +68,6 @@ _KNOBS: dict[str, Callable[[str], Any]] = {
     "strict": _bool,
     "parallel": _parallel,
 }
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """What the pattern needs to know about a model: ``reference`` = training horizon in the
-    planner's frames (latent frames after temporal patching), and the video-frame → planner-frame
-    factor ``vae_temporal * patch_t`` used to convert knobs given in video frames."""
-
-    name: str
-    reference: int
-    vae_temporal: int
-    patch_t: int
-
-    @classmethod
-    def from_preset(cls, preset: dict) -> "ModelFacts":
-        return cls(preset["name"], preset["reference"], preset["vae_temporal"], preset["patch"][0])
 
 
 @dataclass(frozen=True)
@@ -179,4 +164,4 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
     return Settings(config, note, units, backend, knobs.get("strict", False), parallel)
 
 
-__all__ = ["ModelFacts", "Settings", "gather", "resolve"]
+__all__ = ["Settings", "gather", "resolve"]

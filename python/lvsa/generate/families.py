@@ -1,5 +1,6 @@
-"""What differs between the supported text-to-video pipelines: which class drives each family,
-its default frame rate and size, its frame and pixel grid, and the arguments of its call.
+"""What differs between the supported text-to-video pipelines: which family a pipeline class
+belongs to and its default frame rate (both declared on the family's adapter), its default size,
+its frame and pixel grid, and the arguments of its call.
 
 The grid is read from the loaded pipeline (its VAE's compression factors) and transformer (its
 patch size), never assumed, so a frame count off the grid is refused with the nearest valid
@@ -15,14 +16,6 @@ import torch
 from ..plan import preset
 from .args import UsageError
 
-# Text-to-video pipeline class -> (LVSA family, default fps). Image-to-video pipelines need an
-# input image, which `lvsa generate` does not take.
-PIPELINES = {
-    "WanPipeline": ("wan", 16.0),
-    "HunyuanVideo15Pipeline": ("hunyuan_video", 24.0),
-    "CogVideoXPipeline": ("cogvideox", 8.0),
-    "Cosmos2_5_PredictBasePipeline": ("cosmos", 16.0),
-}
 
 
 @dataclass(frozen=True)
@@ -73,11 +66,17 @@ class Grid:
 
 
 def family_of(pipe) -> tuple[str, float]:
+    """(LVSA family, default fps) of a text-to-video pipeline, as its family's adapter declares.
+    Image-to-video pipelines need an input image, which `lvsa generate` does not take."""
+    from ..models import text_to_video_pipelines
+
     name = type(pipe).__name__
-    if name not in PIPELINES:
+    pipelines = text_to_video_pipelines()
+    if name not in pipelines:
         raise UsageError(f"{name} is not supported by lvsa generate; supported text-to-video pipelines: "
-                         f"{', '.join(PIPELINES)}")
-    return PIPELINES[name]
+                         f"{', '.join(pipelines)}")
+    adapter = pipelines[name]
+    return adapter.family, adapter.text_to_video[name]
 
 
 def grid_of(pipe) -> Grid:
@@ -98,18 +97,17 @@ def default_size(pipe) -> tuple[int, int, int]:
     return tuple(preset(facts.name)["default_size"]) if facts is not None else (81, 480, 832)
 
 
-def call_arguments(pipe, family: str, *, prompt: str, negative_prompt, frames: int, height: int, width: int,
+def call_arguments(pipe, *, prompt: str, negative_prompt, frames: int, height: int, width: int,
                    steps: int, guidance, seed: int, latent: bool) -> dict:
-    """Keyword arguments of the pipeline call. HunyuanVideo 1.5 takes its guidance scale from its
-    guider component, so ``guidance`` replaces the guider there instead."""
+    """Keyword arguments of the pipeline call; ``guidance`` is set as the family's adapter says
+    (HunyuanVideo 1.5 replaces its guider component instead)."""
     kwargs = dict(prompt=prompt, height=height, width=width, num_frames=frames, num_inference_steps=steps,
                   generator=torch.Generator(device="cpu").manual_seed(seed),
                   output_type="latent" if latent else "np")
     if negative_prompt is not None:
         kwargs["negative_prompt"] = negative_prompt
     if guidance is not None:
-        if family == "hunyuan_video":
-            pipe.guider = pipe.guider.new(guidance_scale=guidance)
-        else:
-            kwargs["guidance_scale"] = guidance
+        from ..models import adapter_for
+
+        kwargs.update(adapter_for(pipe.transformer).guidance_arguments(pipe, guidance))
     return kwargs

@@ -111,7 +111,7 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
         print(f"mask: {outputs['mask_png']} ({panels} rotation offset(s); orange global, blue window, "
               "purple both, dark skipped)")
 
-    call = families.call_arguments(pipe, family, prompt=args.prompt, negative_prompt=args.negative_prompt,
+    call = families.call_arguments(pipe, prompt=args.prompt, negative_prompt=args.negative_prompt,
                                    frames=frames, height=height, width=width, steps=args.steps,
                                    guidance=args.guidance, seed=args.seed, latent=args.output_latent)
     with report.lvsa_warnings() as warnings, timeline.pipeline_call(pipe, decode=not args.output_latent):

@@ -38,6 +38,21 @@ def adapter_for(module: torch.nn.Module) -> Optional[Adapter]:
     return None
 
 
+def riflex_supported() -> str:
+    """The transformer classes whose adapters declare a RoPE layout for RIFLEx, for messages."""
+    return ", ".join(cls.__name__ for cls, a in _registry.items() if type(a).rope is not Adapter.rope)
+
+
+def parallel_supported() -> str:
+    """The families whose adapters declare a sequence-split plan for Ulysses, for messages."""
+    return ", ".join(a.family for a in _registry.values() if type(a).parallel_plan is not Adapter.parallel_plan)
+
+
+def text_to_video_pipelines() -> dict[str, Adapter]:
+    """Text-to-video pipeline class name -> the adapter of its family (`lvsa generate`)."""
+    return {name: a for a in _registry.values() for name in a.text_to_video}
+
+
 def supported() -> str:
     """The supported transformer classes, and the families this diffusers lacks, for messages."""
     names = ", ".join(f"{cls.__name__} ({a.family})" for cls, a in _registry.items())
@@ -45,4 +60,5 @@ def supported() -> str:
     return names + missing
 
 
-__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "supported"]
+__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "parallel_supported",
+           "riflex_supported", "supported", "text_to_video_pipelines"]

@@ -14,7 +14,7 @@ from typing import Iterable, Optional
 import torch
 
 from ..parallel.attention import ulysses_for
-from ..settings import ModelFacts
+from ..model_facts import ModelFacts
 from ._runtime import Runtime, ValueCheck
 
 
@@ -24,6 +24,8 @@ class Adapter:
     family: str                 # "wan", "hunyuan_video", ...: as in the presets and messages
     transformer_class: type     # the diffusers transformer class this adapter serves
     model_processor_class: type      # the processor class diffusers installs on the patched modules
+    # Text-to-video pipeline class names `lvsa generate` drives for this family -> default fps.
+    text_to_video: dict = {}
 
     def facts(self, transformer: torch.nn.Module, pipe) -> Optional[ModelFacts]:
         """The model's facts; ``pipe`` (None for a bare transformer) may tell variants apart.
@@ -48,6 +50,22 @@ class Adapter:
     def processor(self, runtime: Runtime, model_processor) -> object:
         """The LVSA processor for one module whose current processor is ``model_processor``."""
         raise NotImplementedError
+
+    def rope(self, transformer: torch.nn.Module):
+        """The temporal RoPE layout RIFLEx rewrites (an ``lvsa.rope.Rope``); None: RIFLEx does
+        not apply to this family. Raises ``ValueError`` for a variant without RoPE."""
+        return None
+
+    def parallel_plan(self, transformer: torch.nn.Module):
+        """How Ulysses (``parallel=N``) splits the sequence: a diffusers context-parallel plan (a
+        dict, built from ``lvsa.parallel.plans``' ``Split``/``Gather``), or a class whose
+        ``cls(group).install(transformer)`` sets the model's own seams and returns the undo.
+        None: this family has no plan."""
+        return None
+
+    def guidance_arguments(self, pipe, guidance: float) -> dict:
+        """The pipeline call's keyword arguments that set the guidance scale ``guidance``."""
+        return {"guidance_scale": guidance}
 
 
 class LVSAProcessor:

@@ -14,8 +14,10 @@ from diffusers.models.attention_processor import CogVideoXAttnProcessor2_0
 from diffusers.models.embeddings import apply_rotary_emb
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTransformer3DModel
 
+from ..parallel.plans import Gather, Split, rope_tables
 from ..plan import preset
-from ..settings import ModelFacts
+from ..rope import InputTables, Rope
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 
@@ -61,10 +63,27 @@ class CogVideoXLVSAProcessor(LVSAProcessor):
         return hidden_states, encoder_hidden_states
 
 
+def _rope_grid(transformer, args, kwargs):
+    """(token frames, tokens per frame) of the latents the RoPE tables passed with them cover."""
+    _, latent_frames, _, height, width = kwargs["hidden_states"].shape
+    p = transformer.config.patch_size
+    return latent_frames // (transformer.config.patch_size_t or 1), spatial_grid(height, width, p, p)
+
+
+# The pipeline passes the RoPE tables ([S, D]) to the transformer; the blocks carry text and video
+# as two streams and concatenate them only inside attention and the feed-forward.
+_PARALLEL_PLAN = {
+    "": {"image_rotary_emb": rope_tables(0, 2)},
+    "transformer_blocks.0": {"hidden_states": Split(split_dim=1, expected_dims=3)},
+    "proj_out": Gather(gather_dim=1, expected_dims=3),
+}
+
+
 class CogVideoXAdapter(Adapter):
     family = "cogvideox"
     transformer_class = CogVideoXTransformer3DModel
     model_processor_class = CogVideoXAttnProcessor2_0
+    text_to_video = {"CogVideoXPipeline": 8.0}
 
     def facts(self, transformer, pipe):
         config = transformer.config
@@ -90,6 +109,18 @@ class CogVideoXAdapter(Adapter):
 
     def processor(self, runtime, model_processor):
         return CogVideoXLVSAProcessor(runtime, model_processor)
+
+    def rope(self, transformer):
+        if not transformer.config.use_rotary_positional_embeddings:
+            raise ValueError("lvsa.riflex: this CogVideoX model (CogVideoX-2b) uses sin-cos position embeddings, "
+                             "not RoPE; RIFLEx does not apply")
+        # get_3d_rotary_pos_embed: theta 10000, the first head_dim / 4 dims are temporal; the
+        # pipeline computes the tables and passes them to the transformer.
+        return Rope(10000.0, transformer.config.attention_head_dim // 4,
+                    InputTables("image_rotary_emb", _rope_grid))
+
+    def parallel_plan(self, transformer):
+        return _PARALLEL_PLAN
 
 
 ADAPTERS = [CogVideoXAdapter()]

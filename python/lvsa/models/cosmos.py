@@ -11,8 +11,10 @@ from __future__ import annotations
 from diffusers.models.embeddings import apply_rotary_emb
 from diffusers.models.transformers.transformer_cosmos import CosmosAttnProcessor2_0, CosmosTransformer3DModel
 
+from ..parallel.plans import Gather, Split, rope_tables
 from ..plan import preset
-from ..settings import ModelFacts
+from ..rope import OutputTables, Rope
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 # Pipelines of Cosmos 1.0, whose transformer is this class too but whose horizon is not Cosmos 2.5's.
@@ -47,10 +49,43 @@ class CosmosLVSAProcessor(LVSAProcessor):
         return attn.to_out[1](hidden_states)
 
 
+def _rope_grid(rope, args, kwargs):
+    """(frames, tokens per frame, positions per frame) of the video rope.forward(hidden_states, fps)
+    covers: a call given ``fps`` counts positions in frames at the model's base fps."""
+    _, _, frames, height, width = (args[0] if args else kwargs["hidden_states"]).shape
+    p_t, p_h, p_w = rope.patch_size
+    fps = kwargs.get("fps", args[1] if len(args) > 1 else None)
+    return frames // p_t, spatial_grid(height, width, p_h, p_w), rope.base_fps / fps if fps else 1.0
+
+
+def _columns(rope):
+    # Table layout [t, h, w, t, h, w] (rotate-half): frequency j on columns j and half + j.
+    half = rope.dim_t // 2 + rope.dim_h // 2 + rope.dim_w // 2
+    return lambda j: [j, half + j]
+
+
+# Per-frame timesteps (video-to-world conditioning) make the modulation per token ([B, S, C], built
+# inside forward and passed to every block and to norm_out), and so are the learnable position
+# embedding and ControlNet residuals (Transfer); a plain [B, C] modulation has 2 dims and passes
+# unsplit.
+_PARALLEL_PLAN = {
+    "learnable_pos_embed": {0: Split(split_dim=1, expected_dims=3, split_output=True)},
+    "transformer_blocks.0": {"hidden_states": Split(split_dim=1, expected_dims=3)},
+    "transformer_blocks.*": {"image_rotary_emb": rope_tables(0, 2),
+                             "embedded_timestep": Split(split_dim=1, expected_dims=3),
+                             "temb": Split(split_dim=1, expected_dims=3),
+                             "controlnet_residual": Split(split_dim=1, expected_dims=3)},
+    "norm_out": {"embedded_timestep": Split(split_dim=1, expected_dims=3),
+                 "temb": Split(split_dim=1, expected_dims=3)},
+    "proj_out": Gather(gather_dim=1, expected_dims=3),
+}
+
+
 class CosmosAdapter(Adapter):
     family = "cosmos"
     transformer_class = CosmosTransformer3DModel
     model_processor_class = CosmosAttnProcessor2_0
+    text_to_video = {"Cosmos2_5_PredictBasePipeline": 16.0}
 
     def facts(self, transformer, pipe):
         if pipe is not None and type(pipe).__name__ in _COSMOS_1_PIPELINES:
@@ -67,6 +102,13 @@ class CosmosAdapter(Adapter):
 
     def processor(self, runtime, model_processor):
         return CosmosLVSAProcessor(runtime, model_processor)
+
+    def rope(self, transformer):
+        rope = transformer.rope
+        return Rope(10000.0 * rope.t_ntk_factor, rope.dim_t, OutputTables(_rope_grid), _columns(rope))
+
+    def parallel_plan(self, transformer):
+        return _PARALLEL_PLAN
 
 
 ADAPTERS = [CosmosAdapter()]

@@ -11,6 +11,7 @@ several vision items, are not a plain video stream: they keep the model's attent
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 from diffusers.models.transformers.transformer_cosmos3 import (
     Cosmos3AttnProcessor,
@@ -18,8 +19,8 @@ from diffusers.models.transformers.transformer_cosmos3 import (
     _rotate_half,
 )
 
-from ..parallel.plans import Cosmos3Seams
-from ..settings import ModelFacts
+from ..parallel.collectives import gather_sequence
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input
 from ._runtime import Unsupported
 
@@ -72,6 +73,38 @@ class Cosmos3LVSAProcessor(LVSAProcessor):
         return attn.to_out(causal_out), attn.to_add_out(full_out)
 
 
+class Cosmos3Seams:
+    """Cosmos 3 packs text and video into one sequence of two streams, which diffusers' plan format
+    cannot express; the model has two seams instead, ``_cp_shard_fn`` before its decoder layers and
+    ``_cp_gather_fn`` after them. LVSA's split the generation stream (the video tokens, frame-major)
+    and its RoPE tables, and keep the understanding stream (the causal text prefix) whole on
+    every rank."""
+
+    def __init__(self, group):
+        self.group = group
+        self.degree = dist.get_world_size(group)
+        self.rank = dist.get_rank(group)
+
+    def __call__(self, und_seq, gen_seq, rotary_emb):
+        cos_und, sin_und, cos_gen, sin_gen = rotary_emb
+        return und_seq, self._mine(gen_seq), (cos_und, sin_und, self._mine(cos_gen), self._mine(sin_gen))
+
+    def _mine(self, x):
+        return x.tensor_split(self.degree)[self.rank]
+
+    def gather(self, und_out, gen_out):
+        return und_out, gather_sequence(gen_out, 0, self.group)
+
+    def install(self, transformer):
+        """Set the seams on ``transformer``; returns the undo."""
+        transformer._cp_shard_fn, transformer._cp_gather_fn = self, self.gather
+
+        def undo():
+            transformer._cp_shard_fn = transformer._cp_gather_fn = None
+
+        return undo
+
+
 class Cosmos3Adapter(Adapter):
     family = "cosmos3"
     transformer_class = Cosmos3OmniTransformer
@@ -112,6 +145,9 @@ class Cosmos3Adapter(Adapter):
 
     def processor(self, runtime, model_processor):
         return Cosmos3LVSAProcessor(runtime, model_processor)
+
+    def parallel_plan(self, transformer):
+        return Cosmos3Seams
 
 
 ADAPTERS = [Cosmos3Adapter()]

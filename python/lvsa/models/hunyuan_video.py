@@ -17,8 +17,10 @@ from diffusers.models.transformers.transformer_hunyuan_video15 import (
     HunyuanVideo15Transformer3DModel,
 )
 
+from ..parallel.plans import Gather, Split, rope_tables
 from ..plan import preset
-from ..settings import ModelFacts
+from ..rope import OutputTables, Rope
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 
@@ -105,10 +107,26 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
         return hidden_states, encoder_hidden_states
 
 
+def _rope_grid(rope, args, kwargs):
+    """(frames, tokens per frame, positions per frame) of the video rope.forward(hidden_states) covers."""
+    _, _, frames, height, width = (args[0] if args else kwargs["hidden_states"]).shape
+    return frames // rope.patch_size_t, spatial_grid(height, width, rope.patch_size, rope.patch_size), 1.0
+
+
+# RoPE covers the video tokens ([S, D] tables); the blocks carry the video and the encoder tokens
+# as two streams, so splitting the video stream at the first block suffices.
+_PARALLEL_PLAN = {
+    "transformer_blocks.0": {"hidden_states": Split(split_dim=1, expected_dims=3)},
+    "transformer_blocks.*": {"freqs_cis": rope_tables(0, 2)},
+    "proj_out": Gather(gather_dim=1, expected_dims=3),
+}
+
+
 class HunyuanVideo15Adapter(Adapter):
     family = "hunyuan_video"
     transformer_class = HunyuanVideo15Transformer3DModel
     model_processor_class = HunyuanVideo15AttnProcessor2_0
+    text_to_video = {"HunyuanVideo15Pipeline": 24.0}
 
     def facts(self, transformer, pipe):
         return ModelFacts.from_preset(preset("hunyuanvideo-1.5"))
@@ -123,6 +141,17 @@ class HunyuanVideo15Adapter(Adapter):
 
     def processor(self, runtime, model_processor):
         return HunyuanVideo15LVSAProcessor(runtime, model_processor)
+
+    def rope(self, transformer):
+        return Rope(float(transformer.rope.theta), int(transformer.rope.rope_dim[0]), OutputTables(_rope_grid))
+
+    def parallel_plan(self, transformer):
+        return _PARALLEL_PLAN
+
+    def guidance_arguments(self, pipe, guidance):
+        # The pipeline takes its guidance scale from its guider component, not from an argument.
+        pipe.guider = pipe.guider.new(guidance_scale=guidance)
+        return {}
 
 
 ADAPTERS = [HunyuanVideo15Adapter()]

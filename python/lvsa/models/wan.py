@@ -16,7 +16,8 @@ from diffusers.models.transformers.transformer_wan import (
 )
 
 from ..plan import preset
-from ..settings import ModelFacts
+from ..rope import PrecomputedTables, Rope
+from ..model_facts import ModelFacts
 from ._adapter import Adapter, LVSAProcessor, forward_input, spatial_grid
 
 
@@ -63,6 +64,7 @@ class WanAdapter(Adapter):
     family = "wan"
     transformer_class = WanTransformer3DModel
     model_processor_class = WanAttnProcessor
+    text_to_video = {"WanPipeline": 16.0}
 
     def facts(self, transformer, pipe):
         # TI2V-5B is the Wan transformer trained with the 48-channel (16x spatial) VAE; A14B is the
@@ -88,6 +90,13 @@ class WanAdapter(Adapter):
 
     def processor(self, runtime, model_processor):
         return WanLVSAProcessor(runtime, model_processor)
+
+    def rope(self, transformer):
+        # WanRotaryPosEmbed's default theta; its tables are precomputed over rope_max_seq_len positions.
+        return Rope(10000.0, transformer.rope.t_dim, PrecomputedTables())
+
+    def parallel_plan(self, transformer):
+        return type(transformer)._cp_plan  # diffusers' own
 
 
 ADAPTERS = [WanAdapter()]

@@ -11,7 +11,7 @@ the LVSA processors do the all-to-all inside diffusers' sharding.
 
 * :mod:`.collectives` — the all-to-alls (uneven lengths, replicated encoder tokens);
 * :mod:`.attention` — the Ulysses attention wrapper the processors call;
-* :mod:`.plans` — the per-family sharding plans;
+* :mod:`.plans` — the pieces of the sharding plans the model adapters declare;
 * :mod:`.install` — the checks, the diffusers parallel config and the plan's hooks;
 * :mod:`.launch` — joining the process group under torchrun.
 """

@@ -17,7 +17,6 @@ import torch
 import torch.distributed as dist
 
 from .collectives import gather_sequence
-from .plans import families, plan_for
 
 # transformer -> the parallel config LVSA gave it: told apart from one diffusers' enable_parallelism
 # set, so that enabling LVSA again on a transformer it sharded is a replacement, not a conflict.
@@ -34,7 +33,7 @@ def degree_of(value) -> int:
     return value
 
 
-def check(transformers: dict[str, torch.nn.Module], families_by_name: dict[str, str], degree: int) -> None:
+def check(transformers: dict[str, torch.nn.Module], adapters_by_name: dict, degree: int) -> None:
     """Refuse, before anything is changed, what Ulysses over ``degree`` processes cannot run."""
     if not (dist.is_available() and dist.is_initialized()):
         raise RuntimeError(f"lvsa: parallel={degree} needs torch.distributed initialised (launch with torchrun "
@@ -42,11 +41,13 @@ def check(transformers: dict[str, torch.nn.Module], families_by_name: dict[str, 
     if dist.get_world_size() != degree:
         raise ValueError(f"lvsa: parallel={degree} but the process group has {dist.get_world_size()} processes; "
                          "Ulysses runs over all of them (use parallel='auto')")
+    from ..models import parallel_supported
+
     for name, transformer in transformers.items():
-        family = families_by_name[name]
-        if plan_for(family, transformer) is None:
+        adapter = adapters_by_name[name]
+        if adapter.parallel_plan(transformer) is None:
             raise ValueError(f"lvsa: {name} ({type(transformer).__name__}): LVSA has no Ulysses sharding plan for "
-                             f"{family}; supported: {', '.join(families())}")
+                             f"{adapter.family}; supported: {parallel_supported()}")
         if transformer._parallel_config is not None and _sharded.get(transformer) is not transformer._parallel_config:
             raise ValueError(f"lvsa: {name} is already parallelised (diffusers' enable_parallelism); drop "
                              "parallel= and LVSA works inside diffusers' Ulysses, or load it without it")
@@ -102,7 +103,7 @@ def shard(transformer: torch.nn.Module, adapter, config) -> Callable[[], None]:
         raise ValueError(f"lvsa: {', '.join(foreign)} keep a processor LVSA did not install; split over processes "
                          "they would attend to their own rank's tokens only, so Ulysses cannot run this model")
     processors = [module.processor for _, module in modules]
-    plan = plan_for(adapter.family, transformer)
+    plan = adapter.parallel_plan(transformer)
     group = config.context_parallel_config._flattened_mesh.get_group()
     transformer._parallel_config = _sharded[transformer] = config
     for processor in processors:
