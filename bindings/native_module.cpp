@@ -218,6 +218,8 @@ NB_MODULE(_native, m) {
         },
         "name"_a, "frames"_a, "height"_a, "width"_a);
 
+  m.def("clip_token_frames", &lvsa::clip_token_frames, "video_frames"_a, "vae_temporal"_a, "patch_t"_a);
+
   m.def("to_latent_knobs",
         [](int window, int n_first, int keyframe_interval, int vae_temporal) {
           const auto c = lvsa::to_latent_config({window, n_first, keyframe_interval}, vae_temporal);

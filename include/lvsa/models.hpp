@@ -31,6 +31,10 @@ const ModelPreset& find_preset(std::string_view name);
 // the model's grid 4k+1; patch_t > 1 (CogVideoX 1.5) pads the latent frames up to a
 // multiple of patch_t, as the pipeline does.
 int latent_frames(const ModelPreset& preset, int video_frames);
+// The same conversion for any clip length, as the VAE applies it (the first frame kept, the rest
+// compressed by vae_temporal, rounding down) and then padded up to a multiple of patch_t; no grid
+// check. The one home of this arithmetic: the Python package binds it (settings, generate).
+int clip_token_frames(int video_frames, int vae_temporal, int patch_t);
 // Tokens per latent frame; height and width must divide by vae_spatial · patch.
 int tokens_per_frame(const ModelPreset& preset, int height, int width);
 Geometry model_geometry(const ModelPreset& preset, int video_frames, int height, int width);

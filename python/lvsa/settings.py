@@ -7,7 +7,8 @@ patching) unless ``units="video"``, which takes them in video frames as users us
 them: distances (window, first frames, keyframe interval) are divided by the model's
 video → latent factor (``vae_temporal · patch_t``: 4 for Wan, HunyuanVideo, CogVideoX 1.0 and
 Cosmos, 8 for CogVideoX 1.5), and the reference horizon, a frame count, is converted as the
-VAE converts a clip (``(frames - 1) // vae_temporal + 1``, then ceil over ``patch_t``), so Wan's
+VAE converts a clip (``(frames - 1) // vae_temporal + 1``, then ceil over ``patch_t``: the C++
+``lvsa::clip_token_frames`` the presets use, bound as ``_native.clip_token_frames``), so Wan's
 81 video frames are its 21 latent frames. Knobs not given keep their latent-frame defaults.
 """
 
@@ -18,7 +19,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import backends
+from . import _native, backends
 from .model_facts import ModelFacts
 from .plan import Geometry, PatternConfig, Planner
 
@@ -144,8 +145,7 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
         if units == "video":
             if isinstance(reference, bool) or not isinstance(reference, int) or reference < 1:
                 raise ValueError(f"lvsa: reference must be a positive int, got {reference!r}")
-            latent = (reference - 1) // facts.vae_temporal + 1
-            reference = -(-latent // facts.patch_t)
+            reference = _native.clip_token_frames(reference, facts.vae_temporal, facts.patch_t)
         note = "given"
     elif facts is not None:
         reference, note = facts.reference, f"{facts.name} default"

@@ -72,8 +72,18 @@ int latent_frames(const ModelPreset& m, int video_frames) {
                 ", got " + std::to_string(video_frames) + "; nearest valid: " +
                 std::to_string(below) + " or " + std::to_string(below + m.vae_temporal));
   }
-  const int latent = (video_frames - 1) / m.vae_temporal + 1;
-  return (latent + m.patch_t - 1) / m.patch_t;
+  return clip_token_frames(video_frames, m.vae_temporal, m.patch_t);
+}
+
+int clip_token_frames(int video_frames, int vae_temporal, int patch_t) {
+  auto positive = [](const char* name, int value) {
+    if (value < 1) throw Error(std::string("lvsa: ") + name + " must be >= 1, got " + std::to_string(value));
+  };
+  positive("video_frames", video_frames);
+  positive("vae_temporal", vae_temporal);
+  positive("patch_t", patch_t);
+  const int latent = (video_frames - 1) / vae_temporal + 1;
+  return (latent + patch_t - 1) / patch_t;
 }
 
 int tokens_per_frame(const ModelPreset& m, int height, int width) {

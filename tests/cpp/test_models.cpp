@@ -1,6 +1,9 @@
 // Model presets: geometry from (frames, height, width) and video-frame knob conversion.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <tuple>
+
 #include "lvsa/models.hpp"
 
 namespace {
@@ -68,6 +71,24 @@ TEST(Models, VideoFrameKnobs) {
   EXPECT_THROW(lvsa::to_latent_config(k, 4), lvsa::Error);
   k = {-4, 4, 16};
   EXPECT_THROW(lvsa::to_latent_config(k, 4), lvsa::Error);
+}
+
+// The one clip conversion (settings' reference in video frames, lvsa generate's grid, presets).
+TEST(Models, ClipTokenFrames) {
+  EXPECT_EQ(lvsa::clip_token_frames(81, 4, 1), 21);   // Wan: 81 video frames are 21 latent frames
+  EXPECT_EQ(lvsa::clip_token_frames(80, 4, 1), 20);   // off the grid: rounded down, as the VAE does
+  EXPECT_EQ(lvsa::clip_token_frames(81, 4, 2), 11);   // CogVideoX 1.5 pads 21 latent frames to 22
+  EXPECT_EQ(lvsa::clip_token_frames(1, 4, 1), 1);
+  EXPECT_EQ(lvsa::latent_frames(lvsa::find_preset("cogvideox1.5-5b"), 81), lvsa::clip_token_frames(81, 4, 2));
+  for (auto [frames, vae, patch, name] : {std::tuple{0, 4, 1, "video_frames"}, {81, 0, 1, "vae_temporal"},
+                                          {81, 4, 0, "patch_t"}}) {
+    try {
+      lvsa::clip_token_frames(frames, vae, patch);
+      ADD_FAILURE() << name;
+    } catch (const lvsa::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

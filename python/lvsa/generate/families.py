@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import _native
 from ..plan import preset
 from .args import UsageError
 
@@ -37,11 +38,11 @@ class Grid:
         return self.vae_temporal * self.patch[0]
 
     def latent_frames(self, frames: int) -> int:
-        return (frames - 1) // self.vae_temporal + 1
+        return _native.clip_token_frames(frames, self.vae_temporal, 1)
 
     def token_frames(self, frames: int) -> int:
         # CogVideoX 1.5's pipeline pads the latents to a multiple of its temporal patch.
-        return -(-self.latent_frames(frames) // self.patch[0])
+        return _native.clip_token_frames(frames, self.vae_temporal, self.patch[0])
 
     def tokens_per_frame(self, height: int, width: int) -> int:
         return (height // (self.vae_spatial * self.patch[1])) * (width // (self.vae_spatial * self.patch[2]))
