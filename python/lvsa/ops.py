@@ -1,11 +1,11 @@
 """``lvsa.attention``: the one entry point to every backend, as a PyTorch operator.
 
-The compiled backends (cpu, cuda) run inside the custom op ``torch.ops.lvsa.sparse_attention``
-(with a fake implementation, so ``torch.compile`` traces through it); in eager mode the ``torch``
-backend runs its PyTorch ops directly. Under ``torch.compile`` every backend, ``torch`` included,
-runs inside the op, which also resolves the backend and checks the ``encoder_valid`` values when
-it runs: those depend on queries to the compiled modules and tensor values that a graph cannot
-hold. The op is forward-only (inference): a backward through it is an error rather than a silently wrong
+Under ``torch.compile`` every backend runs inside the custom op ``torch.ops.lvsa.sparse_attention``
+(with a fake implementation, so ``torch.compile`` traces through it), which also resolves the
+backend and checks the ``encoder_valid`` values when it runs: those depend on queries to the
+compiled modules and tensor values that a graph cannot hold. Eager calls run the backend
+directly, except the compiled backends (cpu, cuda) on inputs that require grad, which go through
+the op: it is forward-only (inference), so a backward is an error rather than a silently wrong
 gradient.
 """
 

@@ -58,7 +58,8 @@ def engagement(handle, token_frames: int, tokens_per_frame: int, warnings: list)
         line += f"; {len(warnings)} warning(s): " + " | ".join(warnings)
     return {"enabled": True, "line": line, "family": handle.family, "model": handle.model, "layers": layers,
             "latent_frames": token_frames, "tokens_per_frame": tokens_per_frame, "kfi": planner.kfi,
-            "density": density, "backend": backend, "backends": sorted(used), "warnings": list(warnings), "settings": handle.summary()}
+            "density": density, "backend": backend, "backends": sorted(used), "warnings": list(warnings),
+            "settings": handle.summary()}
 
 
 def _seconds(value: float) -> str:
