@@ -38,6 +38,17 @@ def adapter_for(module: torch.nn.Module) -> Optional[Adapter]:
     return None
 
 
+def adapter_for_family(family: str) -> Adapter:
+    """The adapter of ``family`` ("wan", "hunyuan_video", ...), for integrations that serve the
+    family through their own model classes (the vLLM-Omni plugin) but take its facts from here."""
+    for adapter in _registry.values():
+        if adapter.family == family:
+            return adapter
+    why = f" ({_unavailable[family]})" if family in _unavailable else ""
+    raise ValueError(f"lvsa: no adapter for the model family {family!r}{why}; known: "
+                     f"{', '.join(sorted({a.family for a in _registry.values()}))}")
+
+
 def riflex_supported() -> str:
     """The transformer classes whose adapters declare a RoPE layout for RIFLEx, for messages."""
     return ", ".join(cls.__name__ for cls, a in _registry.items() if type(a).rope is not Adapter.rope)
@@ -60,5 +71,5 @@ def supported() -> str:
     return names + missing
 
 
-__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "parallel_supported",
-           "riflex_supported", "supported", "text_to_video_pipelines"]
+__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "adapter_for_family",
+           "parallel_supported", "riflex_supported", "supported", "text_to_video_pipelines"]

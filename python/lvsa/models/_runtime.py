@@ -137,7 +137,7 @@ class Runtime:
             return _transformer_attention(q, k, v, self.id, [g.frames, g.tokens_per_frame, g.encoder_len],
                                           g.encoder_side, encoder_valid, [ok for ok, _ in checks],
                                           "\n".join([reason for _, reason in checks]))
-        return self._attend(q, k, v, geometry, encoder_valid, self.step)
+        return self.attend_at(q, k, v, geometry, self.step, encoder_valid)
 
     def attend_traced(self, q, k, v, geometry: Geometry, encoder_valid, checks: Sequence[ValueCheck]):
         """What a traced :meth:`attend` does when the graph runs."""
@@ -145,18 +145,20 @@ class Runtime:
             if not bool(ok.all()):
                 raise RuntimeError(f"lvsa: {self.label}: {reason}; a compiled transformer cannot switch to the "
                                    "model's own attention for these inputs: run it without torch.compile")
-        return self._attend(q, k, v, geometry, encoder_valid, self.request_step())
+        return self.attend_at(q, k, v, geometry, self.request_step(), encoder_valid)
 
-    def _attend(self, q, k, v, geometry: Geometry, encoder_valid, step: int):
-        """Attention at ``step`` on the backend these tensors get (resolved with their device,
-        dtype and head_dim, so what the engagement line says is what runs)."""
+    def attend_at(self, q, k, v, geometry: Geometry, step: int, encoder_valid=None, scale: Optional[float] = None):
+        """Eager attention at ``step`` on the backend these tensors get (resolved with their
+        device, dtype and head_dim, so what the engagement line says is what runs). For callers
+        that know the step and the geometry themselves: the forward pass in flight, or a
+        serving engine whose requests carry them (the vLLM-Omni plugin)."""
         backend, reason = backends.choose(self.backend, q.device, self.strict, q.dtype, q.shape[-1])
         self.backends_used.setdefault(backend, reason)
         if (geometry, backend) not in self._reported:
             self._reported.add((geometry, backend))
             self._report(self.planner(geometry), backend, reason)
-        return ops.attention(q, k, v, self.plan(geometry, step), encoder_valid=encoder_valid, backend=backend,
-                             strict=self.strict)
+        return ops.attention(q, k, v, self.plan(geometry, step), encoder_valid=encoder_valid, scale=scale,
+                             backend=backend, strict=self.strict)
 
     # --- reports -----------------------------------------------------------------------------
 
