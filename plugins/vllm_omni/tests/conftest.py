@@ -75,11 +75,13 @@ def diffusion_config(attention=None, sequence_parallel: int = 1):
 
 @contextmanager
 def building(vllm_config, od_config):
-    """Model construction as vLLM-Omni's loader does it: both configs current."""
+    """Model construction as vLLM-Omni's loader does it: both configs current, inside a forward
+    context (the attention layers pick their sequence-parallel strategy from it)."""
     from vllm.config import set_current_vllm_config
     from vllm_omni.diffusion.config import set_current_diffusion_config
 
-    with set_current_vllm_config(vllm_config), set_current_diffusion_config(od_config):
+    with (set_current_vllm_config(vllm_config), set_current_diffusion_config(od_config),
+          forward_context(vllm_config, od_config)):
         yield
 
 

@@ -17,11 +17,11 @@ FACTS = ModelFacts.from_preset(preset("hunyuanvideo-1.5"))
 HEIGHT, WIDTH = 2, 3  # patch 1: P = 6 tokens per latent frame
 
 
-def hunyuan(vllm_config, attention):
+def hunyuan(vllm_config, attention, sequence_parallel=1):
     from vllm_omni.diffusion.models.hunyuan_video.hunyuan_video_15_transformer import (
         HunyuanVideo15Transformer3DModel)
 
-    od = diffusion_config(attention)
+    od = diffusion_config(attention, sequence_parallel)
     with building(vllm_config, od):
         model = HunyuanVideo15Transformer3DModel(od, in_channels=5, out_channels=2, num_attention_heads=2,
                                                  attention_head_dim=16, num_layers=2, num_refiner_layers=1,
@@ -31,7 +31,7 @@ def hunyuan(vllm_config, attention):
     return model.eval(), od
 
 
-def inputs(frames, seed, text_valid=(5, 2), byt5_valid=(2, 4)):
+def inputs(frames, seed, text_valid=(5, 2), byt5_valid=(2, 4), height=HEIGHT, width=WIDTH):
     """Batch 2: Qwen text of 8 tokens and ByT5 of 4, each entry with its own valid count (valid
     first, as the tokenizers pad; 7 and 6 valid in all, so the second entry has padding), and no
     image (T2V: the image tokens are all padding)."""
@@ -41,7 +41,7 @@ def inputs(frames, seed, text_valid=(5, 2), byt5_valid=(2, 4)):
     def mask(length, valid):
         return torch.stack([torch.arange(length) < n for n in valid]).long()
 
-    return dict(hidden_states=torch.randn(B, 5, frames, HEIGHT, WIDTH, generator=g),
+    return dict(hidden_states=torch.randn(B, 5, frames, height, width, generator=g),
                 timestep=torch.tensor([500.0] * B),
                 encoder_hidden_states=torch.randn(B, 8, 24, generator=g), encoder_attention_mask=mask(8, text_valid),
                 encoder_hidden_states_2=torch.randn(B, 4, 20, generator=g),

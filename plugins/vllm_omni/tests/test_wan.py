@@ -18,10 +18,10 @@ FACTS = ModelFacts.from_preset(preset("wan2.1-1.3b"))
 HEIGHT, WIDTH = 4, 6  # latent size: 2 x 3 = 6 tokens per frame after the 2x2 patch
 
 
-def wan(vllm_config, attention):
+def wan(vllm_config, attention, sequence_parallel=1):
     from vllm_omni.diffusion.models.wan2_2.wan2_2_transformer import WanTransformer3DModel
 
-    od = diffusion_config(attention)
+    od = diffusion_config(attention, sequence_parallel)
     with building(vllm_config, od):
         model = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=16,
                                       in_channels=4, out_channels=4, text_dim=32, freq_dim=32, ffn_dim=64,
@@ -30,9 +30,9 @@ def wan(vllm_config, attention):
     return model.eval(), od
 
 
-def inputs(frames, seed):
+def inputs(frames, seed, height=HEIGHT, width=WIDTH):
     g = torch.Generator().manual_seed(seed)
-    return dict(hidden_states=torch.randn(1, 4, frames, HEIGHT, WIDTH, generator=g),
+    return dict(hidden_states=torch.randn(1, 4, frames, height, width, generator=g),
                 timestep=torch.tensor([500.0]), encoder_hidden_states=torch.randn(1, 7, 32, generator=g))
 
 
