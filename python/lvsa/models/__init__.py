@@ -48,9 +48,9 @@ def parallel_supported() -> str:
     return ", ".join(a.family for a in _registry.values() if type(a).parallel_plan is not Adapter.parallel_plan)
 
 
-def text_to_video_pipelines() -> dict[str, Adapter]:
-    """Text-to-video pipeline class name -> the adapter of its family (`lvsa generate`)."""
-    return {name: a for a in _registry.values() for name in a.text_to_video}
+def generate_pipelines() -> dict[str, Adapter]:
+    """Text- and image-to-video pipeline class name -> the adapter of its family (`lvsa generate`)."""
+    return {name: a for a in _registry.values() for name in (*a.text_to_video, *a.image_to_video)}
 
 
 def supported() -> str:
@@ -60,5 +60,5 @@ def supported() -> str:
     return names + missing
 
 
-__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "parallel_supported",
-           "riflex_supported", "supported", "text_to_video_pipelines"]
+__all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "generate_pipelines",
+           "parallel_supported", "riflex_supported", "supported"]
