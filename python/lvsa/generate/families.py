@@ -83,7 +83,7 @@ def pipeline_for(checkpoint: dict, folder, image: bool) -> str:
         return name
     pipeline = adapter.image_pipeline(checkpoint)
     if pipeline is None:
-        adapters = set(pipelines.values())
+        adapters = list(dict.fromkeys(pipelines.values()))
         takers = [n for a in adapters for n in a.image_to_video] + [a.also_take_an_image for a in adapters
                                                                     if a.also_take_an_image]
         raise UsageError(f"--image: {folder} is a text-to-video checkpoint ({name}) that takes no image; use an "
