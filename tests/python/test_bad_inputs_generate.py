@@ -20,10 +20,27 @@ def wan(tmp_path_factory):
     return tiny_pipelines.wan(tmp_path_factory.mktemp("models") / "wan")
 
 
+@pytest.fixture(scope="module")
+def image_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("i2v")
+    return {"wan_i2v": tiny_pipelines.wan_i2v(root / "wan_i2v"),
+            "hunyuan_video_i2v": tiny_pipelines.IMAGE_BUILDERS["hunyuan_video_i2v"](root / "hunyuan_video_i2v")}
+
+
 @dataclass(frozen=True)
 class Where:
     wan: Path   # a tiny Wan pipeline folder (4k+1 frames, sizes a multiple of 16)
     tmp: Path   # the test's folder: the default output folder is tmp / "out"
+    images: dict  # tiny image-to-video checkpoints (Wan 2.1 I2V, HunyuanVideo 1.5 I2V)
+
+    @property
+    def picture(self) -> str:
+        from PIL import Image
+
+        path = self.tmp / "picture.png"
+        if not path.exists():
+            Image.new("RGB", (32, 16), (200, 80, 20)).save(path)
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -47,6 +64,18 @@ def _no_hub_cache(where, monkeypatch):
 
 def _a_file(where, monkeypatch):
     (where.tmp / "a-file").write_text("not a folder")
+
+
+def _broken_png(where, monkeypatch):
+    from PIL import Image
+
+    import io
+    import random
+
+    noise = Image.frombytes("RGB", (32, 16), random.Random(0).randbytes(32 * 16 * 3))
+    whole = io.BytesIO()
+    noise.save(whole, format="PNG")
+    (where.tmp / "broken.png").write_bytes(whole.getvalue()[:200])  # the header and part of the pixels
 
 
 ROWS = [
@@ -105,6 +134,28 @@ ROWS = [
     Bad("riflex_k_negative", _flags("--riflex", "--riflex-k", "-1"), r"--riflex-k must be >= 0, got -1"),
     Bad("riflex_s_below_1", _flags("--riflex", "--riflex-s", "0.5"),
         r"--riflex-s must be a finite number >= 1, got 0\.5"),
+    # image to video
+    Bad("image_to_video_checkpoint_without_image", lambda w: ["--model", str(w.images["wan_i2v"])],
+        r"wan_i2v is an image-to-video checkpoint \(WanImageToVideoPipeline\): pass its first frame with --image PATH"),
+    Bad("image_for_a_text_to_video_checkpoint", lambda w: ["--image", w.picture],
+        r"--image: .*wan is a text-to-video checkpoint \(WanPipeline\) that takes no image; use an image-to-video "
+        r"one: WanImageToVideoPipeline, .*Wan 2\.2 TI2V-5B"),
+    Bad("image_missing", lambda w: ["--model", str(w.images["wan_i2v"]), "--image", str(w.tmp / "no.png")],
+        r"--image .*no\.png: cannot read the file \(No such file or directory\)"),
+    Bad("image_not_an_image", lambda w: ["--model", str(w.images["wan_i2v"]), "--image", str(w.tmp / "a-file")],
+        r"--image .*a-file: not an image file Pillow can read \(PNG, JPEG, WebP, \.\.\.\)", setup=_a_file),
+    Bad("image_truncated", lambda w: ["--model", str(w.images["wan_i2v"]), "--image", str(w.tmp / "broken.png")],
+        r"--image .*broken\.png: the image cannot be decoded", setup=_broken_png),
+    Bad("last_image_without_image", lambda w: ["--last-image", w.picture],
+        r"--last-image needs --image \(the first frame\)"),
+    Bad("last_image_not_taken", lambda w: ["--model", str(w.images["wan_i2v"]), "--image", w.picture,
+                                           "--last-image", w.picture],
+        r"--last-image: this Wan 2\.1 I2V checkpoint conditions on the first frame only; first and last frame need "
+        r"Wan2\.1-FLF2V-14B or Wan 2\.2 I2V A14B"),
+    Bad("size_of_a_pipeline_that_sizes_from_the_image", lambda w: ["--model", str(w.images["hunyuan_video_i2v"]),
+                                                                   "--image", w.picture, "--num-frames", "9"],
+        r"--height/--width: HunyuanVideo15ImageToVideoPipeline sizes the video from its image: 20x12 for this 32x16 "
+        r"image; leave them out"),
     Bad("riflex_train_len_zero", _flags("--riflex", "--riflex-train-len", "0"),  # was the model's default instead
         r"--riflex-train-len must be a finite number > 0, got 0\.0"),
 ]
@@ -115,9 +166,10 @@ def _files(folder: Path) -> set:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=lambda row: row.name)
-def test_refused_and_nothing_written(row, wan, tmp_path, capsys, monkeypatch):
-    where = Where(wan, tmp_path)
+def test_refused_and_nothing_written(row, wan, image_models, tmp_path, capsys, monkeypatch):
+    where = Where(wan, tmp_path, image_models)
     row.setup(where, monkeypatch)
+    where.picture  # made before the snapshot of the folder
     before = _files(tmp_path), _files(wan)
     argv = row.argv(where) if row.argv else [
         "generate", "--model", str(wan), "--prompt", "x", "--num-frames", "33", "--height", "16", "--width", "16",

@@ -23,3 +23,8 @@ def test_diffusers_extras_bring_accelerate(extra):
 
 def test_generate_extra_brings_the_video_writer_and_tokenizers():
     assert {"av", "sentencepiece", "protobuf"} <= _extra("generate")
+
+
+def test_generate_extra_brings_the_image_readers():
+    # --image reads with Pillow; WanImageToVideoPipeline cleans prompts with ftfy (NameError without).
+    assert {"pillow", "ftfy"} <= _extra("generate")

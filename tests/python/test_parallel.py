@@ -39,6 +39,14 @@ FAMILIES = {
     "cogvideox1.5": lambda: td.cogvideox(patch_size_t=2, heads=HEADS),
     "cosmos": lambda: td.cosmos(heads=HEADS),
     "cosmos3": lambda: td.cosmos3(num_attention_heads=2 * HEADS, num_key_value_heads=HEADS),  # grouped-query
+    # Image to video (Cosmos' video-to-world conditioning is in its case above): Wan 2.1 I2V's image
+    # tokens in cross-attention, TI2V-5B's per-token timesteps, HunyuanVideo 1.5's image tokens in
+    # the encoder stream, CogVideoX 1.5's image channels and ofs. (CogVideoX 1.0 I2V's learned
+    # positional embedding is fixed to one size, which the second geometry is not.)
+    "wan_i2v": lambda: td.wan_i2v(num_attention_heads=HEADS),
+    "wan_ti2v": lambda: td.wan_ti2v(num_attention_heads=HEADS),
+    "hunyuan_video_i2v": lambda: td.hunyuan_video_i2v(heads=HEADS),
+    "cogvideox1.5_i2v": lambda: td.cogvideox(patch_size_t=2, heads=HEADS, image=True),
 }
 # (latent frames T, tokens per frame P): 8 x 4 = 32 tokens divide by 2 and 4; 7 x 9 = 63 by neither.
 GEOMETRIES = [(8, 4), (7, 9)]
@@ -68,6 +76,9 @@ def _at_geometry(case: td.Case, frames: int, p: int) -> None:
         else:                           # [B, C, F, H, W]
             shape = (batch, video.shape[1], latent_frames, latent_side, latent_side)
         kwargs["hidden_states"] = torch.randn(*shape, generator=generator)
+        if kwargs["timestep"].ndim == 2:  # Wan TI2V's per-token timesteps: 0 on the first frame's tokens
+            kwargs["timestep"] = torch.full((batch, frames * p), 500.0)
+            kwargs["timestep"][:, :p] = 0.0
         if case.family == "cosmos":  # video-to-world: a conditioning frame, per-frame timesteps (per-token modulation)
             kwargs["condition_mask"] = torch.zeros(batch, 1, latent_frames, latent_side, latent_side)
             kwargs["condition_mask"][:, :, 0] = 1

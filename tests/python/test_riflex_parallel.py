@@ -29,7 +29,7 @@ import lvsa.riflex as riflex  # noqa: E402
 import tiny_diffusers as td  # noqa: E402
 from test_parallel import FAMILIES, GEOMETRIES, _at_geometry, _compare, _error, _run, torchrun  # noqa: E402
 
-RIFLEX_FAMILIES = ["wan", "hunyuan_video", "cogvideox", "cogvideox1.5", "cosmos"]
+RIFLEX_FAMILIES = ["wan", "hunyuan_video", "cogvideox", "cogvideox1.5", "cosmos", "wan_ti2v", "hunyuan_video_i2v"]
 S, TRAIN_LEN = 2.0, 4  # train_len below the tiny videos' 7 and 8 frames: the rewritten frequency matters
 STEP = 1
 ORDERS = ("riflex first", "lvsa first")

@@ -86,7 +86,35 @@ def wan(**overrides) -> Case:
     return Case("wan", model, inputs)
 
 
-def hunyuan_video(in_channels: int = 4, out_channels: int = 4, heads: int = 2) -> Case:
+def wan_i2v(**overrides) -> Case:
+    """Wan 2.1 I2V: noise + frame mask + conditioning latents as channels, and CLIP image tokens
+    that only cross-attention sees (attn2's added K/V, as wide as the model)."""
+    heads = overrides.get("num_attention_heads", 2)
+    case = wan(in_channels=12, image_dim=16, added_kv_proj_dim=heads * HEAD_DIM, **overrides)
+    base = case.inputs
+    case.inputs = lambda batch: dict(base(batch), encoder_hidden_states_image=_randn(batch, 5, 16, seed=3))
+    return case
+
+
+def wan_ti2v(**overrides) -> Case:
+    """Wan 2.2 TI2V-5B given an image: the image is the first latent frame, whose tokens get
+    timestep 0 (per-token timesteps, as WanImageToVideoPipeline with expand_timesteps passes)."""
+    case = wan(in_channels=48, out_channels=48, **overrides)
+    base = case.inputs
+
+    def inputs(batch):
+        kwargs = base(batch)
+        frames, height, width = kwargs["hidden_states"].shape[2:]
+        tokens = frames * (height // 2) * (width // 2)
+        timestep = torch.full((batch, tokens), 500.0)
+        timestep[:, :tokens // frames] = 0.0
+        return dict(kwargs, timestep=timestep)
+
+    case.inputs = inputs
+    return case
+
+
+def hunyuan_video(in_channels: int = 4, out_channels: int = 4, heads: int = 2, image: bool = False) -> Case:
     from diffusers import HunyuanVideo15Transformer3DModel
 
     torch.manual_seed(0)
@@ -94,7 +122,7 @@ def hunyuan_video(in_channels: int = 4, out_channels: int = 4, heads: int = 2) -
         in_channels=in_channels, out_channels=out_channels, num_attention_heads=heads, attention_head_dim=HEAD_DIM,
         num_layers=2, num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16,
         text_embed_2_dim=8, image_embed_dim=12, rope_axes_dim=(16, 24, 24), target_size=32,
-        task_type="t2v").eval().to(DEVICE, DTYPE)
+        task_type="i2v" if image else "t2v").eval().to(DEVICE, DTYPE)
     text, byt5, image = 6, 3, 2
 
     def inputs(batch):
@@ -105,33 +133,52 @@ def hunyuan_video(in_channels: int = 4, out_channels: int = 4, heads: int = 2) -
                     encoder_hidden_states=_randn(batch, text, 16, seed=2), encoder_attention_mask=text_mask,
                     encoder_hidden_states_2=_randn(batch, byt5, 8, seed=3),
                     encoder_attention_mask_2=torch.ones(batch, byt5, dtype=torch.long),
-                    image_embeds=torch.zeros(batch, image, 12))
+                    # Text to video: zeros, which the model takes as no image (its tokens invalid);
+                    # image to video: SigLIP tokens, valid and ahead of the texts in the encoder stream.
+                    image_embeds=_randn(batch, image, 12, seed=4) if image else torch.zeros(batch, image, 12))
 
     return Case("hunyuan_video", model, inputs, text + byt5 + image, "after")
 
 
-def cogvideox(patch_size_t=None, heads: int = 2) -> Case:
+def hunyuan_video_i2v(heads: int = 2) -> Case:
+    """HunyuanVideo 1.5 I2V: image tokens in the encoder stream; the image's latent frame and a
+    mask as input channels (2 x 4 + 1)."""
+    return hunyuan_video(in_channels=9, heads=heads, image=True)
+
+
+def cogvideox(patch_size_t=None, heads: int = 2, image: bool = False) -> Case:
+    """CogVideoX 1.0 (1.5 with ``patch_size_t=2``); ``image``: its image-to-video model, the
+    image's latents concatenated to the noise as channels, with 1.0 I2V's learned positional
+    embedding and 1.5 I2V's ``ofs`` embedding."""
     from diffusers import CogVideoXPipeline, CogVideoXTransformer3DModel
 
     torch.manual_seed(0)
+    variant = {}
+    if image:
+        variant = dict(ofs_embed_dim=2) if patch_size_t else dict(use_learned_positional_embeddings=True)
     model = CogVideoXTransformer3DModel(
-        num_attention_heads=heads, attention_head_dim=HEAD_DIM, in_channels=4, out_channels=4, time_embed_dim=2,
-        text_embed_dim=8, num_layers=2, sample_width=4, sample_height=4, sample_frames=9, patch_size=2,
-        patch_size_t=patch_size_t, temporal_compression_ratio=4, max_text_seq_length=6,
-        use_rotary_positional_embeddings=True).eval().to(DEVICE, DTYPE)
+        num_attention_heads=heads, attention_head_dim=HEAD_DIM, in_channels=8 if image else 4, out_channels=4,
+        time_embed_dim=2, text_embed_dim=8, num_layers=2, sample_width=4, sample_height=4,
+        sample_frames=(FRAMES - 1) * 4 + 1, patch_size=2, patch_size_t=patch_size_t, temporal_compression_ratio=4,
+        max_text_seq_length=6, use_rotary_positional_embeddings=True, **variant).eval().to(DEVICE, DTYPE)
+    channels = model.config.in_channels
     latent_frames = FRAMES * (patch_size_t or 1)
     # The pipeline computes CogVideoX's RoPE tables; borrow its method rather than copy it.
     pipe = CogVideoXPipeline(tokenizer=None, text_encoder=None, vae=None, transformer=model, scheduler=None)
     rope = pipe._prepare_rotary_positional_embeddings(32, 32, latent_frames, torch.device("cpu"))
 
     def inputs(batch):
-        return dict(hidden_states=_randn(batch, latent_frames, 4, 4, 4, seed=1), timestep=torch.full((batch,), 500.0),
-                    encoder_hidden_states=_randn(batch, 6, 8, seed=2), image_rotary_emb=rope)
+        ofs = {"ofs": torch.full((1,), 2.0)} if model.config.ofs_embed_dim else {}  # as the 1.5 I2V pipeline
+        return dict(hidden_states=_randn(batch, latent_frames, channels, 4, 4, seed=1),
+                    timestep=torch.full((batch,), 500.0), encoder_hidden_states=_randn(batch, 6, 8, seed=2),
+                    image_rotary_emb=rope, **ofs)
 
     return Case("cogvideox", model, inputs, 6, "before")
 
 
-def cosmos(heads: int = 2) -> Case:
+def cosmos(heads: int = 2, conditioned: bool = False) -> Case:
+    """Cosmos 2.5 Predict; ``conditioned``: image-to-world, the first latent frame the image's
+    (``condition_mask``) with its own timestep, which makes the modulation per token."""
     from diffusers import CosmosTransformer3DModel
 
     torch.manual_seed(0)
@@ -143,10 +190,14 @@ def cosmos(heads: int = 2) -> Case:
         concat_padding_mask=False).eval().to(DEVICE, DTYPE)
 
     def inputs(batch):
-        return dict(hidden_states=_randn(batch, 4, FRAMES, 4, 4, seed=1), timestep=torch.full((batch,), 0.5),
-                    encoder_hidden_states=_randn(batch, 7, 16, seed=2),
-                    condition_mask=torch.zeros(batch, 1, FRAMES, 4, 4), padding_mask=torch.zeros(1, 1, 4, 4),
-                    fps=16)
+        condition, timestep = torch.zeros(batch, 1, FRAMES, 4, 4), torch.full((batch,), 0.5)
+        if conditioned:
+            condition[:, :, 0] = 1.0
+            timestep = torch.full((batch, 1, FRAMES, 1, 1), 0.5)
+            timestep[:, :, 0] = 0.0001  # the pipeline's conditional_frame_timestep
+        return dict(hidden_states=_randn(batch, 4, FRAMES, 4, 4, seed=1), timestep=timestep,
+                    encoder_hidden_states=_randn(batch, 7, 16, seed=2), condition_mask=condition,
+                    padding_mask=torch.zeros(1, 1, 4, 4), fps=16)
 
     return Case("cosmos", model, inputs)
 
@@ -183,6 +234,15 @@ CASES = {
     "cogvideox1.5": lambda: cogvideox(patch_size_t=2),
     "cosmos": cosmos,
     "cosmos3": cosmos3,
+}
+# Each family's image-to-video (image-to-world) model, conditioned as its pipeline conditions it.
+IMAGE_CASES = {
+    "wan_i2v": wan_i2v,
+    "wan_ti2v": wan_ti2v,
+    "hunyuan_video_i2v": hunyuan_video_i2v,
+    "cogvideox_i2v": lambda: cogvideox(image=True),
+    "cogvideox1.5_i2v": lambda: cogvideox(patch_size_t=2, image=True),
+    "cosmos_i2w": lambda: cosmos(conditioned=True),
 }
 
 

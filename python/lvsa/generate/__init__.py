@@ -7,8 +7,9 @@ writes ``outputs/<name>.mp4`` (H.264) and ``outputs/<name>.json`` (every setting
 timings), with a progress bar over the denoising steps and the decode and a final summary. See
 ``docs/quickstart.md`` and ``lvsa generate --help``. ``main(argv)`` is the command; modules:
 ``args`` (options), ``loading`` (offline model loading), ``families`` (per-pipeline grid and call),
-``progress`` (bars and timings), ``mask`` (``--show-mask``), ``video`` (MP4), ``sidecar`` (JSON),
-``report`` (summary, profile, LVSA engagement), ``distributed`` (torchrun), ``run`` (the order).
+``image`` (``--image``: read, fit, hash), ``progress`` (bars and timings), ``mask``
+(``--show-mask``), ``video`` (MP4), ``sidecar`` (JSON), ``report`` (summary, profile, LVSA
+engagement), ``distributed`` (torchrun), ``run`` (the order).
 """
 
 from .run import main

@@ -30,7 +30,7 @@ RIFLEX_KNOBS = {"riflex_s": "--riflex-s", "riflex_k": "--riflex-k", "riflex_trai
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="lvsa generate",
-        description="Generate a video with a local diffusers pipeline (Wan 2.1/2.2, HunyuanVideo 1.5, CogVideoX, "
+        description="Generate a video from text (or from an image, --image) with a local diffusers pipeline (Wan 2.1/2.2, HunyuanVideo 1.5, CogVideoX, "
                     "Cosmos 2.5), optionally with LVSA sparse attention and RIFLEx. Writes an MP4 (H.264) and a "
                     "JSON sidecar with every setting, versions and timings.")
     g = p.add_argument_group("model and video")
@@ -38,6 +38,12 @@ def parser() -> argparse.ArgumentParser:
                    help="a local diffusers pipeline folder (with model_index.json), or a hub id already in the local "
                         "Hugging Face cache (nothing is downloaded)")
     g.add_argument("--prompt", required=True)
+    g.add_argument("--image", default=None, metavar="PATH",
+                   help="image-to-video: the first frame, scaled and center-cropped to the video's size (an image-to-"
+                        "video checkpoint needs it; a text-to-video one refuses it unless it takes one, e.g. Wan 2.2 "
+                        "TI2V-5B). Without --height/--width the video keeps the image's aspect ratio")
+    g.add_argument("--last-image", default=None, metavar="PATH",
+                   help="the last frame too, where the pipeline takes one (Wan 2.2 I2V A14B, Wan 2.1 FLF2V)")
     g.add_argument("--negative-prompt", default=None, help="default: the pipeline's own")
     g.add_argument("--num-frames", type=int, default=None,
                    help="video frames; must be on the model's grid (4k+1 for a 4x temporal VAE). Default: the model's")
@@ -56,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--output-dir", default="outputs")
     o.add_argument("--output-name", default=None,
-                   help="file name without extension (default: <family>-<frames>f-seed<seed>[-lvsa][-riflex])")
+                   help="file name without extension (default: <family>[-i2v]-<frames>f-seed<seed>[-lvsa][-riflex])")
     o.add_argument("--output-latent", action="store_true",
                    help="skip the VAE decode and save the final latents (.pt) instead of an MP4")
     o.add_argument("--profile", action="store_true",
@@ -118,6 +124,8 @@ def check(args: argparse.Namespace) -> None:
                                          or args.output_name in ("", ".", "..")):
         raise UsageError(f"--output-name must be a file name without folders, got {args.output_name!r} "
                          "(put folders in --output-dir)")
+    if args.last_image is not None and args.image is None:
+        raise UsageError("--last-image needs --image (the first frame)")
     if not args.lvsa:
         given = [flag for dest, flag in LVSA_KNOBS.items() if getattr(args, dest) not in (None, False)]
         if given:

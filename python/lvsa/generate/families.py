@@ -1,6 +1,7 @@
-"""What differs between the supported text-to-video pipelines: which family a pipeline class
-belongs to and its default frame rate (both declared on the family's adapter), its default size,
-its frame and pixel grid, and the arguments of its call.
+"""What differs between the supported pipelines: which pipeline class drives a checkpoint (its
+own, or the image-to-video class that takes an image for it), the family it belongs to and its
+default frame rate (all declared on the family's adapter), its default size, its frame and pixel
+grid, and the arguments of its call.
 
 The grid is read from the loaded pipeline (its VAE's compression factors) and transformer (its
 patch size), never assumed, so a frame count off the grid is refused with the nearest valid
@@ -66,18 +67,36 @@ class Grid:
                                  f"{self.vae_spatial}x times patch {m // self.vae_spatial}); nearest valid: {nearest}")
 
 
-def family_of(pipe) -> tuple[str, float]:
-    """(LVSA family, default fps) of a text-to-video pipeline, as its family's adapter declares.
-    Image-to-video pipelines need an input image, which `lvsa generate` does not take."""
-    from ..models import text_to_video_pipelines
+def pipeline_for(checkpoint: dict, folder, image: bool) -> str:
+    """The pipeline class to load the checkpoint (its ``model_index.json``) as: its own for text
+    to video; for ``--image``, the class its family's adapter names to take the image."""
+    from ..models import generate_pipelines
 
-    name = type(pipe).__name__
-    pipelines = text_to_video_pipelines()
+    name = checkpoint.get("_class_name")
+    pipelines = generate_pipelines()
     if name not in pipelines:
-        raise UsageError(f"{name} is not supported by lvsa generate; supported text-to-video pipelines: "
-                         f"{', '.join(pipelines)}")
+        raise UsageError(f"{name} is not supported by lvsa generate; supported pipelines: {', '.join(pipelines)}")
     adapter = pipelines[name]
-    return adapter.family, adapter.text_to_video[name]
+    if name in adapter.image_to_video and not image:
+        raise UsageError(f"{folder} is an image-to-video checkpoint ({name}): pass its first frame with --image PATH")
+    if not image:
+        return name
+    pipeline = adapter.image_pipeline(checkpoint)
+    if pipeline is None:
+        adapters = list(dict.fromkeys(pipelines.values()))
+        takers = [n for a in adapters for n in a.image_to_video] + [a.also_take_an_image for a in adapters
+                                                                    if a.also_take_an_image]
+        raise UsageError(f"--image: {folder} is a text-to-video checkpoint ({name}) that takes no image; use an "
+                         f"image-to-video one: {', '.join(takers)}")
+    return pipeline
+
+
+def family_of(pipe) -> tuple[str, float]:
+    """(LVSA family, default fps) of a loaded pipeline, as its family's adapter declares."""
+    from ..models import generate_pipelines
+
+    adapter = generate_pipelines()[type(pipe).__name__]
+    return adapter.family, {**adapter.text_to_video, **adapter.image_to_video}[type(pipe).__name__]
 
 
 def grid_of(pipe) -> Grid:
@@ -99,12 +118,14 @@ def default_size(pipe) -> tuple[int, int, int]:
 
 
 def call_arguments(pipe, *, prompt: str, negative_prompt, frames: int, height: int, width: int,
-                   steps: int, guidance, seed: int, latent: bool) -> dict:
+                   steps: int, guidance, seed: int, latent: bool, image_arguments: dict, sized_by_image: bool) -> dict:
     """Keyword arguments of the pipeline call; ``guidance`` is set as the family's adapter says
-    (HunyuanVideo 1.5 replaces its guider component instead)."""
-    kwargs = dict(prompt=prompt, height=height, width=width, num_frames=frames, num_inference_steps=steps,
+    (HunyuanVideo 1.5 replaces its guider component instead); ``image_arguments``: the adapter's
+    for the conditioning image; ``sized_by_image``: the pipeline takes its size from the image."""
+    size = {} if sized_by_image else dict(height=height, width=width)
+    kwargs = dict(prompt=prompt, **size, num_frames=frames, num_inference_steps=steps,
                   generator=torch.Generator(device="cpu").manual_seed(seed),
-                  output_type="latent" if latent else "np")
+                  output_type="latent" if latent else "np", **image_arguments)
     if negative_prompt is not None:
         kwargs["negative_prompt"] = negative_prompt
     if guidance is not None:

@@ -7,6 +7,7 @@ is not there is an error that says what to download and how.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -40,11 +41,21 @@ def resolve(model: str) -> Path:
                          f"--local-dir DIR` and pass DIR)") from None
 
 
-def load(folder: Path, dtype: torch.dtype, device: torch.device):
-    """The pipeline in ``folder`` with its weights in ``dtype`` on ``device``."""
-    from diffusers import DiffusionPipeline
+def checkpoint(folder: Path) -> dict:
+    """The checkpoint's ``model_index.json``: its pipeline class and components."""
+    path = folder / "model_index.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{path} cannot be read as JSON ({error})") from None
 
-    pipe = DiffusionPipeline.from_pretrained(folder, dtype=dtype, local_files_only=True)
+
+def load(folder: Path, dtype: torch.dtype, device: torch.device, pipeline: str):
+    """The checkpoint in ``folder`` as the diffusers pipeline class named ``pipeline`` (its own, or
+    the image-to-video class that takes an image for it), weights in ``dtype`` on ``device``."""
+    import diffusers
+
+    pipe = getattr(diffusers, pipeline).from_pretrained(folder, dtype=dtype, local_files_only=True)
     return pipe.to(device)
 
 

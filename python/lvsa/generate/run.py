@@ -12,7 +12,7 @@ import torch
 from .. import riflex
 from ..integration import enable
 from ..plan import Geometry, PatternConfig, Planner
-from . import distributed, families, loading, mask, report, sidecar, video
+from . import distributed, families, image, loading, mask, report, sidecar, video
 from .args import UsageError, check, parser
 from .progress import Timeline
 
@@ -52,22 +52,36 @@ def generate(argv: list) -> int:
     device = _device(args.device, ranks)
     dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
     folder = loading.resolve(args.model)
+    # Everything that can be refused without the weights is, before they load.
+    pipeline = families.pipeline_for(loading.checkpoint(folder), folder, image=args.image is not None)
+    images = [image.read(path, flag) for path, flag in ((args.image, "--image"), (args.last_image, "--last-image"))
+              if path is not None]
     timeline = Timeline(device, show=ranks.leader)
     try:
         with timeline.stage("load"):
-            pipe = loading.load(folder, dtype, device)
-        return _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began)
+            pipe = loading.load(folder, dtype, device, pipeline)
+        return _run(args, argv, pipe, images, folder, device, dtype, ranks, timeline, began)
     finally:
         distributed.teardown(ranks)
 
 
-def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int:
+def _run(args, argv, pipe, images, folder, device, dtype, ranks, timeline, began) -> int:
+    from ..models import adapter_for
+
     family, default_fps = families.family_of(pipe)
+    adapter = adapter_for(pipe.transformer)
     grid = families.grid_of(pipe)
     default_frames, default_height, default_width = families.default_size(pipe)
     frames = args.num_frames or default_frames
-    height, width = args.height or default_height, args.width or default_width
+    image_arguments, sized_by_image, fitted = {}, False, []
+    if images:
+        height, width, image_arguments, sized_by_image, fitted = image.condition(
+            pipe, adapter, images, args.height, args.width, (default_height, default_width), grid.pixel_multiple)
+    else:
+        height, width = args.height or default_height, args.width or default_width
     grid.check(frames, height, width, family)
+    if fitted and ranks.leader:
+        print("\n".join(fitted))
     fps = args.fps or default_fps * grid.patch[0]  # CogVideoX 1.5 (temporal patch 2) plays at 16 fps
     token_frames, tokens_per_frame = grid.token_frames(frames), grid.tokens_per_frame(height, width)
     loading.configure_vae(pipe, args.vae_tiling, args.vae_slicing)
@@ -97,7 +111,8 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
                         "frequency": rope.frequency, "new_frequency": rope.new_frequency if s != 1 else rope.frequency}
 
     out_dir = Path(args.output_dir)
-    name = args.output_name or (f"{family}-{frames}f-seed{args.seed}" + ("-lvsa" if args.lvsa else "")
+    name = args.output_name or (f"{family}{'-i2v' if images else ''}-{frames}f-seed{args.seed}"
+                                + ("-lvsa" if args.lvsa else "")
                                 + ("-riflex" if args.riflex else ""))
     outputs = {}
     if ranks.leader:
@@ -113,7 +128,8 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
 
     call = families.call_arguments(pipe, prompt=args.prompt, negative_prompt=args.negative_prompt,
                                    frames=frames, height=height, width=width, steps=args.steps,
-                                   guidance=args.guidance, seed=args.seed, latent=args.output_latent)
+                                   guidance=args.guidance, seed=args.seed, latent=args.output_latent,
+                                   image_arguments=image_arguments, sized_by_image=sized_by_image)
     with report.lvsa_warnings() as warnings, timeline.pipeline_call(pipe, decode=not args.output_latent):
         result = pipe(**call)
 
@@ -138,7 +154,8 @@ def _run(args, argv, pipe, folder, device, dtype, ranks, timeline, began) -> int
                     seed=args.seed, dtype=str(dtype).removeprefix("torch."), device=str(device),
                     latent_frames=grid.latent_frames(frames), token_frames=token_frames,
                     tokens_per_frame=tokens_per_frame, vae_temporal=grid.vae_temporal, vae_spatial=grid.vae_spatial,
-                    patch=list(grid.patch))
+                    patch=list(grid.patch),
+                    **{i.flag.removeprefix("--").replace("-", "_"): i.record(height, width) for i in images})
     sidecar.write(Path(outputs["sidecar"]), argv=list(argv), options=vars(args), resolved=resolved,
                   timeline=timeline, wall=wall, lvsa=engaged, riflex=riflex_facts, outputs=outputs,
                   world_size=ranks.world)

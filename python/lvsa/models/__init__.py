@@ -59,9 +59,9 @@ def parallel_supported() -> str:
     return ", ".join(a.family for a in _registry.values() if type(a).parallel_plan is not Adapter.parallel_plan)
 
 
-def text_to_video_pipelines() -> dict[str, Adapter]:
-    """Text-to-video pipeline class name -> the adapter of its family (`lvsa generate`)."""
-    return {name: a for a in _registry.values() for name in a.text_to_video}
+def generate_pipelines() -> dict[str, Adapter]:
+    """Text- and image-to-video pipeline class name -> the adapter of its family (`lvsa generate`)."""
+    return {name: a for a in _registry.values() for name in (*a.text_to_video, *a.image_to_video)}
 
 
 def supported() -> str:
@@ -72,4 +72,4 @@ def supported() -> str:
 
 
 __all__ = ["Adapter", "LVSAProcessor", "Runtime", "Unsupported", "adapter_for", "adapter_for_family",
-           "parallel_supported", "riflex_supported", "supported", "text_to_video_pipelines"]
+           "generate_pipelines", "parallel_supported", "riflex_supported", "supported"]

@@ -26,6 +26,11 @@ class Adapter:
     model_processor_class: type      # the processor class diffusers installs on the patched modules
     # Text-to-video pipeline class names `lvsa generate` drives for this family -> default fps.
     text_to_video: dict = {}
+    # Image-to-video pipeline class names `lvsa generate --image` drives -> default fps: a checkpoint
+    # saved as one of them needs an image.
+    image_to_video: dict = {}
+    # Text-to-video checkpoints of this family that take an image too (see `image_pipeline`), for messages.
+    also_take_an_image: str = ""
 
     def facts(self, transformer: torch.nn.Module, pipe) -> Optional[ModelFacts]:
         """The model's facts; ``pipe`` (None for a bare transformer) may tell variants apart.
@@ -62,6 +67,26 @@ class Adapter:
         ``cls(group).install(transformer)`` sets the model's own seams and returns the undo.
         None: this family has no plan."""
         return None
+
+    def image_pipeline(self, checkpoint: dict) -> Optional[str]:
+        """The pipeline class that conditions the checkpoint whose ``model_index.json`` is
+        ``checkpoint`` on an image, None when it takes no image. The default: the checkpoint's own
+        class, if it is one of ``image_to_video``."""
+        name = checkpoint.get("_class_name")
+        return name if name in self.image_to_video else None
+
+    def image_size(self, pipe, width: int, height: int) -> Optional[tuple[int, int]]:
+        """``(height, width)`` of the video for an image of ``width`` x ``height``, for a pipeline
+        that sizes the video from its image and takes no height or width; None: it takes them."""
+        return None
+
+    def image_arguments(self, pipe, image, last_image) -> dict:
+        """The pipeline call's keyword arguments that condition it on ``image`` (the first frame,
+        an RGB PIL image at the video's size) and ``last_image`` (the last frame, or None). Raises
+        ``ValueError`` for a last frame the pipeline cannot take."""
+        if last_image is not None:
+            raise ValueError(f"{type(pipe).__name__} conditions on the first frame only, not on a last frame")
+        return {"image": image}
 
     def guidance_arguments(self, pipe, guidance: float) -> dict:
         """The pipeline call's keyword arguments that set the guidance scale ``guidance``."""

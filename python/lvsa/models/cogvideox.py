@@ -84,6 +84,8 @@ class CogVideoXAdapter(Adapter):
     transformer_class = CogVideoXTransformer3DModel
     model_processor_class = CogVideoXAttnProcessor2_0
     text_to_video = {"CogVideoXPipeline": 8.0}
+    # The image's latent frame (then zeros) joins the noise as channels: attention is unchanged.
+    image_to_video = {"CogVideoXImageToVideoPipeline": 8.0}
 
     def facts(self, transformer, pipe):
         config = transformer.config

@@ -1,7 +1,10 @@
 """Cosmos 2 / 2.5 (Predict, Transfer): ``CosmosTransformer3DModel``.
 
 Each block's ``attn1`` is self-attention over the video tokens (LVSA); ``attn2`` is
-cross-attention to text (and image context) and stays dense. The same class also serves
+cross-attention to text (and image context) and stays dense. Image- and video-to-world
+conditioning keeps the layout: the conditioning latent frames are marked by ``condition_mask``
+and get their own timestep, which makes the modulation per token (split with the video under
+Ulysses). The same class also serves
 Cosmos 1.0 (text/video-to-world), whose tokenizer compresses time differently and for which no
 reference horizon is known: there the user has to give ``reference``.
 """
@@ -86,6 +89,7 @@ class CosmosAdapter(Adapter):
     transformer_class = CosmosTransformer3DModel
     model_processor_class = CosmosAttnProcessor2_0
     text_to_video = {"Cosmos2_5_PredictBasePipeline": 16.0}
+    also_take_an_image = "Cosmos 2.5 Predict (Cosmos2_5_PredictBasePipeline)"
 
     def facts(self, transformer, pipe):
         if pipe is not None and type(pipe).__name__ in _COSMOS_1_PIPELINES:
@@ -109,6 +113,18 @@ class CosmosAdapter(Adapter):
 
     def parallel_plan(self, transformer):
         return _PARALLEL_PLAN
+
+    def image_pipeline(self, checkpoint):
+        name = checkpoint.get("_class_name")
+        return name if name in self.text_to_video else None  # Predict takes text, an image or a video
+
+    def image_arguments(self, pipe, image, last_image):
+        if last_image is not None:
+            raise ValueError(f"{type(pipe).__name__} conditions on leading frames only, not on a last frame")
+        # Its Video2World mode with one conditioning frame: its Image2World mode needs torchvision to
+        # read the image; both encode the image alone into the first latent frame (the VAE is causal)
+        # and condition on that frame only.
+        return {"video": [image], "num_latent_conditional_frames": 1}
 
 
 ADAPTERS = [CosmosAdapter()]

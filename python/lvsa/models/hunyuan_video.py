@@ -127,6 +127,9 @@ class HunyuanVideo15Adapter(Adapter):
     transformer_class = HunyuanVideo15Transformer3DModel
     model_processor_class = HunyuanVideo15AttnProcessor2_0
     text_to_video = {"HunyuanVideo15Pipeline": 24.0}
+    # The SigLIP image tokens join the encoder stream, valid and first (the prefix LVSA takes); the
+    # image's latent frame and a mask join the noise as channels.
+    image_to_video = {"HunyuanVideo15ImageToVideoPipeline": 24.0}
 
     def facts(self, transformer, pipe):
         return ModelFacts.from_preset(preset("hunyuanvideo-1.5"))
@@ -147,6 +150,12 @@ class HunyuanVideo15Adapter(Adapter):
 
     def parallel_plan(self, transformer):
         return _PARALLEL_PLAN
+
+    def image_size(self, pipe, width, height):
+        if type(pipe).__name__ not in self.image_to_video:
+            return None
+        # The pipeline picks the bucket of its target size closest to the image's aspect ratio.
+        return tuple(pipe.video_processor.calculate_default_height_width(height, width, pipe.target_size))
 
     def guidance_arguments(self, pipe, guidance):
         # The pipeline takes its guidance scale from its guider component, not from an argument.

@@ -4,6 +4,11 @@ Each block's ``attn1`` is self-attention over the video tokens only (LVSA), ``at
 cross-attention to text (and image, for I2V) and stays dense. Wan 2.2 A14B pipelines carry two
 experts (``transformer``, ``transformer_2``); the installer patches every transformer component,
 so both get LVSA. The processor mirrors ``WanAttnProcessor`` for a self-attention call.
+
+Image-to-video leaves ``attn1`` a plain video self-attention: Wan 2.1 / 2.2 I2V add the frame
+mask and the conditioning video's latents as input channels (36 = 16 + 4 + 16), Wan 2.1 I2V's
+CLIP image tokens reach only ``attn2`` (its added K/V projections), and Wan 2.2 TI2V-5B puts the
+image in as the first latent frame, with timestep 0 on its tokens (per-token timesteps).
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ class WanAdapter(Adapter):
     transformer_class = WanTransformer3DModel
     model_processor_class = WanAttnProcessor
     text_to_video = {"WanPipeline": 16.0}
+    image_to_video = {"WanImageToVideoPipeline": 16.0}
+    also_take_an_image = "Wan 2.2 TI2V-5B (a WanPipeline with expand_timesteps)"
 
     def facts(self, transformer, pipe):
         # TI2V-5B is the Wan transformer trained with the 48-channel (16x spatial) VAE; A14B is the
@@ -97,6 +104,25 @@ class WanAdapter(Adapter):
 
     def parallel_plan(self, transformer):
         return type(transformer)._cp_plan  # diffusers' own
+
+    def image_pipeline(self, checkpoint):
+        # TI2V-5B is saved as a text-to-video pipeline; the image-to-video one takes its image.
+        if checkpoint.get("_class_name") == "WanPipeline" and checkpoint.get("expand_timesteps"):
+            return "WanImageToVideoPipeline"
+        return super().image_pipeline(checkpoint)
+
+    def image_arguments(self, pipe, image, last_image):
+        if last_image is None:
+            return {"image": image}
+        transformer = pipe.transformer or pipe.transformer_2
+        if pipe.config.expand_timesteps:
+            raise ValueError("Wan 2.2 TI2V-5B conditions on the first frame only (WanImageToVideoPipeline with "
+                             "expand_timesteps ignores a last frame)")
+        if transformer.config.image_dim is not None and transformer.config.pos_embed_seq_len is None:
+            # Its image embedder takes one CLIP image; FLF2V's has positions for two.
+            raise ValueError("this Wan 2.1 I2V checkpoint conditions on the first frame only; first and last frame "
+                             "need Wan2.1-FLF2V-14B or Wan 2.2 I2V A14B")
+        return {"image": image, "last_image": last_image}
 
 
 ADAPTERS = [WanAdapter()]
