@@ -4,7 +4,7 @@
 #   scripts/gpu_check.sh [stage ...]
 #     stages: deps build selftest sanitize smoke test diffusers precision variants bench
 #             (default: build selftest sanitize test bench)
-#     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate and
+#     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate, pillow, ftfy and
 #                what they need; the device has no internet), without touching its torch
 #     smoke:     tests/gpu/sm90_smoke.py, diagnostics of the Hopper kernel (Hopper only)
 #     diffusers: the diffusers integration tests on the GPU with the cuda backend
@@ -35,7 +35,7 @@ python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.versio
 
 if want deps; then
   echo "[$(stamp)] deps"
-  python3 -m pip install --no-index --find-links .whl diffusers transformers accelerate >"$OUT/deps.log" 2>&1
+  python3 -m pip install --no-index --find-links .whl diffusers transformers accelerate pillow ftfy >"$OUT/deps.log" 2>&1
   STATUS[deps]="rc=$? $(python3 -c 'import diffusers, transformers; print("diffusers", diffusers.__version__, "transformers", transformers.__version__)' 2>&1 | tail -1)"
 fi
 
