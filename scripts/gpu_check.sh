@@ -7,7 +7,7 @@
 #     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate, pillow, ftfy and
 #                what they need; the device has no internet), without touching its torch
 #     smoke:     tests/gpu/sm90_smoke.py, diagnostics of the Hopper kernel (Hopper only)
-#     diffusers: the diffusers integration tests on the GPU with the cuda backend
+#     diffusers: the diffusers integration tests on the GPU with the cuda backend (compiled: tests/gpu)
 #                (LVSA_TEST_DEVICE=cuda LVSA_BACKEND=cuda; needs deps)
 #     host:      bench/host_overhead.py, host time per lvsa.attention call (and of BEFORE_SRC)
 #     precision: bench/compile_precision.py, compiled vs eager numerics at Wan 1.3B size (needs deps)
@@ -102,7 +102,7 @@ fi
 if want diffusers; then
   echo "[$(stamp)] diffusers tests on the GPU"
   LVSA_TEST_DEVICE=cuda LVSA_BACKEND=cuda python3 -m pytest tests/python/test_diffusers_models.py \
-    tests/python/test_diffusers_pipelines.py tests/python/test_diffusers_enable.py tests/python/test_compile.py \
+    tests/python/test_diffusers_pipelines.py tests/python/test_diffusers_enable.py \
     -q -p no:cacheprovider -rf 2>&1 | tee "$OUT/diffusers.log"
   STATUS[diffusers]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/diffusers.log")"
 fi
