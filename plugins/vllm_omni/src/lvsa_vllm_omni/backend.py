@@ -14,7 +14,6 @@ blocks, which then run compiled around an eager LVSA call.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from typing import Optional
 
@@ -126,9 +125,8 @@ class LVSAImpl(AttentionImpl):
             _fall_back(f"{self.prefix or 'attention'}: {why}")
             return self._dense(query, key, value, metadata)
         runtime = _runtime(current.facts)
-        scale = None if math.isclose(self.scale, 1.0 / math.sqrt(query.shape[-1])) else self.scale
         out = runtime.attend_at(layout.pack(query), layout.pack(key), layout.pack(value), layout.geometry,
-                                int(step), layout.encoder_valid, scale=scale)
+                                int(step), layout.encoder_valid, scale=self.scale)
         return layout.unpack(out, query.shape[1])
 
 
