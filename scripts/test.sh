@@ -2,10 +2,11 @@
 # The whole test suite, set-up included. Trusts nothing installed on the machine: it makes a
 # fresh virtual environment each run (build/test-venv) and installs into it only what the
 # project declares — the build tools (requirements/build.txt), the test tools
-# (requirements/test.txt) and the package itself with its `generate` extra — so a package
+# (requirements/test.txt) and the package itself with its `generate` and `eval` extras — so a package
 # installed by hand anywhere can never hide a missing dependency. Then it runs the C++ tests
 # (CTest) and pytest. GPU tests (tests/gpu) skip themselves without a GPU; scripts/gpu_check.sh
-# runs them on a GPU machine. Extra arguments go to pytest.
+# runs them on a GPU machine. Chromium (Debian's) renders the `lvsa eval` HTML report in a
+# headless browser test. Extra arguments go to pytest.
 #
 # Wheels are kept in a download cache outside any environment (LVSA_WHEEL_CACHE, default
 # ~/.cache/lvsa/wheels): later runs download only what changed, and install offline from it.
@@ -15,8 +16,8 @@ jobs=$(nproc)
 venv=build/test-venv
 wheels="${LVSA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lvsa/wheels}"
 
-echo "== set-up: build tools (Debian packages)"
-apt_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev python3-venv)
+echo "== set-up: build tools and Chromium (Debian packages)"
+apt_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev python3-venv chromium)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -46,6 +47,6 @@ cmake -S . -B build/tests -G Ninja -DCMAKE_BUILD_TYPE=Release -DLVSA_CUDA=OFF \
 cmake --build build/tests -j "$jobs"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
-echo "== Python: install this tree with its generate extra, pytest"
-install ".[generate]"
+echo "== Python: install this tree with its generate and eval extras, pytest"
+install ".[generate,eval]"
 "$py" -m pytest -q tests/python tests/gpu "$@"

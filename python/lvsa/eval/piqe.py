@@ -1,0 +1,72 @@
+"""PIQE, the Perception-based Image Quality Evaluator (Venkatanath N. et al., "Blind image quality
+evaluation using perception based features", NCC 2015), written here from the paper: it has no
+trained parameters, and the ``pypiqe`` package requires the GUI build of OpenCV (``opencv-python``),
+which cannot sit next to ``opencv-python-headless`` (both install the ``cv2`` module).
+
+The image's mean-subtracted contrast-normalised (MSCN) coefficients are cut into 16 x 16 blocks;
+blocks whose coefficient variance exceeds 0.1 are the spatially active ones a viewer looks at.
+An active block scores 1 when one of its edges has a 6-pixel segment with almost no activity
+(standard deviation below 0.1: a blocking or sudden artifact), else its variance when its centre
+and surround are equally busy (the paper's noise criterion), else 0. The score is
+100 * (sum of block scores + 1) / (active blocks + 1): 0 is pristine, 100 (also for an image
+with no active block, such as a flat one) is the worst.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BLOCK = 16
+ACTIVITY = 0.1  # MSCN variance above which a block is spatially active
+IMPAIRED_STD = 0.1  # an edge segment this flat in an active block is a noticeable artifact
+SEGMENT = 6  # edge segment length
+CENTRE = slice(BLOCK // 2 - 1, BLOCK // 2 + 1)  # the block's two middle columns
+
+
+def mscn(grey: np.ndarray) -> np.ndarray:
+    """MSCN coefficients of ``grey`` in [0, 255]: a 7 x 7 Gaussian window (sigma 7/6), constant 1."""
+    import cv2
+
+    image = grey.astype(np.float64)
+    mean = cv2.GaussianBlur(image, (7, 7), 7 / 6, borderType=cv2.BORDER_REPLICATE)
+    spread = np.sqrt(np.abs(cv2.GaussianBlur(image * image, (7, 7), 7 / 6, borderType=cv2.BORDER_REPLICATE)
+                            - mean * mean))
+    return (image - mean) / (spread + 1.0)
+
+
+def _has_artifact(block: np.ndarray) -> bool:
+    for edge in (block[0], block[-1], block[:, 0], block[:, -1]):
+        segments = np.lib.stride_tricks.sliding_window_view(edge, SEGMENT)
+        if (segments.std(axis=1, ddof=1) < IMPAIRED_STD).any():
+            return True
+    return False
+
+
+def _is_noisy(block: np.ndarray, variance: float) -> bool:
+    centre = block[:, CENTRE]
+    surround = np.concatenate([block[:, :CENTRE.start], block[:, CENTRE.stop:]], axis=1)
+    spread_centre, spread_surround = centre.std(ddof=1), surround.std(ddof=1)
+    larger = max(spread_centre, spread_surround)
+    beta = abs(spread_centre - spread_surround) / larger if larger > 0 else 0.0
+    return np.sqrt(variance) > 2 * beta
+
+
+def piqe(grey: np.ndarray) -> float:
+    """PIQE score in [0, 100] of a ``grey`` image in [0, 255] at least 16 x 16 pixels."""
+    height, width = (side - side % BLOCK for side in grey.shape)
+    if height == 0 or width == 0:
+        raise ValueError(f"PIQE needs an image of at least {BLOCK}x{BLOCK} pixels, got {grey.shape}")
+    coefficients = mscn(grey)[:height, :width]
+    blocks = coefficients.reshape(height // BLOCK, BLOCK, width // BLOCK, BLOCK).swapaxes(1, 2)
+    blocks = blocks.reshape(-1, BLOCK, BLOCK)
+    variances = blocks.var(axis=(1, 2), ddof=1)
+    total, active = 0.0, 0
+    for block, variance in zip(blocks, variances):
+        if variance <= ACTIVITY:
+            continue
+        active += 1
+        if _has_artifact(block):
+            total += 1.0
+        elif _is_noisy(block, variance):
+            total += min(1.0, float(variance))
+    return 100.0 * (total + 1.0) / (active + 1.0)
