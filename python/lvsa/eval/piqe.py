@@ -6,10 +6,12 @@ which cannot sit next to ``opencv-python-headless`` (both install the ``cv2`` mo
 The image's mean-subtracted contrast-normalised (MSCN) coefficients are cut into 16 x 16 blocks;
 blocks whose coefficient variance exceeds 0.1 are the spatially active ones a viewer looks at.
 An active block scores 1 when one of its edges has a 6-pixel segment with almost no activity
-(standard deviation below 0.1: a blocking or sudden artifact), else its variance when its centre
-and surround are equally busy (the paper's noise criterion), else 0. The score is
+(standard deviation below 0.1: a blocking or sudden artifact), else its variance when it looks
+like noise (its standard deviation sigma exceeds 2 * beta, beta = |sigma - r| / max(sigma, r),
+r the ratio of the spread of its two middle columns to that of the rest), else 0. The score is
 100 * (sum of block scores + 1) / (active blocks + 1): 0 is pristine, 100 (also for an image
-with no active block, such as a flat one) is the worst.
+with no active block, such as a flat one) is the worst. On test images it lands within about 12
+points of ``pypiqe`` (a port of MATLAB's ``piqe``); it is not bit-identical to either.
 """
 
 from __future__ import annotations
@@ -45,10 +47,11 @@ def _has_artifact(block: np.ndarray) -> bool:
 def _is_noisy(block: np.ndarray, variance: float) -> bool:
     centre = block[:, CENTRE]
     surround = np.concatenate([block[:, :CENTRE.start], block[:, CENTRE.stop:]], axis=1)
-    spread_centre, spread_surround = centre.std(ddof=1), surround.std(ddof=1)
-    larger = max(spread_centre, spread_surround)
-    beta = abs(spread_centre - spread_surround) / larger if larger > 0 else 0.0
-    return np.sqrt(variance) > 2 * beta
+    spread_surround = surround.std(ddof=1)
+    if spread_surround == 0:
+        return False
+    sigma, ratio = np.sqrt(variance), centre.std(ddof=1) / spread_surround
+    return sigma > 2 * abs(sigma - ratio) / max(sigma, ratio)
 
 
 def piqe(grey: np.ndarray) -> float:

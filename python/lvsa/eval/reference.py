@@ -1,5 +1,7 @@
 """Full reference: the video against a dense run of the same seed and settings, frame by frame —
-PSNR, SSIM and MS-SSIM (torchmetrics) — and where along the video it drifts away from dense."""
+PSNR, SSIM and MS-SSIM (torchmetrics) — and where along the video it drifts away from dense.
+SSIM is averaged over the pixels whose 11 x 11 window lies inside the frame (Wang et al.'s
+convention, scikit-image's too); MS-SSIM is torchmetrics' own (its means include the border)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ _CHUNK = 16  # frames per torchmetrics call (bounds memory at high resolutions)
 # MS-SSIM's five scale weights (Wang, Simoncelli, Bovik 2003); small frames use the first ones.
 _MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _KERNEL = 11
+_BORDER = (_KERNEL - 1) // 2
 
 
 def check_pair(video: Video, reference: Video) -> None:
@@ -60,7 +63,10 @@ def ssim_curves(frames: np.ndarray, reference: np.ndarray, device: str = "cpu") 
     for start in range(0, len(frames), _CHUNK):
         a, b = (torch.from_numpy(x[start:start + _CHUNK]).to(device).permute(0, 3, 1, 2).float() / 255.0
                 for x in (frames, reference))
-        ssims.append(ssim(a, b, data_range=1.0, reduction="none"))
+        # Averaged over the pixels whose whole window lies in the frame, as in Wang et al.'s reference
+        # code (and scikit-image); torchmetrics' own mean also counts the reflection-padded border.
+        _, maps = ssim(a, b, data_range=1.0, reduction="none", return_full_image=True)
+        ssims.append(maps[..., _BORDER:-_BORDER, _BORDER:-_BORDER].mean(dim=(1, 2, 3)))
         ms_ssims.append(ms_ssim(a, b, data_range=1.0, reduction="none", betas=betas, normalize="relu"))
     return torch.cat(ssims).cpu().numpy(), torch.cat(ms_ssims).cpu().numpy(), len(betas)
 
