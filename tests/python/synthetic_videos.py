@@ -54,3 +54,15 @@ def blur(video: np.ndarray, sigma: float = 2.0) -> np.ndarray:
 def write(frames: np.ndarray, path: Path, fps: float = 24.0) -> Path:
     write_mp4(frames, path, fps)
     return path
+
+
+def empty(path: Path) -> Path:
+    """A container with an H.264 stream and no frame in it (AVI keeps the stream header; MP4 keeps
+    no stream at all when no frame is written)."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"
+        container.start_encoding()
+    return path

@@ -11,6 +11,8 @@ import numpy as np
 # Flow, loop and flicker metrics run on frames whose longer side is at most this many pixels:
 # pixel-valued thresholds (px/frame) then do not depend on the output resolution.
 ANALYSIS_SIDE = 256
+MIN_SIDE = 16  # PIQE's block, and more than SSIM's 11-pixel window
+MIN_FRAMES = 2  # motion needs a pair
 
 
 class EvalError(Exception):
@@ -73,6 +75,12 @@ def read(path, what: str = "video") -> Video:
         raise EvalError(f"{what} {path} is not a video FFmpeg can read ({error})") from None
     if not frames:
         raise EvalError(f"{what} {path} has no frames")
+    if len(frames) < MIN_FRAMES:
+        raise EvalError(f"{what} {path} has {len(frames)} frame; lvsa eval needs at least {MIN_FRAMES}")
+    height, width = frames[0].shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise EvalError(f"{what} {path} is {width}x{height}; lvsa eval needs frames of at least "
+                        f"{MIN_SIDE}x{MIN_SIDE} pixels")
     if not rate or not float(rate) > 0:
         raise EvalError(f"{what} {path} states no frame rate")
     return Video(path, np.stack(frames), float(rate))
