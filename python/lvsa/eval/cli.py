@@ -82,18 +82,20 @@ def run(runs: list, out: Path, clip=None, dino=None, device=None, summary: bool 
     folders = _folders(runs, out)
     device = _device(device)
     loaded = Models.load(clip, dino, device)
-    references, reports = {}, []
-    for run_, folder in zip(runs, folders):
-        video = read(run_.video)
+    references, reports = {}, []  # a dense run shared by several LVSA runs is decoded once
+    for job, folder in zip(runs, folders):
+        video = read(job.video)
         dense = None
-        if run_.reference is not None:
-            key = run_.reference.resolve()
-            dense = references.get(key) or references.setdefault(key, read(run_.reference, "--reference"))
-        evaluation = evaluate(video, dense, run_.prompt, loaded, device)
+        if job.reference is not None:
+            key = job.reference.resolve()
+            if key not in references:
+                references[key] = read(job.reference, "--reference")
+            dense = references[key]
+        evaluation = evaluate(video, dense, job.prompt, loaded, device)
         files = write(evaluation, folder)
         composite, loop = evaluation.report["composite"], evaluation.report["groups"]["loop"]
-        print(f"{run_.video}: composite {composite['score']:.3f}, {composite['verdict']}; loop_quality "
-              f"{loop['score']:.3f} ({loop['state']})" + (f" vs {run_.reference}" if dense is not None else "")
+        print(f"{job.video}: composite {composite['score']:.3f}, {composite['verdict']}; loop_quality "
+              f"{loop['score']:.3f} ({loop['state']})" + (f" vs {job.reference}" if dense is not None else "")
               + f"\n  report: {files['html']}")
         reports.append(evaluation.report)
     if summary or len(runs) > 1:

@@ -21,6 +21,7 @@ THUMB_SIDE = 32  # self-similarity and autocorrelation compare frames at this si
 RETURN_RATIO = 0.2  # a frame "comes back" when it is within 20% of how far the video had moved away
 AWAY_MIN = 0.02  # ... and the video had moved away by at least this mean grey level difference
 PERIOD_SHARE = 0.5  # the period: the smallest lag at which at least half the frames come back
+PERIOD_EVIDENCE = 0.5  # flow periodicity and autocorrelation name a period only from this value up
 STATIC_TAIL_MIN = 3  # a final run of fewer identical frames is not a freeze
 FLAT_MOTION_PX = 0.02  # a motion signal varying less than this (px/frame) has no periodicity to find
 FLAT_PIXELS = 1.0 / 255.0  # frames varying less than one grey level over time have no autocorrelation
@@ -98,7 +99,8 @@ def flow_periodicity(flows: np.ndarray) -> dict:
         excess = (_harmonic_share(power, pad, pairs, period) - chance) / (1.0 - chance)
         if excess > best:
             best, best_period = excess, period
-    return measure(best, 1.0 - best, "excess power share", period_frames=best_period)
+    return measure(best, 1.0 - best, "excess power share",
+                   period_frames=best_period if best >= PERIOD_EVIDENCE else None)
 
 
 def autocorrelation(thumbs: np.ndarray) -> dict:
@@ -120,7 +122,8 @@ def autocorrelation(thumbs: np.ndarray) -> dict:
         return measure(0.0, 1.0, "correlation", period_frames=None, note="no dip: the correlation only decays")
     after = dips[0] + 1 + int(np.argmax(curve[dips[0] + 1:])) if dips[0] + 1 < len(curve) else dips[0]
     peak = max(0.0, float(curve[after]))
-    return measure(peak, 1.0 - peak, "correlation", period_frames=int(lags[after]))
+    period = int(lags[after]) if peak >= PERIOD_EVIDENCE else None
+    return measure(peak, 1.0 - peak, "correlation", period_frames=period)
 
 
 def static_tail(duplicate: np.ndarray, count: int) -> dict:
