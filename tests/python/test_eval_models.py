@@ -119,3 +119,18 @@ def test_wrong_model_folders_are_refused(clip_folder, dino_folder, tmp_path):
     (bare / "config.json").write_text(json.dumps(json.loads((clip_folder / "config.json").read_text())))
     with pytest.raises(EvalError, match=r"--clip .*bare: no usable tokenizer and image processor"):
         models.load_clip(bare)
+
+
+def test_lvsa_eval_with_both_models(clip_folder, dino_folder, tmp_path):
+    from lvsa.cli import main
+
+    video = sv.write(sv.pan(12), tmp_path / "pan.mp4")
+    assert main(["eval", str(video), "--clip", str(clip_folder), "--dino", str(dino_folder), "--prompt", "a fox",
+                 "--device", "cpu", "--out", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval" / "pan" / "report.json").read_text())
+    assert {"clip_iqa", "text_alignment", "subject_consistency"} <= set(report["groups"])
+    weights = report["composite"]["weights"]
+    assert set(weights) == {"loop", "temporal", "dynamics", "spatial", "clip_iqa", "text_alignment",
+                            "subject_consistency"}  # no reference: its 0.10 is spread over the rest
+    assert weights["clip_iqa"] == pytest.approx(0.05 / 0.90) and sum(weights.values()) == pytest.approx(1.0)
+    assert len(report["curves"]["dino_subject_consistency"]) == 11
