@@ -58,8 +58,7 @@ def cycles(distance: np.ndarray) -> dict:
     revisiting = returns.any(axis=0)
     period = None
     for lag in range(2, count - 3):  # at least four pairs at the lag
-        pairs = np.array([returns[t, t + lag] for t in range(count - lag)])
-        if pairs.mean() >= PERIOD_SHARE:
+        if np.diagonal(returns, lag).mean() >= PERIOD_SHARE:
             period = lag
             break
     share = float(revisiting.mean())
