@@ -47,8 +47,8 @@ def pair(runs: list) -> None:
         if run.sidecar is not None and not run.sidecar.get("lvsa", {}).get("enabled"):
             key = _pairing_key(run.sidecar)
             if key in dense:
-                raise EvalError(f"--batch: {dense[key].video} and {run.video} are both dense runs of the same settings; "
-                                "keep one, or give each LVSA run its reference in a CSV")
+                raise EvalError(f"--batch: {dense[key].video} and {run.video} are both dense runs of the same "
+                                "settings; keep one, or give each LVSA run its reference in a CSV")
             dense[key] = run
     for run in runs:
         if run.reference is None and run.sidecar is not None and run.sidecar.get("lvsa", {}).get("enabled"):
@@ -101,6 +101,7 @@ def runs(source) -> list:
     elif source.is_file():
         found = from_csv(source)
     else:
-        raise EvalError(f"--batch {source} does not exist (expected a CSV of runs or a folder of lvsa generate outputs)")
+        raise EvalError(f"--batch {source} does not exist (expected a CSV of runs or a folder of lvsa generate "
+                        "outputs)")
     pair(found)
     return found

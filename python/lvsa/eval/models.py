@@ -30,7 +30,8 @@ def _model_folder(path, flag: str, model_type: str) -> Path:
     folder = Path(path)
     config = folder / "config.json"
     if not folder.is_dir():
-        raise EvalError(f"{flag} {folder} is not a folder (expected a {model_type} model saved with save_pretrained)")
+        raise EvalError(f"{flag} {folder} is not a folder (expected a {model_type} model saved with "
+                        "save_pretrained)")
     if not config.is_file():
         raise EvalError(f"{flag} {folder} has no config.json (expected a {model_type} model saved with save_pretrained)")
     found = json.loads(config.read_text()).get("model_type")
