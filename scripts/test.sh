@@ -2,10 +2,11 @@
 # The whole test suite, set-up included. Trusts nothing installed on the machine: it makes a
 # fresh virtual environment each run (build/test-venv) and installs into it only what the
 # project declares — the build tools (requirements/build.txt), the test tools
-# (requirements/test.txt) and the package itself with its `generate` extra — so a package
+# (requirements/test.txt) and the package itself with its `generate` and `eval` extras — so a package
 # installed by hand anywhere can never hide a missing dependency. Then it runs the C++ tests
 # (CTest) and pytest. GPU tests (tests/gpu) skip themselves without a GPU; scripts/gpu_check.sh
-# runs them on a GPU machine. Extra arguments go to the core pytest run. Last, the vLLM-Omni
+# runs them on a GPU machine. Chromium (Debian's) renders the `lvsa eval` HTML report in a
+# headless browser test. Extra arguments go to the core pytest run. Last, the vLLM-Omni
 # plugin's tests run in an environment of their own (build/vllm-omni-venv: vLLM-Omni pins its own
 # torch and diffusers), with the same lvsa wheel; LVSA_TEST_VLLM_OMNI=0 skips them locally.
 #
@@ -17,8 +18,8 @@ jobs=$(nproc)
 venv=build/test-venv
 wheels="${LVSA_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lvsa/wheels}"
 
-echo "== set-up: build tools (Debian packages)"
-apt_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev python3-venv)
+echo "== set-up: build tools and Chromium (Debian packages)"
+apt_packages=(cmake ninja-build g++ libgtest-dev libgmock-dev libbenchmark-dev python3-venv chromium)
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -50,11 +51,11 @@ cmake -S . -B build/tests -G Ninja -DCMAKE_BUILD_TYPE=Release -DLVSA_CUDA=OFF \
 cmake --build build/tests -j "$jobs"
 ctest --test-dir build/tests --output-on-failure -j "$jobs"
 
-echo "== Python: this tree's wheel, installed with its generate extra; pytest"
+echo "== Python: this tree's wheel, installed with its generate and eval extras; pytest"
 rm -rf build/dist
 "$py" -m pip wheel --quiet --no-deps --no-build-isolation -w build/dist .
 lvsa_wheel=$(ls build/dist/lvsa-*.whl)
-install "$py" "$wheels" "$lvsa_wheel[generate]"
+install "$py" "$wheels" "$lvsa_wheel[generate,eval]"
 "$py" -m pytest -q tests/python tests/gpu "$@"
 
 [ "${LVSA_TEST_VLLM_OMNI:-1}" = 0 ] && { echo "== vLLM-Omni plugin: skipped (LVSA_TEST_VLLM_OMNI=0)"; exit 0; }

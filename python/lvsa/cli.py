@@ -1,4 +1,4 @@
-"""The ``lvsa`` command: ``lvsa plan`` (the C++ ``lvsa-plan``), ``lvsa bench`` and ``lvsa generate``."""
+"""The ``lvsa`` command: ``lvsa plan`` (the C++ ``lvsa-plan``), ``lvsa bench``, ``lvsa generate`` and ``lvsa eval``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ commands:
   plan     print the attention pattern of a model preset or latent geometry (lvsa plan --help)
   bench    time dense vs LVSA attention at a model's geometry (lvsa bench --help)
   generate make a video with a local diffusers model, LVSA and RIFLEx (lvsa generate --help)
+  eval     score videos offline: loop and freeze, coherence, quality, against a dense run (lvsa eval --help)
 """
 
 
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         from .generate import main as generate_main
 
         return generate_main(rest)
+    if command == "eval":
+        from .eval import main as eval_main
+
+        return eval_main(rest)
     print(f"lvsa: unknown command {command!r}\n\n{USAGE}", file=sys.stderr, end="")
     return 2
 

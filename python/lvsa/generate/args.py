@@ -8,6 +8,7 @@ video → latent factor; ``--reference-latent-frames`` is in latent frames, like
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 from pathlib import Path
 
@@ -67,6 +68,9 @@ def parser() -> argparse.ArgumentParser:
                    help="skip the VAE decode and save the final latents (.pt) instead of an MP4")
     o.add_argument("--profile", action="store_true",
                    help="print per-step and per-stage times and peak memory per stage (also in the sidecar)")
+    o.add_argument("--eval", action="store_true",
+                   help="score the video just written with lvsa eval (the eval extra); reports in "
+                        "<output-dir>/eval/<name>/")
 
     s = p.add_argument_group("LVSA sparse attention (frame knobs in video frames)")
     s.add_argument("--lvsa", action="store_true", help="use LVSA sparse attention (default: the model's dense attention)")
@@ -126,6 +130,10 @@ def check(args: argparse.Namespace) -> None:
                          "(put folders in --output-dir)")
     if args.last_image is not None and args.image is None:
         raise UsageError("--last-image needs --image (the first frame)")
+    if args.eval and args.output_latent:
+        raise UsageError("--eval scores a video; --output-latent writes none (drop one of them)")
+    if args.eval and any(importlib.util.find_spec(module) is None for module in ("cv2", "skimage", "torchmetrics")):
+        raise UsageError("--eval needs the eval extra: pip install 'lvsa[eval]'")
     if not args.lvsa:
         given = [flag for dest, flag in LVSA_KNOBS.items() if getattr(args, dest) not in (None, False)]
         if given:

@@ -163,6 +163,14 @@ def _run(args, argv, pipe, images, folder, device, dtype, ranks, timeline, began
         print(report.profile(timeline))
     print(report.summary(timeline, wall, engaged, riflex_line, outputs.get("video") or outputs["latent"],
                          outputs["sidecar"]))
+    if args.eval:
+        from ..eval.cli import evaluate_generated
+        from ..eval.reader import EvalError
+
+        try:
+            evaluate_generated(Path(outputs["video"]), args.prompt)
+        except EvalError as error:
+            raise UsageError(f"--eval: {error}") from None
     return 0
 
 
