@@ -8,15 +8,13 @@ installed together it generates (strict mode: a layer that did not run LVSA fail
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 import torch
-from conftest import ROOT
+from omni_cpu import ROOT
 
 
 def test_offline_generation_through_omni(tmp_path, sparse_knobs, monkeypatch):
-    sys.path.insert(0, str(ROOT / "tests" / "python"))
+    monkeypatch.syspath_prepend(str(ROOT / "tests" / "python"))
     import tiny_pipelines
     from vllm_omni import Omni
     from vllm_omni.inputs.data import OmniDiffusionSamplingParams

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import LVSA_SELF, building, diffusion_config, load_plugins
+from omni_cpu import LVSA_SELF, building, diffusion_config, load_plugins
 
 
 def _layers(vllm_config, attention):

@@ -5,7 +5,7 @@ A14B experts running LVSA under one request, and subclasses of served pipelines 
 from __future__ import annotations
 
 import torch
-from conftest import LVSA_SELF, building, diffusion_config
+from omni_cpu import LVSA_SELF, building, diffusion_config
 
 import test_wan as wan
 from reference import init_weights, patch_self_attention

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 import torch.multiprocessing as mp
-from conftest import LVSA_SELF, forward_context, free_port, init_vllm, load_plugins
+from omni_cpu import LVSA_SELF, forward_context, free_port, init_vllm, load_plugins
 
 import test_hunyuan_video as hunyuan
 import test_wan as wan

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import torch
-from conftest import LVSA_SELF, building, diffusion_config, forward_context
+from omni_cpu import LVSA_SELF, building, diffusion_config, forward_context
 from reference import init_weights, patch_self_attention
 
 from lvsa.model_facts import ModelFacts

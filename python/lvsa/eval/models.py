@@ -40,32 +40,30 @@ def _model_folder(path, flag: str, model_type: str) -> Path:
     return folder
 
 
+def _load(path, device: str, flag: str, model_type: str, model_class, processor_class, processor_what: str):
+    folder = _model_folder(path, flag, model_type)
+    try:
+        processor = processor_class.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, TypeError) as error:
+        raise EvalError(f"{flag} {folder}: no usable {processor_what} next to the model (save it there too): "
+                        f"{error}") from None
+    model = model_class.from_pretrained(folder, local_files_only=True).to(device).eval()
+    return model, processor
+
+
 def load_clip(path, device: str = "cpu"):
     """(CLIPModel, CLIPProcessor) from a local folder."""
     from transformers import CLIPModel, CLIPProcessor
 
-    folder = _model_folder(path, "--clip", "clip")
-    try:
-        processor = CLIPProcessor.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, TypeError) as error:
-        raise EvalError(f"--clip {folder}: no usable tokenizer and image processor next to the model "
-                        f"(save the CLIPProcessor there too): {error}") from None
-    model = CLIPModel.from_pretrained(folder, local_files_only=True).to(device).eval()
-    return model, processor
+    return _load(path, device, "--clip", "clip", CLIPModel, CLIPProcessor,
+                 "tokenizer and image processor (the CLIPProcessor)")
 
 
 def load_dino(path, device: str = "cpu"):
     """(Dinov2Model, image processor) from a local folder."""
     from transformers import AutoImageProcessor, Dinov2Model
 
-    folder = _model_folder(path, "--dino", "dinov2")
-    try:
-        processor = AutoImageProcessor.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, TypeError) as error:
-        raise EvalError(f"--dino {folder}: no usable image processor next to the model "
-                        f"(save it there too): {error}") from None
-    model = Dinov2Model.from_pretrained(folder, local_files_only=True).to(device).eval()
-    return model, processor
+    return _load(path, device, "--dino", "dinov2", Dinov2Model, AutoImageProcessor, "image processor")
 
 
 def _unit(x):
