@@ -9,9 +9,8 @@ report that the tests below read. Cases: every family with Ulysses support, the 
 attention (LVSA adding nothing), video lengths that divide by N and that do not, head counts
 that do not divide by N (3, 5 and 8 processes: ⌈H/N⌉ or ⌊H/N⌋ heads a rank, grouped-query k/v
 heads shared by the ranks whose queries read them), and after ``disable`` the model is its
-unsharded self again. On GPUs, Wan also runs under diffusers' own
-``enable_parallelism``: alone (the model's attention through diffusers' Ulysses) and with LVSA
-enabled inside it. The torchrun example runs end to end on a tiny saved pipeline.
+unsharded self again. On GPUs, Wan also runs under diffusers' own ``enable_parallelism``: alone
+(the model's attention through diffusers' Ulysses) and with LVSA enabled inside it. The torchrun example runs end to end on a tiny saved pipeline.
 """
 
 from __future__ import annotations

@@ -143,8 +143,9 @@ def to_heads(tensors: list[torch.Tensor], layout: Layout, group) -> list[torch.T
     whole = first.new_empty(E + S, B, widths[r], D)
     video = whole[E:] if layout.encoder_first else whole[:S]
     encoder = whole[:E] if layout.encoder_first else whole[S:]
-    send = first.new_empty(n * B * sum(widths) * D)  # destination j's heads of my tokens, one block each
-    blocks = [block.view(n, B, w, D) for block, w in zip(send.split([n * B * w * D for w in widths]), widths)]
+    counts = [n * B * w * D for w in widths]
+    send = first.new_empty(sum(counts))  # destination j's heads of my tokens, one block each
+    blocks = [block.view(n, B, w, D) for block, w in zip(send.split(counts), widths)]
 
     even = all(_even(ranges) for ranges in splits)
     views, offsets = [], [0] * N  # each destination's columns filled so far
@@ -164,7 +165,7 @@ def to_heads(tensors: list[torch.Tensor], layout: Layout, group) -> list[torch.T
         views.append((whole if enc is not None else video)[..., columns, :].transpose(0, 1))
         offsets = [offset + len(heads) for offset, heads in zip(offsets, ranges)]
     dist.all_to_all_single(video.view(-1), send, output_split_sizes=[size * B * widths[r] * D for size in layout.sizes],
-                           input_split_sizes=[n * B * w * D for w in widths], group=group)
+                           input_split_sizes=counts, group=group)
     return views
 
 
@@ -189,12 +190,13 @@ def to_sequence(out: torch.Tensor, layout: Layout, group) -> torch.Tensor:
     send = torch.cat(pieces)
     mine = E + layout.local
     heads = [len(ranges) for ranges in layout.heads.query]
-    recv = out.new_empty(mine * B * sum(heads) * D)  # one block per source rank = head group: my tokens
-    dist.all_to_all_single(recv, send.view(-1), output_split_sizes=[mine * B * g * D for g in heads],
+    counts = [mine * B * g * D for g in heads]
+    recv = out.new_empty(sum(counts))  # one block per source rank = head group: my tokens
+    dist.all_to_all_single(recv, send.view(-1), output_split_sizes=counts,
                            input_split_sizes=[(E + size) * B * h * D for size in layout.sizes], group=group)
     if _even(layout.heads.query):
         return recv.view(N, mine, B, h, D).permute(2, 1, 0, 3, 4).reshape(B, mine, N * h, D)
-    blocks = recv.split([mine * B * g * D for g in heads])
+    blocks = recv.split(counts)
     return torch.cat([block.view(mine, B, g, D).transpose(0, 1) for block, g in zip(blocks, heads)], dim=2)
 
 
