@@ -5,8 +5,10 @@ attention, all-to-all out) and, with ``--step``, one whole transformer forward, 
     python3 bench/parallel.py --report runs.jsonl [--json bench/results/parallel_<card>_<date>.json]
 
 The first form (run once per GPU count) appends one JSON line per measurement from rank 0; the
-second prints the table (times and speedups over 1 GPU) and writes the combined JSON. Layer
-shapes: 12 heads, D = 128, P = 1560 tokens per frame (480x832), bf16, cuda backend, Wan's
+second prints the table (times, speedups over 1 GPU, the most heads a GPU attends with) and
+writes the combined JSON. Any GPU count up to 12 runs: the 12 heads split ⌈12/N⌉ or ⌊12/N⌋ a
+GPU (on 8: four GPUs with 2, four with 1), so attention can speed up by 12/⌈12/N⌉ at most.
+Layer shapes: 12 heads, D = 128, P = 1560 tokens per frame (480x832), bf16, cuda backend, Wan's
 default pattern (reference 21) at step 0; each rank starts from its share of q, k, v, as the
 processor does. Times are medians over repetitions, each rank timed with CUDA events after a
 barrier, and the slowest rank reported (it sets the pace). The step uses the real
@@ -92,12 +94,13 @@ def _layer(frames: int, P: int, reps: int, degree: int, device) -> dict:
     import torch.distributed as dist
 
     import lvsa
-    from lvsa.parallel.collectives import Layout, shares, to_heads, to_sequence
+    from lvsa.parallel.collectives import Layout, shares, split_heads, to_heads, to_sequence
 
     geometry = lvsa.Geometry(frames, P)
     plan = lvsa.Planner(geometry, lvsa.PatternConfig(reference=REFERENCE)).step(0)
     rank = dist.get_rank() if dist.is_initialized() else 0
-    layout = Layout(tuple(shares(geometry.video_tokens, degree)), rank)
+    heads = split_heads(HEADS, HEADS, degree)  # 12 heads on 8 GPUs: 2 on ranks 0-3, 1 on ranks 4-7
+    layout = Layout(tuple(shares(geometry.video_tokens, degree)), rank, heads)
     generator = torch.Generator(device=device).manual_seed(rank)
     dtype, backend = (torch.bfloat16, "cuda") if device.type == "cuda" else (torch.float32, "cpu")
     q, k, v = (torch.randn(1, layout.local, HEADS, HEAD_DIM, device=device, dtype=dtype, generator=generator)
@@ -113,6 +116,7 @@ def _layer(frames: int, P: int, reps: int, degree: int, device) -> dict:
         return to_sequence(attend(*to_heads([q, k, v], layout, group)), layout, group)
 
     row = dict(kind="layer", frames=frames, P=P, heads=HEADS, head_dim=HEAD_DIM, gpus=degree,
+               most_heads=max(len(ranges) for ranges in heads.query),
                tokens=geometry.video_tokens, density=plan.frame_density, dtype=str(dtype).replace("torch.", ""),
                layer_ms=_slowest_median(_timed(layer, reps, device)))
     if degree > 1:
@@ -150,6 +154,7 @@ def _step(frames: int, degree: int, device) -> dict:
     del model
     torch.cuda.empty_cache()
     return dict(kind="step", frames=frames, P=1560, heads=HEADS, head_dim=HEAD_DIM, gpus=degree,
+                most_heads=-(-HEADS // degree),
                 tokens=frames * 1560, layers=WAN_1_3B["num_layers"], dtype="bfloat16", step_ms=ms)
 
 
@@ -194,7 +199,8 @@ def report(args) -> None:
     first = rows[0]
     print(f"\nUlysses scaling, Wan 2.1 1.3B shapes ({HEADS} heads, D={HEAD_DIM}, P={first['P']}, "
           f"{first['dtype']}) on {first['card']}, {first['date']}; layer = all-to-all + LVSA attention + all-to-all")
-    print(f"{'what':<6} {'T':>4} {'GPUs':>4} {'ms':>9} {'speedup':>8} {'a2a in':>8} {'attn':>8} {'a2a out':>8}")
+    print(f"{'what':<6} {'T':>4} {'GPUs':>4} {'heads':>5} {'ms':>9} {'speedup':>8} {'a2a in':>8} {'attn':>8} "
+          f"{'a2a out':>8}")
     for r in sorted(rows, key=lambda r: (r["kind"], r["frames"], r["gpus"])):
         ms = r["layer_ms"] if r["kind"] == "layer" else r["step_ms"]
         one = base.get((r["kind"], r["frames"]))
@@ -202,7 +208,8 @@ def report(args) -> None:
         parts = "".join(f" {r[k]:>8.2f}" if k in r else f" {'':>8}"
                         for k in ("a2a_in_ms", "attention_ms", "a2a_out_ms"))
         speedup = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
-        print(f"{r['kind']:<6} {r['frames']:>4} {r['gpus']:>4} {ms:>9.2f} {speedup:>8}{parts}")
+        print(f"{r['kind']:<6} {r['frames']:>4} {r['gpus']:>4} {r.get('most_heads', ''):>5} {ms:>9.2f} "
+              f"{speedup:>8}{parts}")
     if args.json:
         Path(args.json).write_text(json.dumps(dict(card=rows[0]["card"], date=rows[0]["date"], results=rows),
                                               indent=1))

@@ -6,10 +6,11 @@ transformer, computes the 1-process outputs itself (no sharding), then runs the 
 ``lvsa.enable(..., parallel=N)`` and compares; rank 0 collects every rank's results into a JSON
 report that the tests below read. Cases: every family with Ulysses support, the sparse pattern
 (at two rotation offsets) against 1-process LVSA, the dense pattern against the model's own
-attention (LVSA adding nothing), video lengths that divide by N and that do not, and after
-``disable`` the model is its unsharded self again. On GPUs, Wan also runs under diffusers' own
-``enable_parallelism``: alone (the model's attention through diffusers' Ulysses) and with LVSA
-enabled inside it. The torchrun example runs end to end on a tiny saved pipeline.
+attention (LVSA adding nothing), video lengths that divide by N and that do not, head counts
+that do not divide by N (3, 5 and 8 processes: ⌈H/N⌉ or ⌊H/N⌋ heads a rank, grouped-query k/v
+heads shared by the ranks whose queries read them), and after ``disable`` the model is its
+unsharded self again. On GPUs, Wan also runs under diffusers' own ``enable_parallelism``: alone
+(the model's attention through diffusers' Ulysses) and with LVSA enabled inside it. The torchrun example runs end to end on a tiny saved pipeline.
 """
 
 from __future__ import annotations
@@ -48,6 +49,17 @@ FAMILIES = {
     "hunyuan_video_i2v": lambda: td.hunyuan_video_i2v(heads=HEADS),
     "cogvideox1.5_i2v": lambda: td.cogvideox(patch_size_t=2, heads=HEADS, image=True),
 }
+# Head counts that N does not divide, on a few families (every rank of a small machine runs every
+# case): the joint models' encoder tokens after (HunyuanVideo) and before the video (Cosmos 3,
+# whose queries are video only), and Wan 2.1 1.3B's 12 heads on 5 and 8 processes.
+UNEVEN = {
+    3: {"hunyuan_video 4 heads": lambda: td.hunyuan_video(heads=4),  # 2, 1, 1
+        "cosmos3 4/2 heads": lambda: td.cosmos3(num_attention_heads=4, num_key_value_heads=2)},  # k/v 0, 1, 1
+    5: {"wan 12 heads": lambda: td.wan(num_attention_heads=12),  # 3, 3, 2, 2, 2
+        "cosmos3 8/4 heads": lambda: td.cosmos3(num_attention_heads=8, num_key_value_heads=4)},  # k/v 0, 1, 2, 3, 3
+    8: {"wan 12 heads": lambda: td.wan(num_attention_heads=12)},  # 2, 2, 2, 2, 1, 1, 1, 1
+}
+CASES_AT = {2: FAMILIES, 4: FAMILIES, **UNEVEN}
 # (latent frames T, tokens per frame P): 8 x 4 = 32 tokens divide by 2 and 4; 7 x 9 = 63 by neither.
 GEOMETRIES = [(8, 4), (7, 9)]
 STEPS = (0, 1)  # two rotation offsets of the kfi-3 sparse pattern
@@ -133,7 +145,7 @@ def _compare(results: list, name: str, expected, actual) -> None:
 
 
 def _family_cases(results: list, degree: int) -> None:
-    for family, make in FAMILIES.items():
+    for family, make in CASES_AT[degree].items():
         for frames, p in GEOMETRIES:
             case = make()
             _at_geometry(case, frames, p)
@@ -174,9 +186,11 @@ def _refusals(degree: int) -> dict:
     """The messages of what Ulysses refuses before any work."""
     messages = {}
     for name, make, kwargs in [
-        ("heads", lambda: td.wan(num_attention_heads=3), dict(parallel=degree)),
+        ("heads", lambda: td.wan(num_attention_heads=degree - 1), dict(parallel=degree)),
         ("world", FAMILIES["wan"], dict(parallel=degree + 1)),
-        ("kv heads", lambda: td.cosmos3(num_key_value_heads=1), dict(parallel=degree)),
+        # 2N + 2 query heads: rank 0's 3 read k/v head 0 twice and k/v head 1 once.
+        ("kv heads", lambda: td.cosmos3(num_attention_heads=2 * degree + 2, num_key_value_heads=degree + 1),
+         dict(parallel=degree)),
     ]:
         case = make()
         try:
@@ -195,7 +209,7 @@ def main(report: str) -> None:
     rank = torch.distributed.get_rank()
     results: list = []
     _family_cases(results, degree)
-    if device.type == "cuda":
+    if device.type == "cuda" and CASES_AT[degree] is FAMILIES:
         _diffusers_wan_cases(results, degree)
     refusals = _refusals(degree)
     everything = [None] * degree
@@ -224,7 +238,7 @@ def torchrun(nproc: int, script: Path, *args: str, timeout: int = 300, **env) ->
     return subprocess.run(command, env=_environment(**env), capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module", params=[2, 4], ids=lambda n: f"{n}proc")
+@pytest.fixture(scope="module", params=list(CASES_AT), ids=lambda n: f"{n}proc")
 def launched(request, tmp_path_factory):
     degree = request.param
     if td.DEVICE.type == "cuda" and torch.cuda.device_count() < degree:
@@ -241,7 +255,9 @@ def test_every_rank_matches_one_process(launched):
     failures = [(r["rank"], c) for r in report["ranks"] for c in r["results"] if not c["close"]]
     assert not failures, failures
     cases = {c["case"] for c in report["ranks"][0]["results"]}
-    assert len(cases) == len(FAMILIES) * len(GEOMETRIES) * (len(STEPS) + 3) + (3 if report["device"] == "cuda" else 0)
+    families = CASES_AT[report["degree"]]
+    diffusers_own = 3 if report["device"] == "cuda" and families is FAMILIES else 0
+    assert len(cases) == len(families) * len(GEOMETRIES) * (len(STEPS) + 3) + diffusers_own
 
 
 def test_refusals_come_before_any_work(launched):
@@ -249,9 +265,10 @@ def test_refusals_come_before_any_work(launched):
     n = report["degree"]
     for rank in report["ranks"]:
         refusals = rank["refusals"]
-        assert f"3 attention heads" in refusals["heads"] and f"split over {n} processes" in refusals["heads"]
+        assert f"{n - 1} attention heads cannot split over {n} processes" in refusals["heads"]
         assert f"parallel={n + 1} but the process group has {n} processes" in refusals["world"]
-        assert "1 attention heads (num_key_value_heads)" in refusals["kv heads"]
+        assert (f"{2 * n + 2} query heads and {n + 1} k/v heads does not split over {n} processes"
+                in refusals["kv heads"]) and "process counts that split these heads: 1, " in refusals["kv heads"]
         assert all(refusals[f"{name} untouched"] for name in ("heads", "world", "kv heads"))
 
 
@@ -290,6 +307,23 @@ def test_parallel_needs_a_process_group():
     with pytest.raises(ValueError, match="parallel must be a process count"):
         lvsa.enable(td.wan().transformer, parallel=0)
     assert lvsa.enable(td.wan().transformer, parallel="auto").settings.parallel == 1  # one process: off
+
+
+def test_heads_split_unevenly_without_padding():
+    from lvsa.parallel.collectives import split_heads
+
+    wan = split_heads(12, 12, 8)  # Wan 2.1 1.3B on 8 GPUs
+    assert [len(heads) for heads in wan.query] == [2, 2, 2, 2, 1, 1, 1, 1] and wan.kv == wan.query
+    assert [h for heads in wan.query for h in heads] == list(range(12))  # every head once, in order
+    gqa = split_heads(8, 4, 5)
+    assert gqa.query == (range(0, 2), range(2, 4), range(4, 6), range(6, 7), range(7, 8))
+    assert gqa.kv == (range(0, 1), range(1, 2), range(2, 3), range(3, 4), range(3, 4))  # ranks 3, 4 share k/v head 3
+    assert split_heads(8, 2, 4).kv == (range(0, 1), range(0, 1), range(1, 2), range(1, 2))
+    with pytest.raises(ValueError, match=r"8 query heads and 4 k/v heads does not split over 3 processes.*"
+                                         r"process counts that split these heads: 1, 2, 4, 5, 6, 7, 8$"):
+        split_heads(8, 4, 3)  # rank 0's query heads 0-2 read k/v head 0 twice, k/v head 1 once
+    with pytest.raises(ValueError, match="12 attention heads cannot split over 13 processes"):
+        split_heads(12, 12, 13)
 
 
 if __name__ == "__main__":

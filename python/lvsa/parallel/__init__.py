@@ -4,12 +4,13 @@
 ``torchrun --nproc-per-node N`` splits every transformer's video tokens over the N processes
 (diffusers' plan for Wan, LVSA's own for HunyuanVideo 1.5, CogVideoX and Cosmos 2.5, whose text
 stays whole on every rank). In each self-attention layer an all-to-all gives every rank the
-whole sequence, in the model's order, for H/N heads; LVSA attends with the pattern of the whole
-video (identical to one GPU's, spec §6), and a second all-to-all brings the heads back. A model
-already parallelised with diffusers' ``enable_parallelism`` (Wan's plan) needs no ``parallel=``:
-the LVSA processors do the all-to-all inside diffusers' sharding.
+whole sequence, in the model's order, for ⌈H/N⌉ or ⌊H/N⌋ heads; LVSA attends with the pattern of
+the whole video (identical to one GPU's, spec §6), and a second all-to-all brings the heads
+back. A model already parallelised with diffusers' ``enable_parallelism`` (Wan's plan) needs no
+``parallel=``: the LVSA processors do the all-to-all inside diffusers' sharding.
 
-* :mod:`.collectives` — the all-to-alls (uneven lengths, replicated encoder tokens);
+* :mod:`.collectives` — the head split and the all-to-alls (uneven lengths and head counts,
+  replicated encoder tokens);
 * :mod:`.attention` — the Ulysses attention wrapper the processors call;
 * :mod:`.plans` — the pieces of the sharding plans the model adapters declare;
 * :mod:`.install` — the checks, the diffusers parallel config and the plan's hooks;

@@ -3,16 +3,17 @@
 A processor whose ``_parallel_config`` (diffusers' attribute, set by ``lvsa.enable(...,
 parallel=N)`` or by diffusers' own ``enable_parallelism``) asks for Ulysses sees its rank's share
 of the video tokens. It builds q, k, v on that share as on one GPU and hands them here: one
-all-to-all gives each rank the whole sequence, in the model's token order, for ``H/N`` heads; LVSA
-attends with the plan of the *whole* geometry — the same pattern as on one GPU (spec §6) — and a
-second all-to-all returns every head of the rank's own tokens.
+all-to-all gives each rank the whole sequence, in the model's token order, for ⌈H/N⌉ or ⌊H/N⌋
+of the heads (and the k/v heads they read); LVSA attends with the plan of the *whole* geometry —
+the same pattern as on one GPU (spec §6) — and a second all-to-all returns every head of the
+rank's own tokens.
 """
 
 from __future__ import annotations
 
 from typing import Optional
 
-from .collectives import Layout, shares, to_heads, to_sequence
+from .collectives import Layout, shares, split_heads, to_heads, to_sequence
 
 
 class Ulysses:
@@ -43,17 +44,10 @@ class Ulysses:
                              "sequence was not split as the context-parallel plan splits it")
         return total
 
-    def check_heads(self, *heads: int) -> None:
-        for count in heads:
-            if count % self.degree:
-                raise ValueError(f"lvsa: {count} attention heads do not split over {self.degree} processes "
-                                 "(Ulysses gives each an equal share of the heads); use a process count that "
-                                 "divides the head count")
-
     def attend(self, runtime, q, k, v, geometry, encoder_valid=None, checks=()):
         """``runtime.attend`` on local-layout ``[B, L, H, D]`` tensors; returns the local-layout output."""
-        self.check_heads(q.shape[2], k.shape[2])
-        layout = Layout(tuple(shares(geometry.video_tokens, self.degree)), self.rank, geometry.encoder_len,
+        layout = Layout(tuple(shares(geometry.video_tokens, self.degree)), self.rank,
+                        split_heads(q.shape[2], k.shape[2], self.degree), geometry.encoder_len,
                         geometry.encoder_side == "before")
         q, k, v = to_heads([q, k, v], layout, self.group)
         out = runtime.attend(q, k, v, geometry, encoder_valid, checks)

@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
-from .collectives import gather_sequence
+from .collectives import gather_sequence, split_heads
 
 # transformer -> the parallel config LVSA gave it: told apart from one diffusers' enable_parallelism
 # set, so that enabling LVSA again on a transformer it sharded is a replacement, not a conflict.
@@ -52,12 +52,11 @@ def check(transformers: dict[str, torch.nn.Module], adapters_by_name: dict, degr
             raise ValueError(f"lvsa: {name} is already parallelised (diffusers' enable_parallelism); drop "
                              "parallel= and LVSA works inside diffusers' Ulysses, or load it without it")
         config = transformer.config
-        for what in ("num_attention_heads", "num_key_value_heads"):
-            heads = getattr(config, what, None)
-            if heads is not None and heads % degree:
-                raise ValueError(f"lvsa: {name} has {heads} attention heads ({what}), which do not split over "
-                                 f"{degree} processes (Ulysses gives each an equal share of the heads); use a "
-                                 "process count that divides them")
+        heads = config.num_attention_heads  # every family with a plan names it so
+        try:
+            split_heads(heads, getattr(config, "num_key_value_heads", None) or heads, degree)
+        except ValueError as error:
+            raise ValueError(f"lvsa: {name}: {str(error).removeprefix('lvsa: ')}") from None
 
 
 # (degree, default process group) -> ParallelConfig: built once per process group, since each build
