@@ -3,7 +3,9 @@ made from, and the methods it times compute what they claim: FlexAttention's mas
 pattern, and dense attention on the valid tokens only is the model's masked attention."""
 
 import argparse
+import importlib.util
 import json
+from pathlib import Path
 
 import pytest
 
@@ -35,6 +37,15 @@ def test_smoke_run_writes_rows_with_density_and_speedups(tmp_path, capsys):
     lvsa_row, base = rows["lvsa-torch:eager"], rows["diffusers:eager"]
     assert lvsa_row["speedup"]["diffusers:eager"] == pytest.approx(base["forward_ms"] / lvsa_row["forward_ms"])
     assert "lvsa-torch:eager" in capsys.readouterr().out
+
+    # The README table is rendered from this file: its cells are the file's numbers.
+    spec = importlib.util.spec_from_file_location("dit_tables", Path(__file__).parents[2] / "docs" / "dit_tables.py")
+    dit_tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dit_tables)
+    table = dit_tables.tables(result)
+    cells = (f"| 41 (11) | {base['density']:.2f} | {base['forward_ms'] / 1e3:.2f} | "
+             f"{lvsa_row['forward_ms'] / 1e3:.2f} ({lvsa_row['speedup']['diffusers:eager']:.2f}x) |")
+    assert cells in table and "diffusers:eager | lvsa-torch:eager |" in table
 
 
 def test_unknown_method_and_flex_compile_are_refused():

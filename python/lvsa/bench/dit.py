@@ -317,7 +317,7 @@ def max_length(run, transformer, spec, args, device, dtype, pattern) -> dict:
     between the shortest length and --max-frames, one untimed and one timed run per probe."""
     grid = preset(spec.preset)["vae_temporal"]
     top = args.max_frames or 4 * max(spec.published_frames)
-    lo, hi = 0, (top - 1) // grid  # frames = grid * k + 1; lo: largest k known to run (0: none yet)
+    hi = (top - 1) // grid  # frames = grid * k + 1; lo: the largest k known to run, hi: one that does not (or top)
     probes = []
 
     def runs(k):
@@ -325,19 +325,17 @@ def max_length(run, transformer, spec, args, device, dtype, pattern) -> dict:
         probes.append({key: row.get(key) for key in ("frames", "forward_ms", "peak_gb", "error")})
         return "error" not in row
 
-    first = (spec.published_frames[0] - 1) // grid
-    if not runs(first):
+    lo = min((spec.published_frames[0] - 1) // grid, hi)
+    if not runs(lo):
         return dict(method=run.method, mode=run.mode, cap_gb=args.max_memory, max_frames=None, probes=probes)
-    lo = first
-    if runs(hi):
+    if lo < hi and runs(hi):
         lo = hi
-    else:
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if runs(mid):
-                lo = mid
-            else:
-                hi = mid
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if runs(mid):
+            lo = mid
+        else:
+            hi = mid
     return dict(method=run.method, mode=run.mode, cap_gb=args.max_memory, max_frames=grid * lo + 1, probes=probes)
 
 
