@@ -11,7 +11,8 @@ each video length (frames → latent frames as the pipelines do). It times one f
 ``--steps N`` a denoising loop with the pipeline's scheduler (``--cfg``: two forwards per step,
 conditional and unconditional, as the pipelines run them), per method, each ``METHOD[:MODE]``
 (MODE ``eager``, the default, or ``compile``: diffusers' regional compilation of the repeated
-blocks, ``compile_repeated_blocks``):
+blocks, ``compile_repeated_blocks``, where the class declares them, else ``torch.compile`` of the
+whole transformer; the row says which):
 
   dense-cudnn, dense-flash   the model's own attention with SDPA pinned to cuDNN or flash
   diffusers                  the model's own attention, unpinned (what diffusers runs by default)
@@ -49,6 +50,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .. import settings, step_context
+from ..integration import enable
 from ..model_facts import ModelFacts
 from ..plan import Geometry, Planner, preset
 from . import dit_models, results
@@ -90,7 +92,8 @@ def _parse(argv):
     p = argparse.ArgumentParser(prog="lvsa bench --dit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="wan2.1-1.3b", help=f"one of {', '.join(dit_models.MODELS)}")
-    p.add_argument("--frames", type=int, nargs="+", help="video frames (default: the published lengths; smoke: 41)")
+    p.add_argument("--frames", type=int, nargs="+",
+                   help="video frames (default: the published lengths and half the training length; smoke: 41)")
     p.add_argument("--methods", nargs="+", help="METHOD[:MODE] each (default: dense-cudnn flex lvsa-cuda on a GPU; "
                    "diffusers lvsa-torch on the CPU)")
     p.add_argument("--steps", type=int, default=0, help="time a denoising loop of this many steps, not one forward")
@@ -156,14 +159,12 @@ def _flex(runtime):
 
 def install(method: str, transformer, pattern: dict):
     """Put ``method`` on the transformer: (an undo, a context each call runs in)."""
-    import lvsa
-
     if method in ("dense-cudnn", "dense-flash"):
         return (lambda: None), (lambda: sdpa_kernel(_KERNELS[method.removeprefix("dense-")]))
     if method == "diffusers":
         return (lambda: None), contextlib.nullcontext
     backend = method.removeprefix("lvsa-") if method.startswith("lvsa-") else "torch"
-    handle = lvsa.enable(transformer, backend=backend, strict=True, **pattern)
+    handle = enable(transformer, backend=backend, strict=True, **pattern)
     if method == "flex" or method.startswith("dense-valid-"):
         for runtime in handle.runtimes.values():
             # This runtime's attention only: the processors, plans and step stay LVSA's.
@@ -173,7 +174,10 @@ def install(method: str, transformer, pattern: dict):
 
 
 def _compile(transformer):
-    """diffusers' regional compilation, and its undo (the blocks eager again)."""
+    """The compiled transformer, how it was compiled, and the undo: diffusers' regional compilation
+    where the class declares its repeated blocks (Wan, HunyuanVideo 1.5), else the whole module."""
+    if not getattr(transformer, "_repeated_blocks", None):
+        return torch.compile(transformer, fullgraph=True), "whole", torch._dynamo.reset
     transformer.compile_repeated_blocks(fullgraph=True)
 
     def undo():
@@ -182,7 +186,7 @@ def _compile(transformer):
                 module._compiled_call_impl = None
         torch._dynamo.reset()
 
-    return undo
+    return transformer, "regional", undo
 
 
 # --- timing ----------------------------------------------------------------------------------
@@ -262,11 +266,12 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
             row["skipped"] = f"{spec.name} has no padded encoder tokens to drop"
             return row
         undo_method, call_context = install(run.method, transformer, pattern)
+        model = transformer
         if run.mode == "compile":
-            undo_compile = _compile(transformer)
+            model, row["compiled"], undo_compile = _compile(transformer)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        times, warm = measure(runner(transformer, spec, data, args, call_context), device, warmup, repeats)
+        times, warm = measure(runner(model, spec, data, args, call_context), device, warmup, repeats)
         seconds = statistics.median(times)
         forwards = max(args.steps, 1) * (2 if args.cfg else 1)
         row.update(forward_ms=seconds / forwards * 1e3, ms_all=[t * 1e3 for t in times], warmup_s=warm)
@@ -286,12 +291,11 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
 # --- lengths, density ------------------------------------------------------------------------
 
 def default_frames(spec, smoke: bool) -> list[int]:
-    """The published lengths and half the shortest (0.5x); smoke: one short video."""
+    """The published lengths and half the training length; smoke: one short video."""
     if smoke:
         return [41]
-    shortest = spec.published_frames[0]
-    half = (shortest - 1) // 8 * 4 + 1  # half, on the 4k+1 grid
-    return [half, *spec.published_frames]
+    half = (spec.train_frames - 1) // 8 * 4 + 1  # on the 4k+1 grid
+    return sorted({half, *spec.published_frames})
 
 
 def lvsa_config(spec, pattern: dict):

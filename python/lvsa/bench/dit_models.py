@@ -39,7 +39,8 @@ class DiTModel:
     width: int
     texts: tuple[Text, ...]
     scheduler: tuple[str, dict]  # the pipeline's scheduler class and its config
-    published_frames: tuple[int, ...]
+    train_frames: int            # the video length it was trained at
+    published_frames: tuple[int, ...]  # the lengths LVSA's results are quoted at
     smoke: dict = field(default_factory=dict)  # config overrides for --smoke: a tiny model of the family
     smoke_size: tuple[int, int] = (32, 32)
     smoke_texts: tuple[Text, ...] = ()
@@ -98,25 +99,28 @@ COSMOS_2_5_2B = dict(in_channels=17, out_channels=16, num_attention_heads=16, at
                      encoder_hidden_states_channels=1024)
 _COSMOS_UNIPC = ("UniPCMultistepScheduler", dict(use_flow_sigmas=True, prediction_type="flow_prediction"))
 
+# Lengths: Wan and HunyuanVideo 1.5 at those of the published claims; CogVideoX 1.5 and Cosmos 2.5
+# (no published claim) at 1x, 2x, 4x (and 6x) their training length.
 MODELS = {m.name: m for m in [
     DiTModel("wan2.1-1.3b", "wan2.1-1.3b", "WanTransformer3DModel", WAN_2_1_1_3B, 480, 832, (Text(512, 4096),),
-             _FLOW_WAN_480, (81, 161, 321, 481), _WAN_TINY, smoke_texts=(Text(7, 16),)),
+             _FLOW_WAN_480, 81, (81, 161, 321, 481), _WAN_TINY, smoke_texts=(Text(7, 16),)),
     DiTModel("wan2.1-14b", "wan2.1-14b", "WanTransformer3DModel", WAN_2_1_14B, 720, 1280, (Text(512, 4096),),
-             _FLOW_WAN_720, (81, 161, 321, 481), _WAN_TINY, smoke_texts=(Text(7, 16),)),
+             _FLOW_WAN_720, 81, (81, 161, 321, 481), _WAN_TINY, smoke_texts=(Text(7, 16),)),
     DiTModel("hunyuanvideo-1.5-480p", "hunyuanvideo-1.5", "HunyuanVideo15Transformer3DModel", HUNYUAN_1_5, 480, 848,
-             _HUNYUAN_TEXTS, _FLOW_HUNYUAN_480, (65, 129, 193, 257),
+             _HUNYUAN_TEXTS, _FLOW_HUNYUAN_480, 129, (65, 129, 193, 257),
              dict(num_attention_heads=2, attention_head_dim=64, num_layers=2, num_refiner_layers=1, mlp_ratio=2.0,
                   text_embed_dim=16, text_embed_2_dim=8, image_embed_dim=12, rope_axes_dim=(16, 24, 24)),
              (32, 32), (Text(6, 16, 4), Text(3, 8, 1), Text(2, 12, 0))),
     DiTModel("hunyuanvideo-1.5-720p", "hunyuanvideo-1.5", "HunyuanVideo15Transformer3DModel",
-             dict(HUNYUAN_1_5, target_size=960), 720, 1280, _HUNYUAN_TEXTS, _FLOW_HUNYUAN_720, (65, 129, 193, 257)),
+             dict(HUNYUAN_1_5, target_size=960), 720, 1280, _HUNYUAN_TEXTS, _FLOW_HUNYUAN_720, 129,
+             (65, 129, 193, 257)),
     DiTModel("cogvideox1.5-5b", "cogvideox1.5-5b", "CogVideoXTransformer3DModel", COGVIDEOX_1_5_5B, 768, 1360,
-             (Text(226, 4096),), _COGVIDEOX_DDIM, (81, 161, 321, 481),
+             (Text(226, 4096),), _COGVIDEOX_DDIM, 81, (81, 161, 321, 481),
              dict(num_attention_heads=2, attention_head_dim=64, time_embed_dim=2, text_embed_dim=8, num_layers=2,
                   sample_width=4, sample_height=4, max_text_seq_length=6),
              smoke_texts=(Text(6, 8),)),
     DiTModel("cosmos-2.5-2b", "cosmos-2.5", "CosmosTransformer3DModel", COSMOS_2_5_2B, 704, 1280, (Text(512, 100352),),
-             _COSMOS_UNIPC, (93, 185, 373),
+             _COSMOS_UNIPC, 93, (93, 185, 369, 553),
              dict(num_attention_heads=2, attention_head_dim=64, num_layers=2, mlp_ratio=2, text_embed_dim=16,
                   adaln_lora_dim=4, max_size=(64, 16, 16), crossattn_proj_in_channels=24,
                   encoder_hidden_states_channels=16),
