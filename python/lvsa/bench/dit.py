@@ -284,6 +284,10 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
     finally:
         undo_compile()
         undo_method()
+        if run.method == "flex":
+            # Each length compiles FlexAttention anew; past dynamo's recompile limit (a --max-memory
+            # search tries many lengths) it would run eagerly, unsaid, and time something else.
+            torch._dynamo.reset()
         _free(device)
     return row
 
