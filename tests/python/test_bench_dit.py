@@ -48,7 +48,11 @@ def test_smoke_run_writes_rows_with_density_and_speedups(tmp_path, capsys):
     assert cells in table and "diffusers:eager | lvsa-torch:eager |" in table
 
 
-def test_unknown_method_and_flex_compile_are_refused():
+def test_bad_arguments_are_refused_before_anything_is_built():
+    with pytest.raises(SystemExit, match=r"--frames 80: lvsa: frames must be 4k\+1 .* nearest valid: 77 or 81"):
+        dit.main(["--smoke", "--device", "cpu", "--frames", "80"])
+    with pytest.raises(SystemExit, match="unknown --model 'wan'"):
+        dit.main(["--smoke", "--device", "cpu", "--model", "wan"])
     with pytest.raises(SystemExit, match="unknown method 'sdpa'"):
         dit.Run.parse("sdpa")
     with pytest.raises(SystemExit, match="flex:compile is not supported"):

@@ -398,6 +398,7 @@ def plot(path: Path, rows: list[dict], title: str) -> None:
 
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
+    spec = dit_models.model(args.model)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("lvsa bench --dit: no CUDA device here; pass --device cpu (with --smoke)")
@@ -406,10 +407,15 @@ def main(argv=None) -> int:
     if args.max_memory is not None and device.type != "cuda":
         raise SystemExit("lvsa bench --dit: --max-memory caps GPU memory; it needs --device cuda")
     dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
-    spec = dit_models.model(args.model)
     runs = [Run.parse(m) for m in (args.methods or (["dense-cudnn", "flex", "lvsa-cuda"] if device.type == "cuda"
                                                     else ["diffusers", "lvsa-torch"]))]
     frames_list = args.frames or default_frames(spec, args.smoke)
+    height, width = spec.smoke_size if args.smoke else (spec.height, spec.width)
+    for frames in frames_list:
+        try:  # the pipelines' frame grid (4k+1), said with the nearest valid lengths
+            Geometry.from_model(spec.preset, frames, height, width)
+        except ValueError as error:
+            raise SystemExit(f"lvsa bench --dit: --frames {frames}: {error}") from None
     pattern = {} if args.reference is None else dict(reference=args.reference)
     info = results.card_info(device)
 
@@ -418,6 +424,7 @@ def main(argv=None) -> int:
     if not args.smoke:
         dit_models.check_geometry(spec, transformer)
     build_s = time.perf_counter() - began
+    _free(device)  # the float32 copies the build made: not part of any method's memory
     weights_gb = torch.cuda.memory_allocated(device) / 2**30 if device.type == "cuda" else None
     print(f"lvsa bench --dit: {spec.name}{' (smoke)' if args.smoke else ''} on {info['card']}, built in "
           f"{build_s:.1f} s{f', weights {weights_gb:.1f} GB' if weights_gb else ''}", flush=True)
@@ -453,8 +460,7 @@ def main(argv=None) -> int:
     print_table(rows, densities, args.steps)
     payload = dict(model=spec.name, preset=spec.preset, transformer=spec.transformer,
                    config={**spec.config, **(spec.smoke if args.smoke else {})}, smoke=args.smoke,
-                   height=(spec.smoke_size if args.smoke else (spec.height, spec.width))[0],
-                   width=(spec.smoke_size if args.smoke else (spec.height, spec.width))[1],
+                   height=height, width=width,
                    device=device.type, dtype=str(dtype).removeprefix("torch."), steps=args.steps, cfg=args.cfg,
                    warmup=args.warmup, repeats=args.repeats, lvsa_pattern=repr(lvsa_config(spec, pattern)),
                    build_s=build_s, weights_gb=weights_gb, rows=rows, max_memory=searches)
