@@ -28,7 +28,8 @@ over ``--repeats`` warm runs (after ``--warmup`` runs, which include compiling),
 (``torch.cuda.max_memory_allocated``, weights included), LVSA's density at that length, and
 speedups over dense-cudnn eager, diffusers eager and dense-valid-cudnn eager where they ran.
 A method that fails (out of memory, a kernel that cannot take the inputs) is recorded with its
-error. JSON: ``bench/results/dit_<card>_<date>.json``; ``--plot`` a latency-vs-length PNG
+error. JSON: ``bench/results/dit_<card>_<date>.json``, rewritten after every measurement (a run cut
+short keeps what it measured); ``--plot`` a latency-vs-length PNG
 (needs matplotlib); ``--max-memory GB`` also finds, per method, the longest length that runs
 within that much GPU memory (binary search on the 4k+1 frame grid). docs/dit_tables.py renders
 the README tables from the JSON.
@@ -280,7 +281,8 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
         if device.type == "cuda":
             row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
     except Exception as error:  # noqa: BLE001 - recorded: the other methods still run
-        row["error"] = "out of memory" if _is_oom(error) else f"{type(error).__name__}: {str(error).splitlines()[0]}"[:300]
+        first_line = (str(error).splitlines() or [""])[0]
+        row["error"] = "out of memory" if _is_oom(error) else f"{type(error).__name__}: {first_line}"[:300]
     finally:
         undo_compile()
         undo_method()
@@ -430,7 +432,18 @@ def main(argv=None) -> int:
           f"{build_s:.1f} s{f', weights {weights_gb:.1f} GB' if weights_gb else ''}", flush=True)
 
     densities = {f: density(spec, f, pattern, args.smoke) for f in frames_list}
-    rows = []
+    rows, searches = [], []
+    payload = dict(model=spec.name, preset=spec.preset, transformer=spec.transformer,
+                   config={**spec.config, **(spec.smoke if args.smoke else {})}, smoke=args.smoke,
+                   height=height, width=width, device=device.type, dtype=str(dtype).removeprefix("torch."),
+                   steps=args.steps, cfg=args.cfg, warmup=args.warmup, repeats=args.repeats,
+                   lvsa_pattern=repr(lvsa_config(spec, pattern)), build_s=build_s, weights_gb=weights_gb,
+                   rows=rows, max_memory=searches)
+
+    def save():  # after every measurement: a run cut short (a time limit) keeps what it measured
+        add_speedups(rows)
+        return results.write(args.out, args.name, info, payload)
+
     for frames in frames_list:
         for run in runs:
             row = time_run(run, transformer, spec, frames, args, device, dtype, pattern)
@@ -439,9 +452,8 @@ def main(argv=None) -> int:
             status = (f"{row['forward_ms']:.1f} ms a forward" if "forward_ms" in row
                       else row.get("error") or row.get("skipped"))
             print(f"  {frames} frames {run.key}: {status}", flush=True)
-    add_speedups(rows)
+            save()
 
-    searches = []
     if args.max_memory is not None:
         total = torch.cuda.get_device_properties(device).total_memory
         fraction = args.max_memory * 2**30 / total
@@ -454,17 +466,12 @@ def main(argv=None) -> int:
                 searches.append(max_length(run, transformer, spec, args, device, dtype, pattern))
                 print(f"  within {args.max_memory:g} GB, {run.key}: longest {searches[-1]['max_frames']} frames",
                       flush=True)
+                save()
         finally:
             torch.cuda.set_per_process_memory_fraction(1.0, device)
 
     print_table(rows, densities, args.steps)
-    payload = dict(model=spec.name, preset=spec.preset, transformer=spec.transformer,
-                   config={**spec.config, **(spec.smoke if args.smoke else {})}, smoke=args.smoke,
-                   height=height, width=width,
-                   device=device.type, dtype=str(dtype).removeprefix("torch."), steps=args.steps, cfg=args.cfg,
-                   warmup=args.warmup, repeats=args.repeats, lvsa_pattern=repr(lvsa_config(spec, pattern)),
-                   build_s=build_s, weights_gb=weights_gb, rows=rows, max_memory=searches)
-    path = results.write(args.out, args.name, info, payload)
+    path = save()
     print(f"lvsa bench --dit: results -> {path}")
     if args.plot:
         plot(path.with_suffix(".png"), rows, f"{spec.name} on {info['card']}")
