@@ -22,8 +22,6 @@ import datetime as _dt
 import json
 import math
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,8 @@ import torch.nn.functional as F
 import lvsa
 from lvsa import Geometry, PatternConfig, Planner
 from lvsa.backends import cuda as lvsa_cuda
+from lvsa.bench import results as result_files
+from lvsa.bench.mask import block_mask, flex_attention, kept_pairs
 
 MODELS = {
     # heads, head_dim, P, encoder_len, encoder_side, reference frames R
@@ -69,16 +69,6 @@ def time_ms(fn, min_reps=3, max_reps=50, budget_s=1.5, warmup_s=1.0):
         times.append(start.elapsed_time(end))
     times.sort()
     return times[len(times) // 2], times
-
-
-def kept_pairs(plan, valid):
-    g = plan.geometry
-    P, E = g.tokens_per_frame, g.encoder_len
-    offs, rb, re_ = plan.range_offsets, plan.range_begin, plan.range_end
-    video = sum(int((re_[offs[f]:offs[f + 1]] - rb[offs[f]:offs[f + 1]]).sum()) for f in range(g.frames))
-    pairs = P * (video + g.frames * valid)
-    pairs += valid * (g.video_tokens + valid)  # valid encoder queries attend densely
-    return pairs
 
 
 def computed_pairs(plan, valid):
@@ -132,29 +122,9 @@ def reference_error(q, k, v, out, plan, valid, rows, head=0):
 
 
 def flex_runner(q, k, v, plan, valid):
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-
-    g = plan.geometry
-    T, P, S = g.frames, g.tokens_per_frame, g.seq_len
-    dev = q.device
-    cls = torch.full((S,), T, dtype=torch.int32, device=dev)  # class T: encoder token
-    cls[g.video_begin:g.video_begin + T * P] = torch.arange(T, device=dev, dtype=torch.int32).repeat_interleave(P)
-    table = torch.zeros((T + 1, T + 1), dtype=torch.bool)
-    for f in range(T):
-        table[f, plan.attended(f)] = True
-    table[:, T] = True  # every query sees the (valid) encoder tokens
-    table[T, :] = True  # encoder queries are dense
-    table = table.to(dev)
-    enc_end = g.encoder_begin + valid  # encoder tokens past this are padding
-
-    def mask_mod(b, h, qi, ki):
-        cq, ck = cls[qi], cls[ki]
-        return table[cq, ck] & ((ck < T) | (ki < enc_end)) & ((cq < T) | (qi < enc_end))
-
-    bm = create_block_mask(mask_mod, None, None, S, S, device=dev, _compile=True)
-    flex = torch.compile(flex_attention, dynamic=False)
+    bm = block_mask(plan, [valid], q.device)
     qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
-    return lambda: flex(qt, kt, vt, block_mask=bm)
+    return lambda: flex_attention(qt, kt, vt, bm)
 
 
 def sdpa_runner(q, k, v, backend):
@@ -178,17 +148,6 @@ def parse_cases(items):
     return out
 
 
-def card_info():
-    p = torch.cuda.get_device_properties(0)
-    try:
-        driver = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                                capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
-    except Exception:  # noqa: BLE001 - informational only
-        driver = "unknown"
-    return dict(card=p.name, sm_count=p.multi_processor_count, driver=driver, torch=torch.__version__,
-                cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version(), python=platform.python_version())
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", nargs="+", default=["wan:21,41,81,121", "hunyuan:33,49,65"])
@@ -201,7 +160,7 @@ def main(argv=None):
     cases = parse_cases(args.cases)
     flex_cases = (set(cases) if args.flex == "all" else set() if args.flex == "none"
                   else set(parse_cases(args.flex.split())))
-    info = card_info()
+    info = result_files.card_info()
     date = _dt.date.today().isoformat()
     results = []
     for model, T in cases:
@@ -278,10 +237,7 @@ def main(argv=None):
         del q, k, v
         torch.cuda.empty_cache()
 
-    card = info["card"].replace(" ", "_").replace("/", "_")
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    path = Path(args.out) / f"{args.name}_{card}_{date}.json"
-    path.write_text(json.dumps(dict(date=date, **info, results=results), indent=1))
+    path = result_files.write(args.out, args.name, info, dict(results=results))
 
     print(f"\n{info['card']}  driver {info['driver']}  torch {info['torch']}  {date}  -> {path}")
     hdr = ("model", "T", "dens", "lvsa ms", "kept TF/s", "comp TF/s", "cuDNN ms", "cuDNN TF/s",

@@ -2,7 +2,7 @@
 # Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
 #
 #   scripts/gpu_check.sh [stage ...]
-#     stages: deps build selftest sanitize smoke test diffusers precision variants bench
+#     stages: deps build selftest sanitize smoke test diffusers precision variants dit bench
 #             (default: build selftest sanitize test bench)
 #     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate, pillow, ftfy and
 #                what they need; the device has no internet), without touching its torch
@@ -12,6 +12,9 @@
 #     host:      bench/host_overhead.py, host time per lvsa.attention call (and of BEFORE_SRC)
 #     precision: bench/compile_precision.py, compiled vs eager numerics at Wan 1.3B size (needs deps)
 #     variants:  builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
+#     dit:       bench/dit.py, one whole transformer (Wan 2.1 1.3B at 81 and 161 frames): dense cuDNN,
+#                FlexAttention and LVSA eager, dense cuDNN and LVSA compiled (about 6 minutes on an H200;
+#                needs deps); DIT_ARGS replaces its arguments
 #
 # Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none" or
 # "--kernels sm80,sm90"), BEFORE_SRC (a source tree of an earlier version, e.g. from
@@ -135,6 +138,16 @@ if want variants; then
   STATUS[variants]="see variants.log"
 fi
 
+if want dit; then
+  echo "[$(stamp)] dit"
+  # shellcheck disable=SC2086
+  timeout 570 python3 bench/dit.py ${DIT_ARGS:---model wan2.1-1.3b --frames 81 161 --methods dense-cudnn flex \
+    lvsa-cuda dense-cudnn:compile lvsa-cuda:compile --plot} 2>&1 | tee "$OUT/dit.log"
+  STATUS[dit]="rc=${PIPESTATUS[0]}"
+  latest=$(ls -t bench/results/dit_*.json 2>/dev/null | head -1)
+  [ -n "$latest" ] && cp "$latest" "$OUT/" && cp "${latest%.json}.png" "$OUT/" 2>/dev/null
+fi
+
 if want bench; then
   if [ -n "${BEFORE_SRC:-}" ]; then
     echo "[$(stamp)] bench (before: $BEFORE_SRC)"
@@ -156,11 +169,14 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants bench_before bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants dit bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if [ -f "$OUT/bench_before.log" ]; then
   echo "-- before"; sed -n '/^$/,$p' "$OUT/bench_before.log" | tail -8; echo "-- after"
+fi
+if want dit && [ -f "$OUT/dit.log" ]; then
+  sed -n '/^frames /,/^lvsa bench --dit: results/p' "$OUT/dit.log"
 fi
 if want bench && [ -f "$OUT/bench.log" ]; then
   sed -n '/^$/,$p' "$OUT/bench.log" | tail -12

@@ -10,7 +10,8 @@ USAGE = """usage: lvsa <command> [args]
 
 commands:
   plan     print the attention pattern of a model preset or latent geometry (lvsa plan --help)
-  bench    time dense vs LVSA attention at a model's geometry (lvsa bench --help)
+  bench    time dense vs LVSA attention at a model's geometry (lvsa bench --help), or one
+           whole transformer with --dit (lvsa bench --dit --help)
   generate make a video with a local diffusers model, LVSA and RIFLEx (lvsa generate --help)
   eval     score videos offline: loop and freeze, coherence, quality, against a dense run (lvsa eval --help)
 """
@@ -35,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         os.execv(binary, [str(binary), *rest])
     if command == "bench":
+        if "--dit" in rest:
+            from .bench.dit import main as dit_main
+
+            return dit_main([arg for arg in rest if arg != "--dit"])
         from .bench import main as bench_main
 
         return bench_main(rest)

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from .ops import attention
-from .plan import Geometry, PatternConfig, Planner, preset
+from ..ops import attention
+from ..plan import Geometry, PatternConfig, Planner, preset
 
 
 def _parse(argv):

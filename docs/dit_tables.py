@@ -1,0 +1,96 @@
+"""Renders the README's DiT benchmark tables from the JSON that ``lvsa bench --dit`` writes
+(nothing in them is typed by hand). Run after a benchmark run and paste the output over the
+tables:
+
+    python3 docs/dit_tables.py bench/results/dit_<card>_<date>.json [more.json ...]
+
+One latency table per file (seconds per forward, or per denoising step for a --steps run, and
+the speedup over the first baseline that ran: dense cuDNN eager, else diffusers eager), one of
+peak memory, and, when the run had --max-memory, the longest video each method ran within it.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager")
+
+
+def _key(row: dict) -> str:
+    return f"{row['method']}:{row['mode']}"
+
+
+def _lengths(rows: list[dict]) -> list[dict]:
+    """One row per video length (its first row: the length's facts are the same in all)."""
+    return list({r["frames"]: r for r in reversed(rows)}.values())[::-1]
+
+
+def latency_table(result: dict) -> str:
+    rows = result["rows"]
+    keys = list(dict.fromkeys(_key(r) for r in rows))
+    timed = {(r["frames"], _key(r)): r for r in rows}
+    baseline = next((b for b in BASELINES if any("forward_ms" in r and _key(r) == b for r in rows)), None)
+    per = "step" if result["steps"] else "forward"
+    field = "step_ms" if result["steps"] else "forward_ms"
+    loop = f", {result['steps']} steps{' with CFG' if result['cfg'] else ''}" if result["steps"] else ""
+    lines = [f"{result['model']} at {result['height']}x{result['width']}, {result['dtype']}{loop}, on "
+             f"{result['card']} ({result['date']}): seconds per {per}"
+             + (f" (speedup over {baseline})" if baseline else ""),
+             "",
+             "| video frames (latent T) | LVSA density | " + " | ".join(keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for first in _lengths(rows):
+        cells = []
+        for key in keys:
+            r = timed[(first["frames"], key)]
+            if "forward_ms" not in r:
+                cells.append("OOM" if r.get("error") == "out of memory" else "n/a" if "skipped" in r else "error")
+                continue
+            seconds = r[field] / 1e3
+            speedup = r.get("speedup", {}).get(baseline)
+            cells.append(f"{seconds:.2f}" + (f" ({speedup:.2f}x)" if speedup and key != baseline else ""))
+        lines.append(f"| {first['frames']} ({first['latent_frames']}) | {first['density']:.2f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def memory_table(result: dict) -> str:
+    rows = result["rows"]
+    keys = list(dict.fromkeys(_key(r) for r in rows))
+    timed = {(r["frames"], _key(r)): r for r in rows}
+    lines = [f"Peak GPU memory, GB (weights {result['weights_gb']:.1f} GB included)", "",
+             "| video frames | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
+    for first in _lengths(rows):
+        cells = [f"{timed[(first['frames'], k)]['peak_gb']:.1f}" if "peak_gb" in timed[(first["frames"], k)]
+                 else "OOM" if timed[(first["frames"], k)].get("error") == "out of memory" else "-" for k in keys]
+        lines.append(f"| {first['frames']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def capacity_table(result: dict) -> str:
+    searches = result["max_memory"]
+    lines = [f"Longest video within {searches[0]['cap_gb']:g} GB of GPU memory", "",
+             "| method | longest video (frames) |", "|---|---|"]
+    for s in searches:
+        lines.append(f"| {s['method']}:{s['mode']} | {s['max_frames'] if s['max_frames'] else 'none tried ran'} |")
+    return "\n".join(lines)
+
+
+def tables(result: dict) -> str:
+    parts = [latency_table(result)]
+    if result["device"] == "cuda":
+        parts.append(memory_table(result))
+    if result.get("max_memory"):
+        parts.append(capacity_table(result))
+    return "\n\n".join(parts)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="+", type=Path, help="dit_*.json files from lvsa bench --dit")
+    args = parser.parse_args(argv)
+    print("\n\n".join(tables(json.loads(path.read_text())) for path in args.results))
+
+
+if __name__ == "__main__":
+    main()

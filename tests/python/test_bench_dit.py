@@ -1,0 +1,96 @@
+"""``lvsa bench --dit`` on the CPU: the smoke run writes the result file the README tables are
+made from, and the methods it times compute what they claim: FlexAttention's mask is LVSA's
+pattern, and dense attention on the valid tokens only is the model's masked attention."""
+
+import argparse
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+
+from dense_oracle import pattern_mask  # noqa: E402
+
+from lvsa import Geometry, PatternConfig, Planner, cli  # noqa: E402
+from lvsa.bench import dit, dit_models  # noqa: E402
+from lvsa.bench.mask import mask_mod  # noqa: E402
+
+CPU = torch.device("cpu")
+PATTERN = dict(reference=4)  # 41 frames are 11 latent frames: sparse
+
+
+def test_smoke_run_writes_rows_with_density_and_speedups(tmp_path, capsys):
+    assert cli.main(["bench", "--dit", "--smoke", "--device", "cpu", "--frames", "41", "--reference", "4",
+                     "--repeats", "1", "--methods", "diffusers", "lvsa-torch", "--out", str(tmp_path)]) == 0
+    [path] = tmp_path.glob("dit_*.json")
+    result = json.loads(path.read_text())
+    assert result["model"] == "wan2.1-1.3b" and result["smoke"] and result["date"] in path.name
+    assert result["card"].replace(" ", "_") in path.name
+    rows = {f"{r['method']}:{r['mode']}": r for r in result["rows"]}
+    assert set(rows) == {"diffusers:eager", "lvsa-torch:eager"}
+    for row in rows.values():
+        assert "error" not in row and row["latent_frames"] == 11 and row["forward_ms"] > 0
+        assert row["kfi"] > 1 and 0 < row["density"] < 1
+    lvsa_row, base = rows["lvsa-torch:eager"], rows["diffusers:eager"]
+    assert lvsa_row["speedup"]["diffusers:eager"] == pytest.approx(base["forward_ms"] / lvsa_row["forward_ms"])
+    assert "lvsa-torch:eager" in capsys.readouterr().out
+
+    # The README table is rendered from this file: its cells are the file's numbers.
+    spec = importlib.util.spec_from_file_location("dit_tables", Path(__file__).parents[2] / "docs" / "dit_tables.py")
+    dit_tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dit_tables)
+    table = dit_tables.tables(result)
+    cells = (f"| 41 (11) | {base['density']:.2f} | {base['forward_ms'] / 1e3:.2f} | "
+             f"{lvsa_row['forward_ms'] / 1e3:.2f} ({lvsa_row['speedup']['diffusers:eager']:.2f}x) |")
+    assert cells in table and "diffusers:eager | lvsa-torch:eager |" in table
+
+
+def test_bad_arguments_are_refused_before_anything_is_built():
+    with pytest.raises(SystemExit, match=r"--frames 80: lvsa: frames must be 4k\+1 .* nearest valid: 77 or 81"):
+        dit.main(["--smoke", "--device", "cpu", "--frames", "80"])
+    with pytest.raises(SystemExit, match="unknown --model 'wan'"):
+        dit.main(["--smoke", "--device", "cpu", "--model", "wan"])
+    with pytest.raises(SystemExit, match="unknown method 'sdpa'"):
+        dit.Run.parse("sdpa")
+    with pytest.raises(SystemExit, match="flex:compile is not supported"):
+        dit.Run.parse("flex:compile")
+
+
+def test_flex_mask_is_the_plan_with_padding_excluded():
+    g = Geometry(11, 4, 6, "after")
+    plan = Planner(g, PatternConfig(reference=4, window=1, n_first=1, keyframe_interval=3)).step(1)
+    assert plan.frame_density < 1
+    valid = [6, 2]
+    allowed = mask_mod(plan, valid, CPU)
+    qi, ki = torch.arange(g.seq_len)[:, None], torch.arange(g.seq_len)[None, :]
+    got = torch.stack([allowed(torch.tensor(b), 0, qi, ki) for b in range(len(valid))])
+    expected = pattern_mask(plan, g.seq_len, encoder_valid=torch.tensor(valid), batch=len(valid))
+    # The oracle gives padded encoder queries no keys; FlexAttention's rows for them are unused.
+    real_queries = torch.ones_like(expected)
+    for b, n in enumerate(valid):
+        real_queries[b, g.encoder_begin + n:] = False
+    assert torch.equal(got & real_queries, expected & real_queries)
+    assert not got[1, :, g.encoder_begin + 2:].any()  # padding is never a key
+
+
+def _output(spec, transformer, data, method):
+    undo, context = dit.install(method, transformer, PATTERN)
+    try:
+        return dit.runner(transformer, spec, data, argparse.Namespace(steps=0, cfg=False), context)()
+    finally:
+        undo()
+
+
+def test_dense_on_valid_tokens_is_the_models_masked_attention():
+    spec = dit_models.model("hunyuanvideo-1.5-480p")
+    transformer = dit_models.build(spec, CPU, torch.float32, smoke=True)
+    data = dit_models.inputs(spec, transformer, 41, CPU, torch.float32, smoke=True)
+    assert 0 < data.layout.encoder_valid < data.layout.encoder_len  # padded text: something to drop
+    reference = _output(spec, transformer, data, "diffusers")
+    torch.testing.assert_close(_output(spec, transformer, data, "dense-valid-flash"), reference,
+                               atol=1e-5, rtol=1e-5)
+    # LVSA's sparse pattern moves the output: the comparison can tell methods apart.
+    assert not torch.allclose(_output(spec, transformer, data, "lvsa-torch"), reference, atol=1e-3)
