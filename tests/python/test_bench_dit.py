@@ -94,3 +94,15 @@ def test_dense_on_valid_tokens_is_the_models_masked_attention():
                                atol=1e-5, rtol=1e-5)
     # LVSA's sparse pattern moves the output: the comparison can tell methods apart.
     assert not torch.allclose(_output(spec, transformer, data, "lvsa-torch"), reference, atol=1e-3)
+
+
+def test_every_family_runs_in_bfloat16(tmp_path):
+    """The GPU runs are bfloat16: each family's inputs must match the weights' dtype as its
+    pipeline passes them (HunyuanVideo 1.5 takes its timestep in the latents' dtype)."""
+    for model in ("wan2.1-1.3b", "hunyuanvideo-1.5-480p"):
+        dit.main(["--smoke", "--device", "cpu", "--dtype", "bfloat16", "--model", model, "--frames", "41",
+                  "--reference", "4", "--methods", "diffusers", "lvsa-torch", "--repeats", "1", "--warmup", "0",
+                  "--out", str(tmp_path), "--name", model])
+        [path] = tmp_path.glob(f"{model}_*.json")
+        rows = json.loads(path.read_text())["rows"]
+        assert rows and all("forward_ms" in row and "error" not in row for row in rows), rows

@@ -404,6 +404,8 @@ def main(argv=None) -> int:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("lvsa bench --dit: no CUDA device here; pass --device cpu (with --smoke)")
+    if device.type == "cuda" and device.index is None:  # the memory cap needs a device index
+        device = torch.device("cuda", torch.cuda.current_device())
     if device.type != "cuda" and not args.smoke:
         raise SystemExit("lvsa bench --dit: the released models need a GPU; on the CPU use --smoke")
     if args.max_memory is not None and device.type != "cuda":

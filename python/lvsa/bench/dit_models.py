@@ -221,7 +221,10 @@ def inputs(spec: DiTModel, transformer, frames: int, device, dtype, smoke: bool)
 
         def forward(x, t, cond):
             text, byt5, image = embeds[cond]
-            return dict(hidden_states=torch.cat([x, extra], dim=1), timestep=t.expand(1), encoder_hidden_states=text,
+            # As HunyuanVideo15Pipeline calls it: the timestep in the latents' dtype (its embedder
+            # does not cast a float32 timestep to the weights' dtype).
+            return dict(hidden_states=torch.cat([x, extra], dim=1), timestep=t.expand(1).to(dtype),
+                        encoder_hidden_states=text,
                         encoder_attention_mask=masks[0], encoder_hidden_states_2=byt5,
                         encoder_attention_mask_2=masks[1], image_embeds=torch.zeros_like(image))
     elif family == "cogvideox":
