@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -27,6 +26,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from ..ops import attention
 from ..plan import Geometry, PatternConfig, Planner, preset
+from .results import cpu_name
 
 
 def _parse(argv):
@@ -103,17 +103,6 @@ def _max_error(out, q, k, v, plan, device, backend_name):
     return (out.float() - exact.float()).abs().max().item()
 
 
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "cpu"
-
-
 def main(argv=None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     device = torch.device(args.device)
@@ -161,7 +150,7 @@ def main(argv=None) -> int:
             dense_tflops=work["dense_flops"] / dense[baseline] / 1e12,
             max_error=_max_error(out, q, k, v, plan, device, args.backend)))
 
-    card = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    card = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     print(f"lvsa bench: {args.model} on {card} ({device.type}, backend {args.backend}, "
           f"{torch.get_num_threads() if on_cpu else ''}{' threads' if on_cpu else ''}); speedup over the fastest "
           "dense attention measured")
