@@ -14,6 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "oracle"))  # dense_oracle, shared
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))  # lvsa_fixtures, shared
 
 
 def _why_not_runnable():

@@ -27,7 +27,7 @@ import torch._dynamo  # noqa: E402
 from torch._dynamo.utils import counters  # noqa: E402
 
 import lvsa  # noqa: E402
-import lvsa.ops  # noqa: E402
+from lvsa_fixtures import fresh_dynamo, offsets  # noqa: E402,F401
 
 DEV = torch.device("cuda")
 CONFIG = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=128, in_channels=16, out_channels=16,
@@ -38,28 +38,6 @@ FRAMES, LATENT = 12, (16, 16)  # 12 latent frames of 8x8 = 64 tokens
 PATTERN = dict(window=1, n_first=1, keyframe_interval=3, reference=4, backend="cuda", strict=True)
 STEPS = 4
 REL_TOL = 2e-2
-
-
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
-
-
-@pytest.fixture
-def offsets(monkeypatch):
-    """The rotation offset of every LVSA attention call, in the order the calls run."""
-    seen = []
-    attention = lvsa.ops.attention
-
-    def spy(q, k, v, plan, *args, **kwargs):
-        seen.append(plan.offset)
-        return attention(q, k, v, plan, *args, **kwargs)
-
-    monkeypatch.setattr(lvsa.ops, "attention", spy)
-    return seen
 
 
 def _model_and_inputs():

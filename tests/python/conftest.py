@@ -8,6 +8,9 @@ import pytest
 TESTS = Path(__file__).resolve().parents[1]
 DATA = TESTS / "data"
 sys.path.insert(0, str(TESTS / "oracle"))  # dense_oracle, shared with tests/gpu
+sys.path.insert(0, str(TESTS / "fixtures"))  # lvsa_fixtures, shared with tests/gpu too
+
+from lvsa_fixtures import offsets  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
@@ -28,20 +31,3 @@ def log(monkeypatch):
     logger.addHandler(handler)
     yield records
     logger.removeHandler(handler)
-
-
-@pytest.fixture
-def offsets(monkeypatch):
-    """The rotation offset of every LVSA attention call, in the order the calls run (a compiled
-    transformer's attention op calls lvsa.ops.attention when it runs, so the spy sees those too)."""
-    import lvsa.ops
-
-    seen = []
-    attention = lvsa.ops.attention
-
-    def spy(q, k, v, plan, *args, **kwargs):
-        seen.append(plan.offset)
-        return attention(q, k, v, plan, *args, **kwargs)
-
-    monkeypatch.setattr(lvsa.ops, "attention", spy)
-    return seen

@@ -24,16 +24,9 @@ from torch._dynamo.utils import counters  # noqa: E402
 
 import lvsa  # noqa: E402
 import tiny_diffusers as td  # noqa: E402
+from lvsa_fixtures import fresh_dynamo  # noqa: E402,F401
 
 STEPS = 3  # kfi 3 (td.SPARSE): offsets 0, 1, 2, so a step baked into the graph shows
-
-
-@pytest.fixture(autouse=True)
-def fresh_dynamo():
-    torch._dynamo.reset()
-    counters.clear()
-    yield
-    torch._dynamo.reset()
 
 
 def _compile(case, compiler):

@@ -211,10 +211,15 @@ def main(report: str) -> None:
     _family_cases(results, degree)
     if device.type == "cuda" and CASES_AT[degree] is FAMILIES:
         _diffusers_wan_cases(results, degree)
-    refusals = _refusals(degree)
+    report_from_every_rank(report, device, dict(rank=rank, results=results, refusals=_refusals(degree)))
+
+
+def report_from_every_rank(report: str, device: torch.device, mine: dict) -> None:
+    """Gather every rank's ``mine``; rank 0 writes them to ``report`` (JSON) for the test."""
+    degree = torch.distributed.get_world_size()
     everything = [None] * degree
-    torch.distributed.all_gather_object(everything, dict(rank=rank, results=results, refusals=refusals))
-    if rank == 0:
+    torch.distributed.all_gather_object(everything, mine)
+    if torch.distributed.get_rank() == 0:
         Path(report).write_text(json.dumps(dict(degree=degree, device=device.type, ranks=everything), indent=1))
     torch.distributed.destroy_process_group()
 

@@ -27,7 +27,8 @@ import lvsa  # noqa: E402
 import lvsa.parallel  # noqa: E402
 import lvsa.riflex as riflex  # noqa: E402
 import tiny_diffusers as td  # noqa: E402
-from test_parallel import FAMILIES, GEOMETRIES, _at_geometry, _compare, _error, _run, torchrun  # noqa: E402
+from test_parallel import (FAMILIES, GEOMETRIES, _at_geometry, _compare, _error, _run,  # noqa: E402
+                           report_from_every_rank, torchrun)
 
 RIFLEX_FAMILIES = ["wan", "hunyuan_video", "cogvideox", "cogvideox1.5", "cosmos", "wan_ti2v", "hunyuan_video_i2v"]
 S, TRAIN_LEN = 2.0, 4  # train_len below the tiny videos' 7 and 8 frames: the rewritten frequency matters
@@ -100,12 +101,7 @@ def main(report: str) -> None:
     rank = torch.distributed.get_rank()
     results: list = []
     _family_cases(results, degree)
-    refusals = _rope_split_refusals(degree)
-    everything = [None] * degree
-    torch.distributed.all_gather_object(everything, dict(rank=rank, results=results, refusals=refusals))
-    if rank == 0:
-        Path(report).write_text(json.dumps(dict(degree=degree, device=device.type, ranks=everything), indent=1))
-    torch.distributed.destroy_process_group()
+    report_from_every_rank(report, device, dict(rank=rank, results=results, refusals=_rope_split_refusals(degree)))
 
 
 # --- the tests: launch the worker ---------------------------------------------------------------
