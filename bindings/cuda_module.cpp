@@ -107,4 +107,33 @@ NB_MODULE(_cuda, m) {
       },
       "plan"_a, "device"_a, "plan_ptr"_a, "capacity"_a, "q"_a, "k"_a, "v"_a, "out"_a, "dtype"_a, "lse"_a,
       "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a);
+
+  // The QK prologue (lvsa.prologue): pointers the caller checked to be on cuda:`device`.
+  m.def(
+      "norm_rope",
+      [](int device, uintptr_t x, int64_t x_batch_stride, int64_t x_row_stride, uintptr_t out, uintptr_t weight,
+         uintptr_t cos, uintptr_t sin, int64_t rope_row_stride, int64_t batch, int64_t rows, int heads,
+         int head_dim, int group, float eps, const std::string& dtype, uintptr_t stream) {
+        lvsa::cuda::NormRopeParams p;
+        p.x = reinterpret_cast<const void*>(x);
+        p.x_batch_stride = x_batch_stride;
+        p.x_row_stride = x_row_stride;
+        p.out = reinterpret_cast<void*>(out);
+        p.weight = reinterpret_cast<const void*>(weight);
+        p.cos = reinterpret_cast<const float*>(cos);
+        p.sin = reinterpret_cast<const float*>(sin);
+        p.rope_row_stride = rope_row_stride;
+        p.batch = batch;
+        p.rows = rows;
+        p.heads = heads;
+        p.head_dim = head_dim;
+        p.group = group;
+        p.eps = eps;
+        p.dtype = parse_dtype(dtype);
+        set_device(device);
+        lvsa::cuda::norm_rope(p, reinterpret_cast<cudaStream_t>(stream));
+      },
+      "device"_a, "x"_a, "x_batch_stride"_a, "x_row_stride"_a, "out"_a, "weight"_a, "cos"_a, "sin"_a,
+      "rope_row_stride"_a, "batch"_a, "rows"_a, "heads"_a, "head_dim"_a, "group"_a, "eps"_a, "dtype"_a,
+      "stream"_a);
 }

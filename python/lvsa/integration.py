@@ -100,6 +100,8 @@ def enable(pipe, **config) -> Handle:
       backend ("auto", "cpu", "cuda", "torch", "reference");
       strict (raise instead of falling back to the model's attention, or of using step 0 when no
         step is known);
+      prologue ("fused", the default: q and k's RMSNorm and RoPE in one CUDA kernel where the cuda
+        backend runs, see ``lvsa.prologue``; "model": the model's own ops);
       parallel (a process count, or "auto" for torch.distributed's world size): under torchrun,
         split every transformer's sequence over the processes with Ulysses (``lvsa.parallel``);
         the output is the same as in one process.
@@ -126,7 +128,7 @@ def enable(pipe, **config) -> Handle:
         for component, transformer in transformers.items():
             adapter = adapter_for(transformer)
             runtime = Runtime(f"{adapter.family} {component}", resolved.reference_note, resolved.config,
-                              resolved.backend, resolved.strict)
+                              resolved.backend, resolved.strict, resolved.prologue)
             handle.runtimes[component] = runtime
             handle.layers[component] = []
             for name, module in adapter.attention_modules(transformer):

@@ -23,6 +23,10 @@ from . import _native, backends
 from .model_facts import ModelFacts
 from .plan import Geometry, PatternConfig, Planner
 
+# How a processor computes q and k's norm and RoPE (lvsa.prologue): the fused CUDA kernel where
+# the cuda backend runs, or the model's own ops everywhere.
+PROLOGUES = ("fused", "model")
+
 
 def _bool(text: str) -> bool:
     value = text.strip().lower()
@@ -68,6 +72,7 @@ _KNOBS: dict[str, Callable[[str], Any]] = {
     "backend": lambda text: text.strip().lower(),
     "strict": _bool,
     "parallel": _parallel,
+    "prologue": lambda text: text.strip().lower(),
 }
 
 
@@ -82,6 +87,7 @@ class Settings:
     backend: str
     strict: bool
     parallel: int = 1
+    prologue: str = "fused"
 
 
 def gather(explicit: dict) -> dict:
@@ -130,6 +136,10 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
     if backend not in backends.NAMES:
         raise ValueError(f"lvsa: backend must be one of {', '.join(backends.NAMES)}, got {backend!r}")
 
+    prologue = knobs.get("prologue", "fused")
+    if prologue not in PROLOGUES:
+        raise ValueError(f"lvsa: prologue must be one of {', '.join(PROLOGUES)}, got {prologue!r}")
+
     frames = {name: knobs[name] for name in ("window", "n_first", "keyframe_interval") if name in knobs}
     if units == "video" and facts is None:
         raise ValueError(f"lvsa: units='video' needs the VAE's temporal factor, which is unknown for {model}")
@@ -161,7 +171,7 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
         from .parallel.install import degree_of  # torch.distributed: only when asked for
 
         parallel = degree_of(knobs["parallel"])
-    return Settings(config, note, units, backend, knobs.get("strict", False), parallel)
+    return Settings(config, note, units, backend, knobs.get("strict", False), parallel, prologue)
 
 
 __all__ = ["Settings", "gather", "resolve"]

@@ -440,6 +440,7 @@ def main(argv=None) -> int:
                    height=height, width=width, device=device.type, dtype=str(dtype).removeprefix("torch."),
                    steps=args.steps, cfg=args.cfg, warmup=args.warmup, repeats=args.repeats,
                    lvsa_pattern=repr(lvsa_config(spec, pattern)), build_s=build_s, weights_gb=weights_gb,
+                   lvsa_prologue=settings.gather({}).get("prologue", "fused"),
                    rows=rows, max_memory=searches)
 
     def save():  # after every measurement: a run cut short (a time limit) keeps what it measured

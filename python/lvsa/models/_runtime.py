@@ -48,12 +48,14 @@ class Runtime:
     # length in Cosmos 3); the bound keeps a long-running server with varying prompts in check.
     _max_planners = 16
 
-    def __init__(self, label: str, reference_note: str, config: PatternConfig, backend: str, strict: bool):
+    def __init__(self, label: str, reference_note: str, config: PatternConfig, backend: str, strict: bool,
+                 prologue: str = "fused"):
         self.label = label
         self.reference_note = reference_note
         self.config = config
         self.backend = backend
         self.strict = strict
+        self.prologue = prologue  # how processors compute q and k's norm and RoPE (lvsa.prologue)
         self._planners: "OrderedDict[Geometry, Planner]" = OrderedDict()
         self.grid: Optional[tuple[int, int]] = None   # (T, P) of the forward in flight
         self.unsupported: Optional[str] = None        # why this forward runs the model's attention

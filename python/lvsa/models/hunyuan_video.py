@@ -17,6 +17,7 @@ from diffusers.models.transformers.transformer_hunyuan_video15 import (
     HunyuanVideo15Transformer3DModel,
 )
 
+from .. import prologue
 from ..parallel.plans import Gather, Split, rope_tables
 from ..plan import preset
 from ..rope import OutputTables, Rope
@@ -72,14 +73,18 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
                 return self.run_model_processor(_NOT_A_PREFIX, *args)
 
         # 1-4: projections, QK norms, RoPE on the video stream, encoder stream: as the model does.
-        query = attn.to_q(hidden_states).unflatten(2, (attn.heads, -1))
-        key = attn.to_k(hidden_states).unflatten(2, (attn.heads, -1))
+        query, key = attn.to_q(hidden_states), attn.to_k(hidden_states)
+        if (prologue.fuses(self.runtime, query, attn.norm_q, attn.heads, image_rotary_emb)
+                and prologue.fuses(self.runtime, key, attn.norm_k, attn.heads, image_rotary_emb)):
+            query = prologue.norm_rope(query, attn.norm_q, attn.heads, image_rotary_emb)
+            key = prologue.norm_rope(key, attn.norm_k, attn.heads, image_rotary_emb)
+        else:
+            query = attn.norm_q(query.unflatten(2, (attn.heads, -1)))
+            key = attn.norm_k(key.unflatten(2, (attn.heads, -1)))
+            if image_rotary_emb is not None:
+                query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
+                key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
         value = attn.to_v(hidden_states).unflatten(2, (attn.heads, -1))
-        query = attn.norm_q(query)
-        key = attn.norm_k(key)
-        if image_rotary_emb is not None:
-            query = apply_rotary_emb(query, image_rotary_emb, sequence_dim=1)
-            key = apply_rotary_emb(key, image_rotary_emb, sequence_dim=1)
         if encoder_hidden_states is not None:
             encoder_query = attn.add_q_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))
             encoder_key = attn.add_k_proj(encoder_hidden_states).unflatten(2, (attn.heads, -1))

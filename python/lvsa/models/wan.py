@@ -20,6 +20,7 @@ from diffusers.models.transformers.transformer_wan import (
     _get_qkv_projections,
 )
 
+from .. import prologue
 from ..plan import preset
 from ..rope import PrecomputedTables, Rope
 from ..model_facts import ModelFacts
@@ -49,14 +50,17 @@ class WanLVSAProcessor(LVSAProcessor):
                                             attention_mask, rotary_emb)
 
         query, key, value = _get_qkv_projections(attn, hidden_states, None)
-        query = attn.norm_q(query)
-        key = attn.norm_k(key)
-        query = query.unflatten(2, (attn.heads, -1))
-        key = key.unflatten(2, (attn.heads, -1))
+        if (prologue.fuses(self.runtime, query, attn.norm_q, attn.heads, rotary_emb)
+                and prologue.fuses(self.runtime, key, attn.norm_k, attn.heads, rotary_emb)):
+            query = prologue.norm_rope(query, attn.norm_q, attn.heads, rotary_emb)
+            key = prologue.norm_rope(key, attn.norm_k, attn.heads, rotary_emb)
+        else:
+            query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
+            key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
+            if rotary_emb is not None:
+                query = _apply_rotary_emb(query, *rotary_emb)
+                key = _apply_rotary_emb(key, *rotary_emb)
         value = value.unflatten(2, (attn.heads, -1))
-        if rotary_emb is not None:
-            query = _apply_rotary_emb(query, *rotary_emb)
-            key = _apply_rotary_emb(key, *rotary_emb)
 
         geometry = self.geometry(hidden_states.shape[1])
         hidden_states = self.attend(query, key, value, geometry)

@@ -1,0 +1,161 @@
+"""The QK prologue ahead of LVSA's CUDA kernels: a processor's RMSNorm and RoPE of q and k in one
+pass over each tensor (``lvsa._cuda.norm_rope``), instead of the model's chain of elementwise ops.
+
+The model's own ops make several full-size float32 round trips through memory per tensor; at
+Wan 2.1 1.3B and 121 latent frames they cost more per
+layer than a third of the sparse attention. The fused kernel reads and writes each element
+once and writes the ``[B, S, H, D]`` layout the attention kernels read.
+
+It is taken where the attention runs LVSA's cuda backend (the ``torch`` backend is the
+portable path and keeps the model's ops) and the layer's norm and tables are of a form the
+kernel computes exactly as the model does: an RMSNorm (``torch.nn.RMSNorm`` or diffusers')
+without bias, with a weight of the tensor's dtype or none, and RoPE tables on interleaved
+pairs, ``[S, D]`` or ``[1, S, 1, D]``. ``prologue="model"`` (``LVSA_PROLOGUE=model``) keeps the
+model's ops everywhere, for comparison. The decision reads only shapes, dtypes and module
+attributes, so a compiled processor traces it; the kernel is the custom op
+``torch.ops.lvsa.norm_rope``, opaque to the compiler. Its output equals the model's ops within
+one rounding of the dtype (the norm's sum of squares is reduced in another order; float64
+tables are rounded to float32).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from . import backends
+from ._log import say_once
+
+def _rms_norm_parts(norm) -> Optional[tuple[Optional[torch.Tensor], float, int]]:
+    """(weight, eps, features) of an RMSNorm the kernel computes as the module does, else None."""
+    if isinstance(norm, torch.nn.RMSNorm):
+        features = norm.normalized_shape
+        if len(features) != 1:
+            return None
+        eps = norm.eps if norm.eps is not None else torch.finfo(norm.weight.dtype if norm.weight is not None
+                                                                else torch.float32).eps
+        return norm.weight, float(eps), int(features[0])
+    from diffusers.models.normalization import RMSNorm  # noqa: PLC0415 - only the adapters' processors call this
+
+    if isinstance(norm, RMSNorm) and getattr(norm, "bias", None) is None:
+        features = norm.dim if isinstance(norm.dim, int) else (norm.dim[0] if len(norm.dim) == 1 else None)
+        return (norm.weight, float(norm.eps), int(features)) if features else None
+    return None
+
+
+def _tables(tables, rows: int, head_dim: int):
+    """The (cos, sin) tables as [rows, head_dim] views, or None when they are not of that form."""
+    if tables is None or len(tables) != 2:
+        return None
+    out = []
+    for t in tables:
+        if not isinstance(t, torch.Tensor) or t.dtype not in (torch.float32, torch.float64):
+            return None
+        if t.dim() == 4 and t.shape[0] == 1 and t.shape[2] == 1:
+            t = t[0, :, 0]
+        if t.dim() != 2 or tuple(t.shape) != (rows, head_dim) or t.stride(1) != 1:
+            return None
+        out.append(t)
+    return out
+
+
+def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
+    """Whether the processor of ``runtime`` runs the fused prologue on the projection ``x``
+    ([B, S, heads x D]) with ``norm`` and RoPE ``tables``: the attention's backend is cuda on these
+    tensors and the norm and tables have a form the kernel takes."""
+    if runtime.prologue != "fused" or runtime.backend not in ("auto", "cuda") or not x.is_cuda:
+        return False
+    if x.dim() != 3 or x.shape[-1] % heads or x.stride(-1) != 1:
+        return False
+    head_dim = x.shape[-1] // heads
+    if torch.compiler.is_compiling():
+        # Asking the driver cannot be traced: the op checks the device when it runs.
+        if not _statically_fusable(x.dtype, head_dim):
+            return False
+    elif backends.unavailable_reason("cuda", x.device, x.dtype, head_dim) is not None:
+        return False  # the attention does not run the cuda backend on these tensors either
+    parts = _rms_norm_parts(norm)
+    if parts is None:
+        return False
+    weight, _, features = parts
+    if weight is not None and weight.dtype != x.dtype:
+        return False
+    if features not in (head_dim, x.shape[-1]):
+        return False
+    return tables is None or _tables(tables, x.shape[1], head_dim) is not None
+
+
+def _statically_fusable(dtype, head_dim: int) -> bool:
+    """What the cuda backend takes, short of asking the device (lvsa._cuda is built)."""
+    return not isinstance(backends._LOADED["cuda"], str) and dtype in (torch.bfloat16, torch.float16) and (
+        head_dim in (64, 128))
+
+
+def norm_rope(x: torch.Tensor, norm, heads: int, tables) -> torch.Tensor:
+    """``rope(norm(x))`` as ``[B, S, heads, D]``, in one CUDA kernel (when :func:`fuses` said so)."""
+    weight, eps, features = _rms_norm_parts(norm)
+    cos = sin = None
+    if tables is not None:
+        cos, sin = (t.to(torch.float32) for t in _tables(tables, x.shape[1], x.shape[-1] // heads))
+    return _norm_rope(x, weight, eps, features, heads, cos, sin)
+
+
+def reference(x, weight, eps: float, group: int, heads: int, cos, sin) -> torch.Tensor:
+    """What the kernel computes, in PyTorch ops: the tests' oracle."""
+    B, S, width = x.shape
+    xf = x.float().reshape(B, S, width // group, group)
+    y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps)
+    if weight is not None:
+        y = y * weight.float()
+    y = y.to(x.dtype).float().reshape(B, S, heads, width // heads)
+    if cos is None:
+        return y.to(x.dtype)
+    c, s = cos.float()[None, :, None], sin.float()[None, :, None]
+    even, odd = y[..., 0::2], y[..., 1::2]
+    out = torch.empty_like(y)
+    out[..., 0::2] = even * c[..., 0::2] - odd * s[..., 0::2]
+    out[..., 1::2] = odd * c[..., 1::2] + even * s[..., 1::2]
+    return out.to(x.dtype)
+
+
+@torch.library.custom_op("lvsa::norm_rope", mutates_args=())
+def _norm_rope(x: torch.Tensor, weight: Optional[torch.Tensor], eps: float, group: int, heads: int,
+               cos: Optional[torch.Tensor], sin: Optional[torch.Tensor]) -> torch.Tensor:
+    B, S, width = x.shape
+    head_dim = width // heads
+    reason = backends.unavailable_reason("cuda", x.device, x.dtype, head_dim)
+    if reason is not None:  # only a compiled processor gets here (see fuses): the same math in PyTorch ops
+        say_once(f"QK prologue: PyTorch ops, not the fused kernel: {reason}")
+        return reference(x, weight, eps, group, heads, cos, sin)
+    from . import _cuda  # noqa: PLC0415 - built, or the reason above says not
+
+    out = x.new_empty((B, S, heads, head_dim))
+    say_once(f"QK prologue: RMSNorm over {group} features and "
+             f"{'RoPE' if cos is not None else 'no RoPE'} fused in one CUDA kernel (lvsa._cuda.norm_rope)")
+    if cos is not None:
+        cos, sin = cos.contiguous(), sin.contiguous()
+    weight = weight.contiguous() if weight is not None else None
+    _cuda.norm_rope(x.device.index if x.device.index is not None else torch.cuda.current_device(),
+                    x.data_ptr(), x.stride(0), x.stride(1), out.data_ptr(),
+                    weight.data_ptr() if weight is not None else 0,
+                    cos.data_ptr() if cos is not None else 0, sin.data_ptr() if sin is not None else 0,
+                    cos.stride(0) if cos is not None else 0, B, S, heads, head_dim, group, eps,
+                    {torch.bfloat16: "bfloat16", torch.float16: "float16"}[x.dtype],
+                    torch.cuda.current_stream(x.device).cuda_stream)
+    return out
+
+
+@_norm_rope.register_fake
+def _(x, weight, eps, group, heads, cos, sin):
+    B, S, width = x.shape
+    return x.new_empty((B, S, heads, width // heads))
+
+
+def _forward_only():
+    from .ops import forward_only  # noqa: PLC0415
+
+    forward_only(_norm_rope)
+
+
+_forward_only()

@@ -1,0 +1,105 @@
+"""The fused QK prologue (``lvsa._cuda.norm_rope``): RMSNorm + RoPE of one projection in one
+kernel, against ``lvsa.prologue.reference`` (whose equality with the models' own ops
+tests/python/test_prologue.py checks) on fresh random inputs, with the output's memory poisoned
+so unwritten elements show; and a whole Wan transformer with the fused prologue equal to the
+same model with the model's own ops.
+
+Tolerance: the kernel and the reference round the norm's output and the rotation to the dtype
+once each, both from float32; they differ only in the order of the sum of squares and in
+rsqrt's last bits, so an element differs by at most one rounding (bf16: 2^-8 relative).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
+if not torch.cuda.is_available():
+    pytest.skip("needs a CUDA GPU", allow_module_level=True)
+
+import lvsa  # noqa: E402
+from lvsa import prologue  # noqa: E402
+
+DEV = torch.device("cuda")
+
+
+def _poisoned_call(fn, shape, dtype):
+    """``fn()`` after freeing a NaN-filled block of the output's size, which the caching allocator
+    hands to the output next: an element the kernel does not write stays NaN."""
+    poison = torch.full(shape, float("nan"), dtype=dtype, device=DEV)
+    del poison
+    return fn()
+
+
+def _tables(rows, head_dim, generator):
+    angles = torch.rand(rows, head_dim // 2, generator=generator, dtype=torch.float64) * 20.0
+    angles = angles.repeat_interleave(2, dim=1)  # one frequency per interleaved pair, as the models build them
+    return angles.cos().float().to(DEV), angles.sin().float().to(DEV)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("batch, rows, heads, head_dim, group, weighted, rope", [
+    (2, 300, 12, 128, 12 * 128, True, True),   # Wan 1.3B: norm across heads
+    (1, 257, 40, 128, 40 * 128, True, True),   # Wan 14B width
+    (2, 129, 16, 128, 128, True, True),        # HunyuanVideo 1.5 / Cosmos: per-head norm
+    (1, 77, 3, 64, 64, True, True),            # head_dim 64, a partial last chunk of vectors
+    (2, 65, 2, 128, 256, False, False),        # no weight, no RoPE
+])
+def test_kernel_equals_reference(dtype, batch, rows, heads, head_dim, group, weighted, rope):
+    g = torch.Generator().manual_seed(rows)
+    width = heads * head_dim
+    # q as the chunk of a fused QKV projection: rows strided by 3 x width.
+    qkv = (torch.randn(batch, rows, 3 * width, generator=g) * 3.0).to(DEV, dtype)
+    x = qkv[..., :width]
+    weight = (torch.rand(group, generator=g) + 0.5).to(DEV, dtype) if weighted else None
+    cos, sin = _tables(rows, head_dim, g) if rope else (None, None)
+
+    out = _poisoned_call(lambda: prologue._norm_rope(x, weight, 1e-6, group, heads, cos, sin),
+                         (batch, rows, heads, head_dim), dtype)
+    expected = prologue.reference(x, weight, 1e-6, group, heads, cos, sin)
+    assert out.shape == (batch, rows, heads, head_dim) and out.is_contiguous()
+    assert torch.isfinite(out).all(), "unwritten (poisoned) elements"
+    ulp = torch.finfo(dtype).eps
+    torch.testing.assert_close(out.float(), expected.float(), rtol=2 * ulp, atol=2 * ulp * expected.abs().max().item())
+    differ = (out != expected).float().mean().item()
+    assert differ < 0.02, f"{differ:.1%} of elements differ from the reference (expected a few last-bit ties)"
+
+
+def test_kernel_refuses_a_group_it_cannot_reduce():
+    x = torch.randn(1, 4, 2 * 128, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="norm group of 96 features"):
+        prologue._norm_rope(x, None, 1e-6, 96, 2, None, None)
+
+
+def _wan():
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(0)
+    model = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=128,
+                                  in_channels=16, out_channels=16, text_dim=64, freq_dim=256, ffn_dim=512,
+                                  num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+                                  rope_max_seq_len=1024).eval().to(DEV, torch.bfloat16)
+    g = torch.Generator().manual_seed(1)
+    inputs = dict(hidden_states=torch.randn(1, 16, 12, 16, 16, generator=g).to(DEV, torch.bfloat16),
+                  timestep=torch.tensor([500.0], device=DEV),
+                  encoder_hidden_states=torch.randn(1, 7, 64, generator=g).to(DEV, torch.bfloat16),
+                  return_dict=False)
+    return model, inputs
+
+
+def test_wan_with_the_fused_prologue_equals_the_model_ops(monkeypatch):
+    pytest.importorskip("diffusers")
+    said = []
+    monkeypatch.setattr(prologue, "say_once", lambda message, level=20: said.append(message))
+    model, inputs = _wan()
+    pattern = dict(window=1, n_first=1, keyframe_interval=3, reference=4, backend="cuda", strict=True)
+    outputs = {}
+    for mode in ("model", "fused"):
+        handle = lvsa.enable(model, prologue=mode, **pattern)
+        with torch.no_grad(), lvsa.denoising_step(1):
+            outputs[mode] = model(**inputs)[0].float()
+        handle.disable()
+        assert any("fused in one CUDA kernel" in line for line in said) == (mode == "fused"), said
+    relative = float((outputs["fused"] - outputs["model"]).norm() / outputs["model"].norm())
+    assert relative < 1e-2, f"fused prologue moves the output by {relative:.2%} (bf16 rounding is ~0.4 %)"
