@@ -62,3 +62,13 @@ def test_max_memory_search_finds_the_top_when_everything_fits(tmp_path):
     result = _rows(tmp_path, "--methods", "lvsa-cuda", "--max-memory", "4", "--max-frames", "81")
     [search] = result["max_memory"]
     assert search["max_frames"] == 81 and all(p["error"] is None for p in search["probes"])
+
+
+def test_profile_files_lvsa_kernels_by_kind(tmp_path):
+    result = _rows(tmp_path, "--methods", "lvsa-cuda", "dense-cudnn", "--profile")
+    for row in result["rows"]:
+        kinds = row["profile"]["kinds_ms"]
+        assert kinds["attention"] > 0 and kinds["gemm"] > 0, row["profile"]
+        assert abs(sum(kinds.values()) - row["profile"]["total_ms"]) < 0.1
+    lvsa_row = next(r for r in result["rows"] if r["method"] == "lvsa-cuda")
+    assert lvsa_row["profile"]["kinds_ms"].get("prologue", 0) > 0  # the fused QK prologue ran, and is filed apart

@@ -54,7 +54,7 @@ from .. import settings, step_context
 from ..integration import enable
 from ..model_facts import ModelFacts
 from ..plan import Geometry, Planner, preset
-from . import dit_models, results
+from . import dit_models, profile, results
 from .mask import block_mask, flex_attention, kept_pairs
 
 _KERNELS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
@@ -113,6 +113,8 @@ def _parse(argv):
     p.add_argument("--name", default="dit", help="result file name prefix (default dit)")
     p.add_argument("--out", default="bench/results", help="folder of the JSON (default bench/results)")
     p.add_argument("--plot", action="store_true", help="also write a latency-vs-length PNG (needs matplotlib)")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile one more run per method: GPU kernel time by kind (attention, GEMM, ...)")
     args = p.parse_args(argv)
     if args.cfg and not args.steps:
         p.error("--cfg needs --steps N")
@@ -280,6 +282,8 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
             row.update(step_ms=seconds / args.steps * 1e3, loop_s=seconds)
         if device.type == "cuda":
             row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+        if args.profile and device.type == "cuda":
+            row["profile"] = profile.profile(runner(model, spec, data, args, call_context))
     except Exception as error:  # noqa: BLE001 - recorded: the other methods still run
         first_line = (str(error).splitlines() or [""])[0]
         row["error"] = "out of memory" if _is_oom(error) else f"{type(error).__name__}: {first_line}"[:300]
@@ -373,6 +377,9 @@ def print_table(rows: list[dict], densities: dict, steps: int) -> None:
         peak = f"{r['peak_gb']:.1f}" if "peak_gb" in r else "-"
         speed = ", ".join(f"{v:.2f}x vs {b}" for b, v in r["speedup"].items())
         print(f"{r['frames']:>6} {r['latent_frames']:>4} {d:>8.3f} {key:<22} {ms:>11.1f} {peak:>8}  {speed}")
+        if "profile" in r:
+            kinds = ", ".join(f"{kind} {ms:.0f}" for kind, ms in r["profile"]["kinds_ms"].items())
+            print(f"{'':>21} GPU ms by kind: {kinds} (total {r['profile']['total_ms']:.0f})")
 
 
 def plot(path: Path, rows: list[dict], title: str) -> None:

@@ -4,11 +4,11 @@
 //
 // In eager PyTorch the same work is a chain of full-size elementwise kernels per tensor (upcast,
 // square, mean, scale, weight, split pairs, four products, strided writes), each a round trip
-// through HBM, several in float32: at Wan 2.1 1.3B and 121 latent frames they cost more per
-// layer than a third of the sparse attention itself. Here every element is read and written once.
+// through HBM, several in float32 (about 330 ms of a 3.55 s Wan 2.1 1.3B forward at 121 latent
+// frames on an H200). Here every element is read once from HBM and written once (38 ms).
 //
 // One warp per token row. A norm group of G features is either at most one warp-wide chunk of
-// 16-byte vectors (G/8 <= 32 lanes, a per-head norm: HunyuanVideo 1.5, Cosmos) or a whole number
+// 16-byte vectors (G/8 <= 32 lanes, a per-head norm: HunyuanVideo 1.5) or a whole number
 // of them (G/8 a multiple of 32, a norm across heads: Wan). The group's sum of squares is reduced
 // with shuffles, then the group is read again (an L1 hit) to normalise, rotate and store.
 #include <cuda_bf16.h>
