@@ -433,3 +433,24 @@ def test_kernel_family_is_read_when_the_device_plan_is_set_up(monkeypatch, cuda_
     cuda_backend.release_device_plans()
     with pytest.raises(ValueError, match="LVSA_CUDA_KERNEL must be auto, sm80 or sm90"):
         cuda_backend.run(q, q, q, plan, None, None, False)
+
+
+@pytest.mark.parametrize("case, dispatched", [
+    (Case("dense_plan", T=4, P=64, reference=8, D=128, Hq=4, Hkv=2), True),
+    (Case("dense_plan_encoder_before", T=3, P=40, E=20, side="before", reference=8, D=64), True),
+    (Case("dense_plan_padded_encoder", T=3, P=40, E=20, side="after", reference=8, valid=[7], D=128), False),
+    (Case("sparse_plan", T=9, P=37, D=128, step=1), False),
+], ids=lambda x: getattr(x, "name", str(x)))
+def test_auto_runs_a_dense_plan_on_dense_sdpa_and_says_so(monkeypatch, case, dispatched):
+    """LVSA_CUDA_KERNEL=auto: a dense plan without encoder padding is dense attention, run by
+    PyTorch's SDPA (said once); any other plan, or a named kernel family, runs LVSA's kernel."""
+    monkeypatch.setenv("LVSA_CUDA_KERNEL", "auto")
+    cuda_backend.release_device_plans()
+    said = []
+    monkeypatch.setattr(cuda_backend, "say_once", lambda message, level=20: said.append(message))
+    plan, q, k, v, valid = _make(case, torch.bfloat16)
+    assert (plan.frame_density == 1.0) == case.name.startswith("dense_plan")
+    out, _ = _poisoned_run(q, k, v, plan, valid, None, return_lse=False)
+    _check(plan, q, k, v, valid, out, None, torch.bfloat16)
+    assert bool(said) == dispatched, said
+    cuda_backend.release_device_plans()
