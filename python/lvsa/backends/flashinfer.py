@@ -168,7 +168,6 @@ class _Sparse:
 
     def __init__(self, fi, plan, device, dtype, heads, kv_heads, head_dim, scale):
         layout = block_layout(plan)
-        self.block = layout.block
         self.wrapper = None
         if layout.indices:
             self.wrapper = fi.BlockSparseAttentionWrapper(_float_workspace(device))
@@ -235,21 +234,17 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse):
                 o = out[b, begin:end]
                 want_lse = return_lse or bool(group.dense and (group.sparse or len(group.dense) > 1))
                 lse2 = torch.empty((end - begin, Hq), dtype=torch.float32, device=device) if want_lse else None
-                dense = list(group.dense)
+                dense = [(_tokens(k, b, *keys), _tokens(v, b, *keys)) for keys in group.dense]
                 if group.sparse:
                     vb, ve = g.video_begin, g.video_begin + g.video_tokens
                     sparse.run(qr, _tokens(k, b, vb, ve), _tokens(v, b, vb, ve), o, lse2)
-                else:
-                    first = dense.pop(0)
-                    o_t, s_t = fi.single_prefill_with_kv_cache(qr, _tokens(k, b, *first), _tokens(v, b, *first),
-                                                               sm_scale=scale, return_lse=True)
+                else:  # the first dense term writes the output, as the sparse one does
+                    o_t, s_t = fi.single_prefill_with_kv_cache(qr, *dense.pop(0), sm_scale=scale, return_lse=True)
                     o.copy_(o_t)
                     if lse2 is not None:
                         lse2.copy_(s_t)
-                for key_range in dense:
-                    o_t, s_t = fi.single_prefill_with_kv_cache(qr, _tokens(k, b, *key_range),
-                                                               _tokens(v, b, *key_range), sm_scale=scale,
-                                                               return_lse=True)
+                for keys, values in dense:
+                    o_t, s_t = fi.single_prefill_with_kv_cache(qr, keys, values, sm_scale=scale, return_lse=True)
                     fi.merge_state_in_place(o, lse2, o_t, s_t)
                 if return_lse:
                     lse[b, :, begin:end] = (lse2 * _LN2).transpose(0, 1)
