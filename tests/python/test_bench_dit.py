@@ -117,4 +117,5 @@ def test_flashinfer_method_says_not_installed_without_flashinfer(tmp_path, monke
     [path] = tmp_path.glob("dit_*.json")
     [row] = json.loads(path.read_text())["rows"]
     assert row["method"] == "lvsa-flashinfer" and "error" not in row
-    assert row["skipped"].startswith("not installed: backend 'flashinfer' needs FlashInfer: pip install 'lvsa[flashinfer]'")
+    assert row["skipped"].startswith("not installed: backend 'flashinfer' needs FlashInfer: "
+                                     "pip install 'lvsa[flashinfer]'")
