@@ -5,7 +5,10 @@
 
 For every case: median time of LVSA-cuda, dense cuDNN SDPA, dense torch flash SDPA,
 FlexAttention with the identical mask (compiled, block mask from create_block_mask), and
-FlashInfer's block-sparse wrapper when that package is installed. TFLOP/s count the work
+LVSA's pattern through FlashInfer's block-sparse wrapper (``backend="flashinfer"``, one frame
+per block, encoder tokens merged by log-sum-exp) when that package is installed, else
+"flashinfer": "not installed"; its first call (JIT compile or load, and the wrapper's plan) is
+timed apart as flashinfer_first_call_s. TFLOP/s count the work
 actually kept (4 * attended pairs * D * H) for sparse methods and 4 * S^2 * D * H for dense
 ones; LVSA's rate on the tiles it computes is reported too, so padding waste is visible. The
 max error vs a float64 reference is measured on a subset of rows of one head. Results go to
@@ -32,6 +35,7 @@ import torch.nn.functional as F
 import lvsa
 from lvsa import Geometry, PatternConfig, Planner
 from lvsa.backends import cuda as lvsa_cuda
+from lvsa.backends import flashinfer as lvsa_flashinfer
 from lvsa.bench import results as result_files
 from lvsa.bench.mask import block_mask, flex_attention, kept_pairs
 
@@ -140,6 +144,23 @@ def sdpa_runner(q, k, v, backend):
     return fn
 
 
+def flashinfer_columns(q, k, v, plan, ev, valid, rows, kept_tflop):
+    """LVSA's FlashInfer backend on the same data: time, kept TFLOP/s and error, or its error."""
+    run = lambda: lvsa_flashinfer.run(q, k, v, plan, ev, None, False)  # noqa: E731
+    try:
+        t0 = time.time()
+        out = run()[0]
+        torch.cuda.synchronize()
+        first = time.time() - t0
+        err = reference_error(q, k, v, out, plan, valid, rows)
+        del out
+        t, ts = time_ms(run, budget_s=1.0)
+    except Exception as error:  # noqa: BLE001 - report, keep benchmarking
+        return dict(flashinfer_error=repr(error)[:200])
+    return dict(flashinfer_first_call_s=first, flashinfer_ms=t, flashinfer_ms_all=ts,
+                flashinfer_tflops_kept=kept_tflop / t * 1e3, flashinfer_max_err_vs_fp64=err)
+
+
 def parse_cases(items):
     out = []
     for item in items:
@@ -222,16 +243,16 @@ def main(argv=None):
                 row["flex_tflops_kept"] = row["kept_tflop"] / t * 1e3
             except Exception as error:  # noqa: BLE001
                 row["flex_error"] = repr(error)[:200]
-        try:
-            import flashinfer  # noqa: F401
-
-            row["flashinfer"] = "installed; block-sparse wrapper not wired in this script yet"
-        except ImportError:
+        if lvsa_flashinfer.package_reason():
             row["flashinfer"] = "not installed"
+        else:
+            row.update(flashinfer_columns(q, k, v, plan, ev, valid, rows, row["kept_tflop"]))
         if "cudnn_ms" in row:
             row["speedup_vs_cudnn"] = row["cudnn_ms"] / row["lvsa_ms"]
         if "flex_ms" in row:
             row["speedup_vs_flex"] = row["flex_ms"] / row["lvsa_ms"]
+        if "flashinfer_ms" in row:
+            row["speedup_vs_flashinfer"] = row["flashinfer_ms"] / row["lvsa_ms"]
         results.append(row)
         print(json.dumps({k_: v_ for k_, v_ in row.items() if not k_.endswith("_all")}), flush=True)
         del q, k, v
@@ -241,14 +262,15 @@ def main(argv=None):
 
     print(f"\n{info['card']}  driver {info['driver']}  torch {info['torch']}  {date}  -> {path}")
     hdr = ("model", "T", "dens", "lvsa ms", "kept TF/s", "comp TF/s", "cuDNN ms", "cuDNN TF/s",
-           "flash ms", "flex ms", "x cuDNN", "x flex", "max err")
+           "flash ms", "flex ms", "FI ms", "x cuDNN", "x flex", "x FI", "max err")
     print(" | ".join(hdr))
     for r in results:
         f = lambda key, fmt: (fmt % r[key]) if key in r else "-"  # noqa: E731
         print(" | ".join([r["model"], str(r["T"]), "%.2f" % r["density"], f("lvsa_ms", "%.1f"),
                           f("lvsa_tflops_kept", "%.0f"), f("lvsa_tflops_computed", "%.0f"),
                           f("cudnn_ms", "%.1f"), f("cudnn_tflops", "%.0f"), f("flash_ms", "%.1f"),
-                          f("flex_ms", "%.1f"), f("speedup_vs_cudnn", "%.2f"), f("speedup_vs_flex", "%.2f"),
+                          f("flex_ms", "%.1f"), f("flashinfer_ms", "%.1f"), f("speedup_vs_cudnn", "%.2f"),
+                          f("speedup_vs_flex", "%.2f"), f("speedup_vs_flashinfer", "%.2f"),
                           f("max_err_vs_fp64", "%.1e")]))
     if args.kernels:
         fams = args.kernels.split(",")

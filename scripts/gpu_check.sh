@@ -2,7 +2,7 @@
 # Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
 #
 #   scripts/gpu_check.sh [stage ...]
-#     stages: deps build selftest sanitize smoke test diffusers precision variants dit bench
+#     stages: deps build selftest sanitize smoke test diffusers precision variants dit flashinfer bench
 #             (default: build selftest sanitize test bench)
 #     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate, pillow, ftfy and
 #                what they need; the device has no internet), without touching its torch
@@ -15,6 +15,11 @@
 #     dit:       bench/dit.py, one whole transformer (Wan 2.1 1.3B at 81 and 161 frames): dense cuDNN,
 #                FlexAttention and LVSA eager, dense cuDNN and LVSA compiled (about 6 minutes on an H200;
 #                needs deps); DIT_ARGS replaces its arguments
+#     flashinfer: installs FlashInfer from the wheels carried in .whl-flashinfer/ and the kernels prebuilt
+#                into .flashinfer-cache/aot/ (scripts/flashinfer_prebuild.py; without them FlashInfer
+#                JIT-compiles on first use, minutes per module), then tests/gpu/test_flashinfer_attention.py
+#                and bench/attention.py with its FlashInfer column (FLASHINFER_BENCH_ARGS, default
+#                "--flex none"); run after build (the tests and the bench need lvsa's CUDA module)
 #
 # Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none" or
 # "--kernels sm80,sm90"), BEFORE_SRC (a source tree of an earlier version, e.g. from
@@ -150,6 +155,37 @@ if want dit; then
   [ -n "$latest" ] && cp "$latest" "$OUT/" && cp "${latest%.json}.png" "$OUT/" 2>/dev/null
 fi
 
+if want flashinfer; then
+  echo "[$(stamp)] flashinfer"
+  # The package without its declared dependencies (CuTe DSL, cuDNN frontend, NCCL, cuda-python, ...:
+  # the block-sparse wrapper, single prefill and merge_state never import them), then exactly what
+  # importing that path needs, and ninja for the JIT where the machine has none.
+  {
+    python3 -m pip install --no-index --no-deps .whl-flashinfer/flashinfer_python-*.whl &&
+      python3 -m pip install --no-index --no-deps --find-links .whl-flashinfer apache-tvm-ffi nvidia-ml-py \
+        packaging requests certifi charset-normalizer idna urllib3 &&
+      { command -v ninja || python3 -m pip install --no-index --no-deps --find-links .whl-flashinfer ninja; }
+  } >"$OUT/flashinfer_install.log" 2>&1
+  rc=$?
+  export FLASHINFER_CUDA_ARCH_LIST=${FLASHINFER_CUDA_ARCH_LIST:-9.0a}
+  export FLASHINFER_WORKSPACE_BASE=${FLASHINFER_WORKSPACE_BASE:-$PWD/.flashinfer-cache/workspace}
+  export MAX_JOBS=${MAX_JOBS:-$(nproc)}
+  if [ $rc -eq 0 ] && [ -d .flashinfer-cache/aot ]; then
+    python3 scripts/flashinfer_prebuild.py --install .flashinfer-cache >>"$OUT/flashinfer_install.log" 2>&1
+    rc=$?
+  fi
+  tail -3 "$OUT/flashinfer_install.log"
+  python3 -m pytest tests/gpu/test_flashinfer_attention.py -q -p no:cacheprovider -rf 2>&1 |
+    tee "$OUT/flashinfer_test.log"
+  STATUS[flashinfer]="install rc=$rc, test rc=${PIPESTATUS[0]} $(tail -1 "$OUT/flashinfer_test.log")"
+  # shellcheck disable=SC2086
+  python3 bench/attention.py ${FLASHINFER_BENCH_ARGS:---flex none} --name attention_flashinfer 2>&1 |
+    tee "$OUT/flashinfer_bench.log"
+  STATUS[flashinfer_bench]="rc=${PIPESTATUS[0]}"
+  latest=$(ls -t bench/results/attention_flashinfer_*.json 2>/dev/null | head -1)
+  [ -n "$latest" ] && cp "$latest" "$OUT/"
+fi
+
 if want bench; then
   if [ -n "${BEFORE_SRC:-}" ]; then
     echo "[$(stamp)] bench (before: $BEFORE_SRC)"
@@ -171,7 +207,7 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants dit bench_before bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants dit flashinfer flashinfer_bench bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if [ -f "$OUT/bench_before.log" ]; then
@@ -179,6 +215,9 @@ if [ -f "$OUT/bench_before.log" ]; then
 fi
 if want dit && [ -f "$OUT/dit.log" ]; then
   sed -n '/^frames /,/^lvsa bench --dit: results/p' "$OUT/dit.log"
+fi
+if want flashinfer && [ -f "$OUT/flashinfer_bench.log" ]; then
+  sed -n '/^$/,$p' "$OUT/flashinfer_bench.log" | tail -12
 fi
 if want bench && [ -f "$OUT/bench.log" ]; then
   sed -n '/^$/,$p' "$OUT/bench.log" | tail -12

@@ -97,7 +97,7 @@ def enable(pipe, **config) -> Handle:
       HunyuanVideo 1.5 33, CogVideoX 13 (1.5: 11 token frames), Cosmos 2.5 24, Cosmos 3 48):
         in latent frames, or in video frames with units="video" (see ``lvsa.settings``);
       scale (sparsity scale), expand, rotate (keyframe rotation across steps);
-      backend ("auto", "cpu", "cuda", "torch", "reference");
+      backend ("auto", "cpu", "cuda", "torch", "reference", or "flashinfer" with lvsa[flashinfer]);
       strict (raise instead of falling back to the model's attention, or of using step 0 when no
         step is known);
       prologue ("fused", the default: q and k's RMSNorm and RoPE in one CUDA kernel where the cuda

@@ -151,7 +151,8 @@ def attention(
         scale: softmax scale, default ``1/sqrt(D)``.
         return_lse: also return the log-sum-exp ``[B, Hq, Sq]`` (float32, natural log).
         backend: ``auto`` (the compiled backend for the device, else ``torch``), ``cpu``,
-            ``cuda``, ``torch``, ``reference``.
+            ``cuda``, ``torch``, ``reference``, ``flashinfer`` (FlashInfer's block-sparse
+            kernels, extra ``lvsa[flashinfer]``; never chosen by ``auto``).
         strict: with ``auto``, fail instead of falling back when the compiled backend is missing.
 
     Returns ``out`` (``[B, Sq, Hq, D]``, dtype of q), or ``(out, lse)``.

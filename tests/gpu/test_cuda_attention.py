@@ -23,8 +23,8 @@ DEV = torch.device("cuda")
 REL_TOL = {torch.bfloat16: 1.2e-2, torch.float16: 2e-3}
 
 
-def _poisoned_run(q, k, v, plan, valid, scale, return_lse=True):
-    """run() with its output allocation poisoned: every element must be written."""
+def _poisoned_run(q, k, v, plan, valid, scale, return_lse=True, backend=cuda_backend):
+    """``backend.run()`` with its output allocation poisoned: every element must be written."""
     real_empty = torch.empty
 
     def poisoned_empty(*args, **kwargs):
@@ -35,7 +35,7 @@ def _poisoned_run(q, k, v, plan, valid, scale, return_lse=True):
 
     torch.empty = poisoned_empty
     try:
-        return cuda_backend.run(q, k, v, plan, valid, scale, return_lse)
+        return backend.run(q, k, v, plan, valid, scale, return_lse)
     finally:
         torch.empty = real_empty
 

@@ -61,7 +61,7 @@ ROWS = [
     Bad("video_units_reference_zero", dict(units="video", reference=0), ValueError,
         r"reference must be a positive int, got 0"),
     Bad("backend_unknown", dict(backend="fast"), ValueError,
-        r"backend must be one of auto, cpu, cuda, torch, reference, got 'fast'"),
+        r"backend must be one of auto, cpu, cuda, torch, reference, flashinfer, got 'fast'"),
     Bad("parallel_zero", dict(parallel=0), ValueError, r"parallel must be a process count >= 1 or 'auto', got 0"),
     Bad("parallel_without_process_group", dict(parallel=2), RuntimeError,
         r"parallel=2 needs torch\.distributed initialised \(launch with torchrun --nproc-per-node 2"),

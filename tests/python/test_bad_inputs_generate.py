@@ -126,7 +126,7 @@ ROWS = [
     Bad("reference_zero", _flags("--lvsa", "--reference-latent-frames", "0"),
         r"--reference-latent-frames must be >= 1, got 0"),
     Bad("backend_unknown", _flags("--lvsa", "--backend", "gpu"),
-        r"backend must be one of auto, cpu, cuda, torch, reference, got 'gpu'"),
+        r"backend must be one of auto, cpu, cuda, torch, reference, flashinfer, got 'gpu'"),
     # RIFLEx knobs
     Bad("riflex_knob_without_riflex", _flags("--riflex-s", "2"), r"--riflex-s tune RIFLEx; add --riflex to use it"),
     Bad("riflex_k_out_of_range", _flags("--riflex", "--riflex-k", "9"),

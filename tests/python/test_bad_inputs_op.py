@@ -146,7 +146,7 @@ ROWS = [
     Bad("strict_text", lambda x: x.call(strict="no"), TypeError,  # was taken as strict=True
         r"strict must be True or False, got str 'no'"),
     Bad("backend_unknown", lambda x: x.call(backend="tpu"), ValueError,
-        r"backend must be one of auto, cpu, cuda, torch, reference, got 'tpu'", backends=(None,)),
+        r"backend must be one of auto, cpu, cuda, torch, reference, flashinfer, got 'tpu'", backends=(None,)),
     Bad("backend_cuda_for_cpu_tensors", lambda x: x.call(backend="cuda"), RuntimeError,
         r"backend 'cuda' (needs CUDA tensors, got cpu|is not built in this installation)", backends=(None,)),
 ]

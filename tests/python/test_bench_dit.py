@@ -106,3 +106,16 @@ def test_every_family_runs_in_bfloat16(tmp_path):
         [path] = tmp_path.glob(f"{model}_*.json")
         rows = json.loads(path.read_text())["rows"]
         assert rows and all("forward_ms" in row and "error" not in row for row in rows), rows
+
+
+def test_flashinfer_method_says_not_installed_without_flashinfer(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "flashinfer", None)  # what Python does for a package that is absent
+    assert dit.main(["--smoke", "--device", "cpu", "--frames", "41", "--reference", "4", "--repeats", "1",
+                     "--methods", "lvsa-flashinfer", "--out", str(tmp_path)]) == 0
+    [path] = tmp_path.glob("dit_*.json")
+    [row] = json.loads(path.read_text())["rows"]
+    assert row["method"] == "lvsa-flashinfer" and "error" not in row
+    assert row["skipped"].startswith("not installed: backend 'flashinfer' needs FlashInfer: "
+                                     "pip install 'lvsa[flashinfer]'")

@@ -28,3 +28,7 @@ def test_generate_extra_brings_the_video_writer_and_tokenizers():
 def test_generate_extra_brings_the_image_readers():
     # --image reads with Pillow; WanImageToVideoPipeline cleans prompts with ftfy (NameError without).
     assert {"pillow", "ftfy"} <= _extra("generate")
+
+
+def test_flashinfer_extra_brings_flashinfer():
+    assert {"torch", "flashinfer-python"} <= _extra("flashinfer")

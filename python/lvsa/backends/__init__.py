@@ -6,6 +6,8 @@ Every backend is a module with ``run(q, k, v, plan, encoder_valid, scale, return
 * ``cpu``       compiled tiled online-softmax kernels (``lvsa._native``), CPU tensors
 * ``cuda``      compiled CUDA kernels (``lvsa._cuda``), CUDA tensors, when built with nvcc
 * ``torch``     portable PyTorch-ops fallback for any device (CUDA, NPU, MPS, CPU)
+* ``flashinfer`` FlashInfer's block-sparse attention (extra ``lvsa[flashinfer]``), CUDA tensors;
+  explicit only, ``auto`` never picks it
 * ``reference`` exact CPU reference in double precision (slow; the tests' oracle)
 """
 
@@ -16,7 +18,7 @@ from types import ModuleType
 
 from .._log import say_once
 
-_MODULES = {"cpu": "cpu", "cuda": "cuda", "torch": "torch_sdpa", "reference": "reference"}
+_MODULES = {"cpu": "cpu", "cuda": "cuda", "torch": "torch_sdpa", "reference": "reference", "flashinfer": "flashinfer"}
 NAMES = ("auto", *_MODULES)
 
 

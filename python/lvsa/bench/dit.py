@@ -19,6 +19,8 @@ whole transformer; the row says which):
   flex                       FlexAttention (compiled) with exactly LVSA's mask (a BlockMask of the
                              plan); eager mode only
   lvsa-cuda, lvsa-torch      ``lvsa.enable(transformer, backend=...)``
+  lvsa-flashinfer            the same with ``backend="flashinfer"`` (FlashInfer's block-sparse kernels on
+                             LVSA's pattern); recorded as skipped, "not installed", without FlashInfer
   dense-valid-cudnn, -flash  padded encoder tokens dropped before attention, then dense SDPA with
                              no mask (HunyuanVideo 1.5: the honest dense baseline for a padded text)
 
@@ -51,6 +53,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .. import settings, step_context
+from ..backends import flashinfer as flashinfer_backend
 from ..integration import enable
 from ..model_facts import ModelFacts
 from ..plan import Geometry, Planner, preset
@@ -58,8 +61,8 @@ from . import dit_models, profile, results
 from .mask import block_mask, flex_attention, kept_pairs
 
 _KERNELS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
-METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-torch", "dense-valid-cudnn",
-           "dense-valid-flash")
+METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-torch", "lvsa-flashinfer",
+           "dense-valid-cudnn", "dense-valid-flash")
 MODES = ("eager", "compile")
 BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager")
 
@@ -267,6 +270,9 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
                    encoder_len=lay.encoder_len, encoder_valid=lay.encoder_valid)
         if run.method.startswith("dense-valid-") and lay.encoder_valid == lay.encoder_len:
             row["skipped"] = f"{spec.name} has no padded encoder tokens to drop"
+            return row
+        if run.method == "lvsa-flashinfer" and flashinfer_backend.package_reason():
+            row["skipped"] = f"not installed: {flashinfer_backend.package_reason()}"
             return row
         undo_method, call_context = install(run.method, transformer, pattern)
         model = transformer

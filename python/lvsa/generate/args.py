@@ -86,7 +86,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--sparsity-scale", type=float, default=None, help="multiplies the attention budget (default 1)")
     s.add_argument("--reference-latent-frames", type=int, default=None,
                    help="the model's training horizon in latent frames (default: the model's, e.g. Wan 21)")
-    s.add_argument("--backend", default=None, help="auto, cpu, cuda, torch or reference (default auto)")
+    s.add_argument("--backend", default=None, help="auto, cpu, cuda, torch, reference or flashinfer (default auto)")
     s.add_argument("--show-mask", action="store_true",
                    help="print the frame mask of the first denoising step and save it as a PNG next to the video")
 
