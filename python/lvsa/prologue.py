@@ -6,8 +6,8 @@ Wan 2.1 1.3B and 121 latent frames (H200, 2026-12-01) the fused kernel takes 38 
 a forward and the other elementwise and copy kernels shrink by 330 ms: the forward goes from
 3.55 s to 3.31 s. It writes the ``[B, S, H, D]`` layout the attention kernels read.
 
-It is taken where the attention runs LVSA's cuda backend (the ``torch`` backend is the portable
-path and keeps the model's ops) and the layer's norm and tables are of a form the kernel
+It is taken where the attention runs on a GPU backend, cuda or flashinfer (the ``torch``
+backend is the portable path and keeps the model's ops) and the layer's norm and tables are of a form the kernel
 computes as the model does: an RMSNorm (``torch.nn.RMSNorm`` or diffusers') without bias,
 with a weight of the tensor's dtype or none, and RoPE tables on interleaved pairs, ``[S, D]``
 or ``[1, S, 1, D]``, of any float dtype. ``prologue="model"`` (``LVSA_PROLOGUE=model``) keeps
@@ -65,9 +65,10 @@ def _tables(tables, rows: int, head_dim: int):
 
 def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
     """Whether the processor of ``runtime`` runs the fused prologue on the projection ``x``
-    ([B, S, heads x D]) with ``norm`` and RoPE ``tables``: the attention's backend is cuda on these
-    tensors and the norm and tables have a form the kernel takes."""
-    if runtime.prologue != "fused" or runtime.backend not in ("auto", "cuda") or not x.is_cuda:
+    ([B, S, heads x D]) with ``norm`` and RoPE ``tables``: the attention runs a GPU backend (cuda,
+    flashinfer), LVSA's CUDA kernels run on these tensors, and the norm and tables have a form
+    the kernel takes."""
+    if runtime.prologue != "fused" or runtime.backend not in ("auto", "cuda", "flashinfer") or not x.is_cuda:
         return False
     if x.dim() != 3 or x.shape[-1] % heads or x.stride(-1) != 1:
         return False
@@ -77,7 +78,7 @@ def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
         if not _statically_fusable(x.dtype, head_dim):
             return False
     elif backends.unavailable_reason("cuda", x.device, x.dtype, head_dim) is not None:
-        return False  # the attention does not run the cuda backend on these tensors either
+        return False  # LVSA's CUDA kernels cannot run on these tensors
     parts = _rms_norm_parts(norm)
     if parts is None:
         return False
