@@ -5,15 +5,16 @@ tables:
     python3 docs/dit_tables.py bench/results/dit_<card>_<date>.json [more.json ...]
 
 One latency table per file (seconds per forward, or per denoising step for a --steps run, and
-the speedup over the first baseline that ran: dense cuDNN eager, else diffusers eager), one of
-peak memory, and, when the run had --max-memory, the longest video each method ran within it.
+the speedup over the first baseline that ran: dense cuDNN eager, else diffusers eager, dense on
+valid tokens, dense cuDNN compiled), one of peak memory, one of GPU time by kernel kind when the
+run had --profile, and, when it had --max-memory, the longest video each method ran within it.
 """
 
 import argparse
 import json
 from pathlib import Path
 
-BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager")
+BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager", "dense-cudnn:compile")
 
 
 def _key(row: dict) -> str:
@@ -76,10 +77,25 @@ def capacity_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def profile_table(result: dict) -> str:
+    """GPU milliseconds by kernel kind, per method and length (a run with --profile)."""
+    rows = [r for r in result["rows"] if "profile" in r]
+    kinds = sorted({kind for r in rows for kind in r["profile"]["kinds_ms"]})
+    prologue = f", LVSA prologue {result['lvsa_prologue']}" if "lvsa_prologue" in result else ""
+    lines = [f"GPU time of one forward by kernel kind, ms (torch.profiler{prologue})", "",
+             "| video frames | method | " + " | ".join(kinds) + " | total |", "|---|---|" + "---|" * (len(kinds) + 1)]
+    for r in rows:
+        cells = [f"{r['profile']['kinds_ms'].get(kind, 0):.0f}" for kind in kinds]
+        lines.append(f"| {r['frames']} | {_key(r)} | " + " | ".join(cells) + f" | {r['profile']['total_ms']:.0f} |")
+    return "\n".join(lines)
+
+
 def tables(result: dict) -> str:
     parts = [latency_table(result)]
     if result["device"] == "cuda":
         parts.append(memory_table(result))
+    if any("profile" in r for r in result["rows"]):
+        parts.append(profile_table(result))
     if result.get("max_memory"):
         parts.append(capacity_table(result))
     return "\n\n".join(parts)
