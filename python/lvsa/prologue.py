@@ -29,6 +29,7 @@ import torch
 
 from . import backends
 from ._log import say_once
+from .ops import forward_only
 
 def _rms_norm_parts(norm) -> Optional[tuple[Optional[torch.Tensor], float, int]]:
     """(weight, eps, features) of an RMSNorm the kernel computes as the module does, else None."""
@@ -156,10 +157,4 @@ def _(x, weight, eps, group, heads, cos, sin):
     return x.new_empty((B, S, heads, width // heads))
 
 
-def _forward_only():
-    from .ops import forward_only  # noqa: PLC0415
-
-    forward_only(_norm_rope)
-
-
-_forward_only()
+forward_only(_norm_rope)

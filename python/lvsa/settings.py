@@ -23,8 +23,8 @@ from . import _native, backends
 from .model_facts import ModelFacts
 from .plan import Geometry, PatternConfig, Planner
 
-# How a processor computes q and k's norm and RoPE (lvsa.prologue): the fused CUDA kernel where
-# the cuda backend runs, or the model's own ops everywhere.
+# How a processor computes q and k's norm and RoPE (lvsa.prologue): the fused CUDA kernel where a
+# GPU backend (cuda, flashinfer) runs, or the model's own ops everywhere.
 PROLOGUES = ("fused", "model")
 
 
