@@ -1,6 +1,7 @@
 """LVSA-cuda vs dense attention and FlexAttention at real video-DiT shapes.
 
-    python3 bench/attention.py [--cases wan:21,41,81,121 hunyuan:33,49,65] [--flex all|none|wan:121,...]
+    python3 bench/attention.py [--cases wan:21,41,81,121 hunyuan:33,49,65 wan14b:21,41 cosmos:24,47
+                               cogvideox:13,25,49] [--flex all|none|wan:121,...]
                                [--kernels sm80,sm90] [--name attention] [--out bench/results]
 
 For every case: median time of LVSA-cuda, dense cuDNN SDPA, dense torch flash SDPA,
@@ -43,6 +44,9 @@ MODELS = {
     # heads, head_dim, P, encoder_len, encoder_side, reference frames R
     "wan": dict(heads=12, D=128, P=1560, E=0, side="none", R=21, label="Wan2.1-1.3B"),
     "hunyuan": dict(heads=16, D=128, P=1590, E=1985, side="after", R=33, label="HunyuanVideo1.5"),
+    "wan14b": dict(heads=40, D=128, P=3600, E=0, side="none", R=21, label="Wan2.1-14B-720p"),  # 720x1280
+    "cosmos": dict(heads=16, D=128, P=3520, E=0, side="none", R=24, label="Cosmos2.5-2B"),  # 704x1280
+    "cogvideox": dict(heads=48, D=64, P=1350, E=226, side="before", R=13, label="CogVideoX-5B"),  # 480x720
 }
 TILE_M, TILE_N, WARP_ROWS = 128, 64, 32
 
