@@ -31,7 +31,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .. import _cuda, _native
 from .._log import say_once
-from ._common import allocate_outputs
+from . import _common
 
 _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
 _DTYPE_NAMES = {**_DTYPES, torch.float32: "float32"}  # float32 for the C++ contract's message
@@ -41,10 +41,7 @@ MIN_CAPABILITY = (8, 0)  # the kernels use sm80 instructions (cp.async, bf16 mma
 
 def capability_reason(device, capability: tuple[int, int]) -> str | None:
     """Why a GPU of compute ``capability`` cannot run the kernels (None: it can)."""
-    if tuple(capability) >= MIN_CAPABILITY:
-        return None
-    return (f"backend 'cuda' needs compute capability {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer "
-            f"(Ampere+); {device} is {capability[0]}.{capability[1]}")
+    return _common.capability_reason("cuda", device, capability, MIN_CAPABILITY)
 
 
 _device_reasons: dict[int, str | None] = {}
@@ -70,6 +67,11 @@ def unavailable_reason(device, dtype=None, head_dim=None) -> str | None:
     reason = _device_reason(device)
     if reason:
         return reason
+    return inputs_reason(dtype, head_dim)
+
+
+def inputs_reason(dtype=None, head_dim=None) -> str | None:
+    """Why the kernels do not take inputs of ``dtype`` and ``head_dim`` (None: they do); asks no GPU."""
     if dtype is not None and dtype not in _DTYPES:
         return f"backend 'cuda' takes float16 or bfloat16, got {dtype}"
     if head_dim is not None and head_dim not in _HEAD_DIMS:
@@ -223,7 +225,7 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse):
     if _runs_dense(plan, _slot(plan, index), encoder_valid, return_lse):
         return _dense(q, k, v, scale)
     device_plan = _prepare(plan, index, stream, capturing)
-    out, lse = allocate_outputs(q, return_lse)
+    out, lse = _common.allocate_outputs(q, return_lse)
     valid_ptr = 0
     if encoder_valid is not None:
         encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._common import allocate_outputs
+from ._common import allocate_outputs, capability_reason
 
 _DTYPES = (torch.float16, torch.bfloat16)
 _HEAD_DIMS = (64, 128)
@@ -131,10 +131,8 @@ def _device_reason(device) -> str | None:
         return "backend 'flashinfer': torch sees no CUDA device (driver missing or no GPU visible)"
     index = device.index if device.index is not None else torch.cuda.current_device()
     if index not in _device_reasons:
-        capability = torch.cuda.get_device_capability(index)
-        _device_reasons[index] = None if tuple(capability) >= MIN_CAPABILITY else (
-            f"backend 'flashinfer' needs compute capability {MIN_CAPABILITY[0]}.{MIN_CAPABILITY[1]} or newer "
-            f"(Ampere+); {device} is {capability[0]}.{capability[1]}")
+        _device_reasons[index] = capability_reason("flashinfer", device, torch.cuda.get_device_capability(index),
+                                                   MIN_CAPABILITY)
     return _device_reasons[index]
 
 
