@@ -101,7 +101,7 @@ def enable(pipe, **config) -> Handle:
       strict (raise instead of falling back to the model's attention, or of using step 0 when no
         step is known);
       prologue ("fused", the default: q and k's RMSNorm and RoPE in one CUDA kernel where the cuda
-        backend runs, see ``lvsa.prologue``; "model": the model's own ops);
+        or flashinfer backend runs, see ``lvsa.prologue``; "model": the model's own ops);
       parallel (a process count, or "auto" for torch.distributed's world size): under torchrun,
         split every transformer's sequence over the processes with Ulysses (``lvsa.parallel``);
         the output is the same as in one process.

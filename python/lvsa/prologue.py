@@ -76,7 +76,8 @@ def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
     head_dim = x.shape[-1] // heads
     if torch.compiler.is_compiling():
         # Asking the driver cannot be traced: the op checks the device when it runs.
-        if not _statically_fusable(x.dtype, head_dim):
+        cuda = backends._LOADED["cuda"]  # the module, or why it is not built
+        if isinstance(cuda, str) or cuda.inputs_reason(x.dtype, head_dim) is not None:
             return False
     elif backends.unavailable_reason("cuda", x.device, x.dtype, head_dim) is not None:
         return False  # LVSA's CUDA kernels cannot run on these tensors
@@ -91,19 +92,15 @@ def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
     return tables is None or _tables(tables, x.shape[1], head_dim) is not None
 
 
-def _statically_fusable(dtype, head_dim: int) -> bool:
-    """What the cuda backend takes, short of asking the device (lvsa._cuda is built)."""
-    return not isinstance(backends._LOADED["cuda"], str) and dtype in (torch.bfloat16, torch.float16) and (
-        head_dim in (64, 128))
-
-
-def norm_rope(x: torch.Tensor, norm, heads: int, tables) -> torch.Tensor:
-    """``rope(norm(x))`` as ``[B, S, heads, D]``, in one CUDA kernel (when :func:`fuses` said so)."""
-    weight, eps, features = _rms_norm_parts(norm)
+def qk(runtime, query: torch.Tensor, key: torch.Tensor, norm_q, norm_k, heads: int, tables):
+    """``(rope(norm_q(query)), rope(norm_k(key)))`` as ``[B, S, heads, D]``, one CUDA kernel each,
+    when :func:`fuses` takes both projections; else None (the processor runs the model's ops)."""
+    if not (fuses(runtime, query, norm_q, heads, tables) and fuses(runtime, key, norm_k, heads, tables)):
+        return None
     cos = sin = None
-    if tables is not None:
-        cos, sin = (t.to(torch.float32) for t in _tables(tables, x.shape[1], x.shape[-1] // heads))
-    return _norm_rope(x, weight, eps, features, heads, cos, sin)
+    if tables is not None:  # shared by q and k: converted once
+        cos, sin = (t.to(torch.float32) for t in _tables(tables, query.shape[1], query.shape[-1] // heads))
+    return tuple(_norm_rope(x, *_rms_norm_parts(norm), heads, cos, sin) for x, norm in ((query, norm_q), (key, norm_k)))
 
 
 def reference(x, weight, eps: float, group: int, heads: int, cos, sin) -> torch.Tensor:
@@ -146,7 +143,7 @@ def _norm_rope(x: torch.Tensor, weight: Optional[torch.Tensor], eps: float, grou
                     weight.data_ptr() if weight is not None else 0,
                     cos.data_ptr() if cos is not None else 0, sin.data_ptr() if sin is not None else 0,
                     cos.stride(0) if cos is not None else 0, B, S, heads, head_dim, group, eps,
-                    {torch.bfloat16: "bfloat16", torch.float16: "float16"}[x.dtype],
+                    str(x.dtype).removeprefix("torch."),
                     torch.cuda.current_stream(x.device).cuda_stream)
     return out
 

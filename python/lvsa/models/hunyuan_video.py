@@ -74,10 +74,9 @@ class HunyuanVideo15LVSAProcessor(LVSAProcessor):
 
         # 1-4: projections, QK norms, RoPE on the video stream, encoder stream: as the model does.
         query, key = attn.to_q(hidden_states), attn.to_k(hidden_states)
-        if (prologue.fuses(self.runtime, query, attn.norm_q, attn.heads, image_rotary_emb)
-                and prologue.fuses(self.runtime, key, attn.norm_k, attn.heads, image_rotary_emb)):
-            query = prologue.norm_rope(query, attn.norm_q, attn.heads, image_rotary_emb)
-            key = prologue.norm_rope(key, attn.norm_k, attn.heads, image_rotary_emb)
+        fused = prologue.qk(self.runtime, query, key, attn.norm_q, attn.norm_k, attn.heads, image_rotary_emb)
+        if fused is not None:
+            query, key = fused
         else:
             query = attn.norm_q(query.unflatten(2, (attn.heads, -1)))
             key = attn.norm_k(key.unflatten(2, (attn.heads, -1)))

@@ -50,10 +50,9 @@ class WanLVSAProcessor(LVSAProcessor):
                                             attention_mask, rotary_emb)
 
         query, key, value = _get_qkv_projections(attn, hidden_states, None)
-        if (prologue.fuses(self.runtime, query, attn.norm_q, attn.heads, rotary_emb)
-                and prologue.fuses(self.runtime, key, attn.norm_k, attn.heads, rotary_emb)):
-            query = prologue.norm_rope(query, attn.norm_q, attn.heads, rotary_emb)
-            key = prologue.norm_rope(key, attn.norm_k, attn.heads, rotary_emb)
+        fused = prologue.qk(self.runtime, query, key, attn.norm_q, attn.norm_k, attn.heads, rotary_emb)
+        if fused is not None:
+            query, key = fused
         else:
             query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
             key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
