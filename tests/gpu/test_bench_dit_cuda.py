@@ -3,7 +3,6 @@ and mode the lead's benchmark run uses runs, FlexAttention computes LVSA's outpu
 mask, dense attention on the valid tokens computes the model's masked output, and the
 --max-memory search returns a length."""
 
-import argparse
 import json
 
 import pytest
@@ -12,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
 from lvsa.bench import dit, dit_models  # noqa: E402
+from lvsa_fixtures import dit_forward  # noqa: E402
 
 DEV = torch.device("cuda")
 PATTERN = dict(reference=4)
@@ -41,11 +41,7 @@ def test_every_method_runs(tmp_path, model, methods):
 
 
 def _output(spec, transformer, data, method):
-    undo, context = dit.install(method, transformer, PATTERN)
-    try:
-        return dit.runner(transformer, spec, data, argparse.Namespace(steps=0, cfg=False), context)().float()
-    finally:
-        undo()
+    return dit_forward(spec, transformer, data, method, PATTERN).float()
 
 
 def test_flex_is_lvsa_and_dense_valid_is_the_model():

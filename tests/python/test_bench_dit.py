@@ -2,7 +2,6 @@
 made from, and the methods it times compute what they claim: FlexAttention's mask is LVSA's
 pattern, and dense attention on the valid tokens only is the model's masked attention."""
 
-import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -16,6 +15,7 @@ from dense_oracle import pattern_mask  # noqa: E402
 
 from lvsa import Geometry, PatternConfig, Planner, cli  # noqa: E402
 from lvsa.bench import dit, dit_models  # noqa: E402
+from lvsa_fixtures import dit_forward  # noqa: E402
 from lvsa.bench.mask import mask_mod  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -77,11 +77,7 @@ def test_flex_mask_is_the_plan_with_padding_excluded():
 
 
 def _output(spec, transformer, data, method):
-    undo, context = dit.install(method, transformer, PATTERN)
-    try:
-        return dit.runner(transformer, spec, data, argparse.Namespace(steps=0, cfg=False), context)()
-    finally:
-        undo()
+    return dit_forward(spec, transformer, data, method, PATTERN)
 
 
 def test_dense_on_valid_tokens_is_the_models_masked_attention():
