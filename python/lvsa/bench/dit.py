@@ -271,8 +271,9 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
         if run.method.startswith("dense-valid-") and lay.encoder_valid == lay.encoder_len:
             row["skipped"] = f"{spec.name} has no padded encoder tokens to drop"
             return row
-        if run.method == "lvsa-flashinfer" and flashinfer_backend.package_reason():
-            row["skipped"] = f"not installed: {flashinfer_backend.package_reason()}"
+        missing = run.method == "lvsa-flashinfer" and flashinfer_backend.package_reason()
+        if missing:
+            row["skipped"] = f"not installed: {missing}"
             return row
         undo_method, call_context = install(run.method, transformer, pattern)
         model = transformer

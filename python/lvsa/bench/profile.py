@@ -38,7 +38,8 @@ def profile(fn) -> dict:
         ms = getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0.0)) / 1e3
         if ms <= 0:
             continue
-        by_kind[kind_of(event.key)] = by_kind.get(kind_of(event.key), 0.0) + ms
+        kind = kind_of(event.key)
+        by_kind[kind] = by_kind.get(kind, 0.0) + ms
         kernels.append((ms, event.key, event.count))
     kernels.sort(reverse=True)
     return dict(kinds_ms={k: round(v, 2) for k, v in sorted(by_kind.items())},
