@@ -12,6 +12,9 @@
 #     host:      bench/host_overhead.py, host time per lvsa.attention call (and of BEFORE_SRC)
 #     precision: bench/compile_precision.py, compiled vs eager numerics at Wan 1.3B size (needs deps)
 #     variants:  builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
+#     ncu:       Nsight Compute on the schedules named in NCU_VARIANTS (after variants; shape NCU_SHAPE),
+#                pipe utilisation and warp stalls into ncu.txt, and the SASS instruction mix of
+#                each sm90 kernel (cuobjdump) into sass_mix.txt
 #     dit:       bench/dit.py, one whole transformer (Wan 2.1 1.3B at 81 and 161 frames): dense cuDNN,
 #                FlexAttention and LVSA eager, dense cuDNN and LVSA compiled (about 6 minutes on an H200;
 #                needs deps); DIT_ARGS replaces its arguments
@@ -145,6 +148,25 @@ if want variants; then
   STATUS[variants]="see variants.log"
 fi
 
+if want ncu && [ -x build-variants/bench/cuda/lvsa_cuda_variants ]; then
+  NCU_SHAPE=${NCU_SHAPE:-121,1560,12,0}
+  echo "[$(stamp)] ncu"
+  # shellcheck disable=SC2086
+  timeout 240 ncu --clock-control none --kernel-name-base demangled --kernel-name regex:sm90 \
+    --section SpeedOfLight --section ComputeWorkloadAnalysis --section WarpStateStats \
+    --section SchedulerStats --section InstructionStats --print-details all \
+    build-variants/bench/cuda/lvsa_cuda_variants ${NCU_SHAPE//,/ } 1 \
+    "${NCU_VARIANTS:-sm90 shipped}" >"$OUT/ncu.txt" 2>&1
+  STATUS[ncu]="rc=$? $(grep -c 'fwd_kernel' "$OUT/ncu.txt") kernels profiled"
+  # shellcheck disable=SC2086
+  timeout 120 ncu --clock-control none --kernel-name-base demangled --kernel-name regex:sm90 --metrics \
+    sm__inst_executed_pipe_xu.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_fma.avg.pct_of_peak_sustained_active,sm__inst_executed_pipe_alu.avg.pct_of_peak_sustained_active,sm__pipe_tensor_op_gmma_cycles_active.avg.pct_of_peak_sustained_active,smsp__issue_active.avg.pct_of_peak_sustained_active \
+    build-variants/bench/cuda/lvsa_cuda_variants ${NCU_SHAPE//,/ } 1 "${NCU_VARIANTS:-sm90 shipped}" >"$OUT/ncu_pipes.txt" 2>&1
+  ncu --query-metrics 2>&1 | grep -iE "pipe|inst_executed" >"$OUT/ncu_metrics.txt"
+  cuobjdump --dump-sass build-variants/bench/cuda/lvsa_cuda_variants 2>/dev/null | python3 scripts/sass_mix.py \
+    >"$OUT/sass_mix.txt" 2>&1
+fi
+
 if want dit; then
   echo "[$(stamp)] dit"
   # shellcheck disable=SC2086
@@ -207,7 +229,7 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants dit flashinfer flashinfer_bench bench_before bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants ncu dit flashinfer flashinfer_bench bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if [ -f "$OUT/bench_before.log" ]; then

@@ -2,7 +2,10 @@
 // sm90 kernels on one LVSA shape, bf16, on the same data; every output is poisoned first and
 // compared with the shipped sm80 kernel's of the same head dim (verified by tests/gpu).
 //
-//   lvsa_cuda_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5]
+//   lvsa_cuda_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5] [only=name,name,...]
+//
+// `only` runs just the named schedules (exact names, as printed) and skips the comparison:
+// for profiling them one by one (scripts/gpu_check.sh ncu).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -10,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -64,6 +68,13 @@ int main(int argc, char** argv) {
   const int H = argc > 3 ? std::atoi(argv[3]) : 12;
   const int E = argc > 4 ? std::atoi(argv[4]) : 0;
   const int reps = argc > 5 ? std::atoi(argv[5]) : 5;
+  std::vector<std::string> only;
+  if (argc > 6)
+    for (std::stringstream names(argv[6]); names.good();) {
+      std::string name;
+      std::getline(names, name, ',');
+      only.push_back(name);
+    }
   const int D = 128;  // buffers sized for the largest head dim
   lvsa::Geometry g{T, P, E, E ? lvsa::EncoderSide::After : lvsa::EncoderSide::None};
   lvsa::PatternConfig cfg;
@@ -100,7 +111,13 @@ int main(int argc, char** argv) {
     t.stride[3] = 1; t.stride[2] = d; t.stride[1] = int64_t(H) * d; t.stride[0] = S * H * d;
   };
   using namespace lvsa::cuda;
-  const std::vector<Variant> variants = run_order();
+  std::vector<Variant> variants = run_order();
+  if (!only.empty())
+    variants.erase(std::remove_if(variants.begin(), variants.end(),
+                                  [&](const Variant& v) {
+                                    return std::find(only.begin(), only.end(), v.name) == only.end();
+                                  }),
+                   variants.end());
   std::vector<uint16_t> h0(static_cast<size_t>(n)), h1(static_cast<size_t>(n));
   cudaEvent_t a, b;
   CHECK_CUDA(cudaEventCreate(&a));
@@ -108,7 +125,8 @@ int main(int argc, char** argv) {
   std::printf("T=%d P=%d H=%d E=%d S=%lld kept TFLOP=%.2f (D=128)\n", T, P, H, E, (long long)S, flop / 1e12);
   for (size_t vi = 0; vi < variants.size(); ++vi) {
     const int d = variants[vi].d;
-    const bool first_of_dim = vi == 0 || variants[vi - 1].d != d;
+    // The reference is the first row of a head dim; a filtered run compares nothing.
+    const bool first_of_dim = !only.empty() || vi == 0 || variants[vi - 1].d != d;
     ref(ap.q, q, d); ref(ap.k, k, d); ref(ap.v, v, d);
     ref(ap.out, first_of_dim ? o0 : o, d);
     const double vflop = flop * d / D;

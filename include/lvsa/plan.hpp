@@ -106,6 +106,12 @@ struct WorkEstimate {
 
 WorkEstimate estimate_work(const KeyRanges& ranges, int heads, int head_dim);
 
+// Key tiles of `tile_n` keys that one query tile of every frame walks, at the full encoder
+// length, as the CUDA kernels cut them: a tile starts at each merged interval (the frame's
+// intervals and the encoder span, touching ones fused), so only an interval's last tile is
+// partial. The CUDA dispatch weighs it to pick a key-tile width per plan.
+int64_t key_tiles(const KeyRanges& ranges, int tile_n);
+
 // One step's everything: what the CLI prints, the bindings expose and kernels consume.
 struct StepPlan {
   PatternConfig config;

@@ -55,6 +55,15 @@ constexpr bool any_kernel(Pred pred) {
   return std::any_of(std::begin(kFwdKernels), std::end(kFwdKernels), pred);
 }
 constexpr bool kSm90Built = any_kernel([](const KernelEntry& e) { return e.family == Family::Sm90; });
+// Time of a plan's key walk at one key-tile width, in key-equivalents: every tile costs its
+// width plus a fixed overhead (barrier waits, row max/sum shuffles, the O rescale). The
+// overhead, 42 keys, is what makes 160-key tiles 1.9 % slower than 176-key ones where
+// neither pads (Cosmos 2.5, 3520-token frames; H200, docs/perf/cuda_sm90.md).
+double key_tile_cost(const KeyRanges& ranges, int tile_n) {
+  constexpr double kTileOverheadKeys = 42;
+  return double(key_tiles(ranges, tile_n)) * (tile_n + kTileOverheadKeys);
+}
+
 // Whether LVSA_CUDA_KERNEL=auto picks the sm90 kernels on compute capability 9.0 devices.
 constexpr bool kAutoPicksSm90 = true;  // tests/gpu pass with it, 1.6x+ over sm80 (cuda_sm90.md)
 
@@ -247,7 +256,9 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
     family = choose_kernel_family(device, "auto");
   }
   // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
-  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.q.dtype, int(params.q.shape[3]));
+  // Among key-tile widths, the one with the least padded keys plus per-tile overhead.
+  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.q.dtype, int(params.q.shape[3]),
+                                          [&](int tile_n) { return key_tile_cost(ranges, tile_n); });
   if (kernel == nullptr)
     fail(std::string("this build has no ") + (family == Family::Sm90 ? "sm90" : "sm80") + " kernel for " +
          dtype_name(params.q.dtype) + " with head_dim " + std::to_string(params.q.shape[3]));

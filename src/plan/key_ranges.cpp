@@ -88,4 +88,32 @@ StepPlan make_plan(const Geometry& geometry, const PatternConfig& config, int64_
   return plan;
 }
 
+int64_t key_tiles(const KeyRanges& r, int tile_n) {
+  if (tile_n < 1) throw Error("lvsa: tile_n must be >= 1, got " + std::to_string(tile_n));
+  const Geometry& g = r.geometry;
+  const int64_t enc_b = g.encoder_begin(), enc_e = enc_b + g.encoder_len;
+  auto tiles = [&](int64_t len) { return (len + tile_n - 1) / tile_n; };
+  int64_t n = 0;
+  for (int f = 0; f < g.frames; ++f) {
+    // Intervals in sequence order, the encoder span first or last; a run of touching ones is
+    // one merged interval.
+    int64_t run_b = -1, run_e = -1;
+    auto add = [&](int64_t b, int64_t e) {
+      if (b == e) return;
+      if (b == run_e) {
+        run_e = e;
+        return;
+      }
+      if (run_e > run_b) n += tiles(run_e - run_b);
+      run_b = b;
+      run_e = e;
+    };
+    if (g.encoder_side == EncoderSide::Before) add(enc_b, enc_e);
+    for (int i = r.range_offsets[f]; i < r.range_offsets[f + 1]; ++i) add(r.range_begin[i], r.range_end[i]);
+    if (g.encoder_side == EncoderSide::After) add(enc_b, enc_e);
+    if (run_e > run_b) n += tiles(run_e - run_b);
+  }
+  return n;
+}
+
 }  // namespace lvsa

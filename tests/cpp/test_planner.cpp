@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <set>
+#include <vector>
 
 #include "lvsa/plan.hpp"
 
@@ -162,6 +163,34 @@ TEST(Planner, WorkEstimate) {
   lvsa::Geometry gh{10, 3, 4, lvsa::EncoderSide::After};
   const auto dense = lvsa::make_plan(gh, [] { PatternConfig c; c.keyframe_interval = 1; return c; }(), 0);
   EXPECT_DOUBLE_EQ(lvsa::estimate_work(dense.ranges, 1, 8).density(), 1.0);
+}
+
+// key_tiles against a mask oracle: every attended key token of a frame (its attended frames
+// and the encoder span) marked on the sequence, maximal runs cut into tiles.
+TEST(Planner, KeyTilesCountTheKernelsWalk) {
+  for (const lvsa::Geometry& g : {lvsa::Geometry{21, 1560, 0, lvsa::EncoderSide::None},
+                                  lvsa::Geometry{65, 1590, 1985, lvsa::EncoderSide::After},
+                                  lvsa::Geometry{13, 1350, 226, lvsa::EncoderSide::Before},
+                                  lvsa::Geometry{9, 37, 5, lvsa::EncoderSide::Before}})
+    for (int tile_n : {1, 64, 160, 176}) {
+      const auto plan = lvsa::make_plan(g, {}, 3);
+      int64_t expected = 0;
+      for (int f = 0; f < g.frames; ++f) {
+        std::vector<uint8_t> key(size_t(g.seq_len()), 0);
+        for (int x : plan.pattern.attended(f))
+          for (int64_t t = 0; t < g.tokens_per_frame; ++t) key[size_t(g.video_begin() + x * g.tokens_per_frame + t)] = 1;
+        for (int64_t t = 0; t < g.encoder_len; ++t) key[size_t(g.encoder_begin() + t)] = 1;
+        for (size_t t = 0; t < key.size();) {
+          if (!key[t]) { ++t; continue; }
+          size_t e = t;
+          while (e < key.size() && key[e]) ++e;
+          expected += (int64_t(e - t) + tile_n - 1) / tile_n;
+          t = e;
+        }
+      }
+      EXPECT_EQ(lvsa::key_tiles(plan.ranges, tile_n), expected) << "T=" << g.frames << " tile_n=" << tile_n;
+    }
+  EXPECT_THROW(lvsa::key_tiles(lvsa::make_plan({4, 8, 0, lvsa::EncoderSide::None}, {}, 0).ranges, 0), lvsa::Error);
 }
 
 TEST(PlannerErrors, BadInputsNameTheArgument) {

@@ -1,5 +1,5 @@
 // A row of the kernel tables that src/cuda/instantiate.cmake generates: one launcher per
-// (family, dtype, head_dim) instantiation. The library dispatches on generated/fwd_kernels.hpp
+// (family, dtype, head_dim, key-tile width) instantiation. The library dispatches on generated/fwd_kernels.hpp
 // (its instantiation list is in src/cuda/CMakeLists.txt); bench/cuda adds its schedule variants.
 // Host code only.
 #pragma once
@@ -19,16 +19,29 @@ struct KernelEntry {
   Family family;
   DType dtype;
   int head_dim;
+  int tile_n;        // keys per K/V tile
   const char* name;  // what the entry is, for messages and benchmark tables
   Launcher launch;
 };
 
-// The entry for (family, dtype, head_dim) of `table`, or null when it has none.
-template <class Table>
-constexpr const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, int head_dim) {
+// The entry for (family, dtype, head_dim) of `table` whose key-tile width costs least, or null
+// when it has none. cost(tile_n) is any ordering; ties go to the first row.
+template <class Table, class Cost>
+const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, int head_dim, Cost cost) {
+  const KernelEntry* best = nullptr;
+  double best_cost = 0;
   for (const KernelEntry& e : table)
-    if (e.family == family && e.dtype == dtype && e.head_dim == head_dim) return &e;
-  return nullptr;
+    if (e.family == family && e.dtype == dtype && e.head_dim == head_dim) {
+      const double c = cost(e.tile_n);
+      if (best == nullptr || c < best_cost) best = &e, best_cost = c;
+    }
+  return best;
+}
+
+// The first entry for (family, dtype, head_dim): the width listed first, the family default.
+template <class Table>
+const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, int head_dim) {
+  return find_kernel(table, family, dtype, head_dim, [](int) { return 0.0; });
 }
 
 }  // namespace lvsa::cuda

@@ -8,14 +8,15 @@
 
 namespace lvsa::cuda {
 
-template <class Kernel>
+// `extra`: further kernel arguments after the FwdParams (the sm90 kernel's tensor maps).
+template <class Kernel, class... Extra>
 void launch_tiles(Kernel kernel, const FwdParams& p, int threads, int smem_bytes, void* stream,
-                  const char* what) {
+                  const char* what, const Extra&... extra) {
   const int64_t ctas = int64_t(p.batch) * p.heads_q * p.tiles_per_head;
   if (ctas == 0) return;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem_bytes);
   if (err == cudaSuccess) {
-    kernel<<<dim3(unsigned(ctas)), dim3(threads), smem_bytes, static_cast<cudaStream_t>(stream)>>>(p);
+    kernel<<<dim3(unsigned(ctas)), dim3(threads), smem_bytes, static_cast<cudaStream_t>(stream)>>>(p, extra...);
     err = cudaGetLastError();
   }
   if (err != cudaSuccess) throw_cuda_error(what, int(err));

@@ -85,7 +85,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(s);
     release(bar.k_empty, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN>(s, m, l, alpha, p.scale_log2);
+    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
     to_operand<Tr>(pa, s);
     walk.advance();
   }
@@ -112,7 +112,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(s);
     release(bar.k_empty + 8 * st, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN>(s, m, l, alpha, p.scale_log2);
+    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change
     ptx::fence_regs(o);
     ptx::fence_regs(s);

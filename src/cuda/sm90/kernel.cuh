@@ -22,11 +22,13 @@
 #include "kernel_traits.cuh"
 #include "producer.cuh"
 #include "ptx.cuh"
+#include "tma.cuh"
 
 namespace lvsa::cuda::sm90 {
 
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_constant__ FwdParams p) {
+__global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_constant__ FwdParams p,
+                                                               const __grid_constant__ KVTensorMaps maps) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(1024) unsigned char smem[];
   const int tid = threadIdx.x;
@@ -64,7 +66,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
 
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
-    producer<Tr>(p, qt, tc.b, tc.h, tc.hkv, s_base, bar, tid);
+    producer<Tr>(p, maps, qt, tc.b, tc.h, tc.hkv, s_base, bar, tid);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
     consumer<Tr>(p, qt, tc.b, tc.h, s_base, bar, wg - 1, tid % 128, active_wgs);  // thread in warpgroup
@@ -74,7 +76,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
 
 template <class Tr>
 void launch_fwd(const FwdParams& p, void* stream) {
-  launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, stream, "launching the sm90 attention kernel");
+  const KVTensorMaps maps = Tr::kTmaFullTiles ? encode_kv_maps<Tr::kD, Tr::kN>(p) : KVTensorMaps{};
+  launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, stream, "launching the sm90 attention kernel",
+               maps);
 }
 
 }  // namespace lvsa::cuda::sm90

@@ -31,12 +31,17 @@ struct SwizzledColumnBlocks {
 //  kPingPong     the two consumer warpgroups take turns issuing their wgmmas (named barriers),
 //                so one's softmax runs while the other's matrix products do (FA3's ping-pong)
 //  kSkipRescale  skip O *= alpha when no row max of the warp moved
-inline constexpr int kPingPong = 1, kSkipRescale = 2;
-// Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md).
-// Ping-pong, no rescale skip (it cost 8-12 % with 176-key tiles), 176-key tiles for both head
-// dims (fewest per-tile overheads that still fit 240 registers without spills).
+//  kTmaKV        full K/V tiles by TMA from the producer's thread 0 (tma.cuh), partial ones by
+//                cp.async
+// and two that compute wrong results, to bound what a stage costs by leaving it out:
+//  kDiagNoCopy   the producer copies only the first two K/V tiles, then only signals
+//  kDiagNoExp    P = the scaled score, no exp2
+inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256;
+// Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
+// ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
+// tiles for both head dims (fewest per-tile overheads that still fit 240 registers without spills).
 template <int HeadDim>
-inline constexpr int kDefaultFlags = kPingPong;
+inline constexpr int kDefaultFlags = kPingPong | kTmaKV;
 template <int HeadDim>
 inline constexpr int kDefaultTileN = 176;
 
@@ -44,6 +49,9 @@ template <typename Elem, int HeadDim, int TileN = kDefaultTileN<HeadDim>, int Fl
 struct Traits {
   static constexpr bool kPingPongWGs = (Flags & kPingPong) != 0;
   static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
+  static constexpr bool kSkipCopies = (Flags & kDiagNoCopy) != 0;
+  static constexpr bool kSkipExp = (Flags & kDiagNoExp) != 0;
+  static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
   using T = Elem;
   static constexpr int kD = HeadDim;
   static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)

@@ -1,5 +1,6 @@
-// The producer warpgroup: zero-filling cp.async copies (common/row_loader.cuh) of the Q tile
-// and of every K/V tile of the walk, each completing on an mbarrier that the consumers wait on.
+// The producer warpgroup: the Q tile and every K/V tile of the walk into shared memory, each
+// completing on an mbarrier that the consumers wait on. Q and partial K/V tiles by zero-filling
+// cp.async (common/row_loader.cuh); full K/V tiles by TMA when the schedule says so (tma.cuh).
 //
 // Order: K0, then K(j), V(j-1) for j >= 1, then the last V -- the order the consumers need
 // them (S of tile j is computed before P.V of tile j-1).
@@ -9,12 +10,13 @@
 #include "../common/params.hpp"
 #include "kernel_traits.cuh"
 #include "ptx.cuh"
+#include "tma.cuh"
 
 namespace lvsa::cuda::sm90 {
 
 template <class Tr>
-__device__ __forceinline__ void producer(const FwdParams& p, const QueryTile& qt, int b, int h, int hkv,
-                                         uint32_t s_base, const Barriers& bar, int ptid) {
+__device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps& maps, const QueryTile& qt, int b,
+                                         int h, int hkv, uint32_t s_base, const Barriers& bar, int ptid) {
   typename Tr::Loader cq, ck, cv;
   cq.init(p.q, int64_t(b) * p.q_stride[0] + int64_t(h) * p.q_stride[2], p.q_stride[1], ptid);
   ck.init(p.k, int64_t(b) * p.k_stride[0] + int64_t(hkv) * p.k_stride[2], p.k_stride[1], ptid);
@@ -24,6 +26,17 @@ __device__ __forceinline__ void producer(const FwdParams& p, const QueryTile& qt
   cq.template load<Tr::kM>(s_base + Tr::kQOffset, qt.row0, qt.valid_rows, ptid);
   ptx::cp_async_arrive_noinc(bar.q_full);
 
+  // One K or V tile [row0, row0 + valid) into a stage, signalled on its full barrier.
+  const bool tma = Tr::kTmaFullTiles && maps.ok;
+  auto load = [&](typename Tr::Loader& rows, const CUtensorMap* map, uint32_t dst, int row0, int valid,
+                  uint32_t full) {
+    if (tma && valid == Tr::kN) {
+      tma_tile<Tr::kD, Tr::kN>(map, dst, row0, hkv, b, full, ptid);
+    } else {
+      rows.template load<Tr::kN>(dst, row0, valid, ptid);
+      ptx::cp_async_arrive_noinc(full);
+    }
+  };
   KeyWalk<Tr::kN> walk;
   walk.init(p, qt);
   int prev_cur = 0, prev_valid = 0;
@@ -31,23 +44,26 @@ __device__ __forceinline__ void producer(const FwdParams& p, const QueryTile& qt
     const int s = j & 1;
     const uint32_t parity = ((j >> 1) & 1) ^ 1;
     const int cur = walk.cur, valid = walk.count();
+    // kSkipCopies (measurement only): after the first round the stages keep their tiles.
+    const bool copy = !Tr::kSkipCopies || j < 2;
     ptx::mbar_wait(bar.k_empty + 8 * s, parity);
-    ck.template load<Tr::kN>(s_base + Tr::kKOffset + s * Tr::kKVBytes, cur, valid, ptid);
-    ptx::cp_async_arrive_noinc(bar.k_full + 8 * s);
+    if (copy) load(ck, &maps.k, s_base + Tr::kKOffset + s * Tr::kKVBytes, cur, valid, bar.k_full + 8 * s);
+    else ptx::cp_async_arrive_noinc(bar.k_full + 8 * s);
     if (j > 0) {
       const int sp = s ^ 1;
       const uint32_t pp = (((j - 1) >> 1) & 1) ^ 1;
       ptx::mbar_wait(bar.v_empty + 8 * sp, pp);
-      cv.template load<Tr::kN>(s_base + Tr::kVOffset + sp * Tr::kKVBytes, prev_cur, prev_valid, ptid);
-      ptx::cp_async_arrive_noinc(bar.v_full + 8 * sp);
+      if (!Tr::kSkipCopies || j < 3)
+        load(cv, &maps.v, s_base + Tr::kVOffset + sp * Tr::kKVBytes, prev_cur, prev_valid, bar.v_full + 8 * sp);
+      else ptx::cp_async_arrive_noinc(bar.v_full + 8 * sp);
     }
     prev_cur = cur;
     prev_valid = valid;
     walk.advance();
     if (!walk.valid()) {  // the last tile's V
       ptx::mbar_wait(bar.v_empty + 8 * s, parity);
-      cv.template load<Tr::kN>(s_base + Tr::kVOffset + s * Tr::kKVBytes, cur, valid, ptid);
-      ptx::cp_async_arrive_noinc(bar.v_full + 8 * s);
+      if (copy) load(cv, &maps.v, s_base + Tr::kVOffset + s * Tr::kKVBytes, cur, valid, bar.v_full + 8 * s);
+      else ptx::cp_async_arrive_noinc(bar.v_full + 8 * s);
     }
   }
   // Leave no copy in flight behind an exited thread.

@@ -1,4 +1,4 @@
-// Thin wrappers over the Hopper (sm_90a) instructions of the sm90 kernel: mbarriers, proxy
+// Thin wrappers over the Hopper (sm_90a) instructions of the sm90 kernel: mbarriers, TMA, proxy
 // fences, register reallocation, wgmma descriptors and the wgmma group controls. They extend
 // lvsa::cuda::ptx (common/ptx.cuh: the sm80 instructions both families use) but stay in this
 // folder because only sm_90a code may use them. The wgmma instructions themselves are in
@@ -50,6 +50,25 @@ __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wai
 // thread's later async-proxy accesses (wgmma operands).
 __device__ __forceinline__ void fence_proxy_async() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// ---- TMA (bulk tensor copies; the maps are encoded on the host, tma.cuh) -----------------
+
+// Arrives on `bar` and adds `bytes` to the transaction count its phase waits for.
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.release.cta.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+
+// One box of the tensor map at `map` (a kernel parameter) at coordinates {c0, c1, c2, c3}
+// into shared memory at `dst`, completing its bytes on `bar`.
+__device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, int c0, int c1, int c2, int c3,
+                                            uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+      " [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
+      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
+      : "memory");
 }
 
 // ---- named barriers (id 0 is __syncthreads) ---------------------------------------------

@@ -1,0 +1,107 @@
+// Tensor-memory-accelerator (TMA) copies of full K/V tiles: the host encodes one tensor map
+// per operand for each launch, the producer's thread 0 issues one bulk copy per 64-column
+// block of a tile, completing on the stage's "full" mbarrier by transaction bytes.
+//
+// Why only full tiles: a TMA box zero-fills only coordinates outside the tensor, never rows
+// inside it, and rows past an interval's end must read as exact zeros (padded encoder tokens
+// may hold Inf/NaN; kernel_traits.cuh). A tile whose keys all lie in its interval needs no
+// zeros, so TMA takes it; the partial last tile of an interval stays on the zero-filling
+// cp.async path. Measured on an H200: the cp.async copies cost 12-16 % of the kernel's time
+// (docs/perf/cuda_sm90.md, "diag-nocopy").
+//
+// The box is {64 elements, kN rows} with the 128-byte swizzle: exactly one column block of
+// the SwizzledColumnBlocks layout (16-byte chunk c of row r at chunk c ^ (r & 7)) when the
+// destination is 1024-byte aligned, so the consumers' wgmma descriptors do not change.
+#pragma once
+
+#include <cuda.h>
+#include <cudaTypedefs.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "../common/params.hpp"
+#include "ptx.cuh"
+
+namespace lvsa::cuda::sm90 {
+
+struct KVTensorMaps {
+  CUtensorMap k, v;
+  int ok;  // 0: a map could not be encoded (e.g. unaligned strides); every tile uses cp.async
+};
+
+// ---- host ----------------------------------------------------------------------------------
+
+// cuTensorMapEncodeTiled from the driver, found through the runtime so that the library does
+// not link libcuda itself. Null when the driver lacks it.
+inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
+    void* ptr = nullptr;
+    cudaDriverEntryPointQueryResult status{};
+#if CUDART_VERSION >= 12050
+    const cudaError_t err = cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000,
+                                                             cudaEnableDefault, &status);
+#else
+    const cudaError_t err = cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &ptr, cudaEnableDefault, &status);
+#endif
+    if (err != cudaSuccess || status != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      ptr = nullptr;
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(ptr);
+  }();
+  return fn;
+}
+
+// A [batch, seq, heads, D] operand with element strides (batch, seq, head; D contiguous), as
+// a 4-D map {D, seq, heads, batch} of 16-bit elements and a {64, rows} box.
+inline bool encode_kv_map(CUtensorMap& map, const void* data, const int64_t (&stride)[3], int D, int seq,
+                          int heads, int batch, int rows) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
+  if (encode == nullptr) return false;
+  const cuuint64_t dims[4] = {cuuint64_t(D), cuuint64_t(seq), cuuint64_t(heads), cuuint64_t(batch)};
+  const int64_t extent[3] = {seq, heads, batch};
+  const int64_t elem_stride[3] = {stride[1], stride[2], stride[0]};
+  // A dimension of extent 1 is never stepped: any 16-byte multiple will do as its stride.
+  int64_t span = 16;
+  for (int i = 0; i < 3; ++i) span = std::max(span, elem_stride[i] * 2 * extent[i]);
+  cuuint64_t strides[3];
+  for (int i = 0; i < 3; ++i) {
+    const int64_t bytes = extent[i] > 1 ? elem_stride[i] * 2 : (span + 15) / 16 * 16;
+    if (bytes <= 0 || bytes % 16 != 0) return false;
+    strides[i] = cuuint64_t(bytes);
+  }
+  const cuuint32_t box[4] = {64, cuuint32_t(rows), 1, 1};
+  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  return encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, const_cast<void*>(data), dims, strides, box,
+                elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <int kD, int kN>
+KVTensorMaps encode_kv_maps(const FwdParams& p) {
+  KVTensorMaps maps{};
+  maps.ok = encode_kv_map(maps.k, p.k, p.k_stride, kD, p.seq_k, p.heads_kv, p.batch, kN) &&
+            encode_kv_map(maps.v, p.v, p.v_stride, kD, p.seq_k, p.heads_kv, p.batch, kN);
+  return maps;
+}
+
+// ---- device --------------------------------------------------------------------------------
+
+// A full tile [row0, row0 + kN) of head `head`, batch `b` into the stage at `dst`: thread 0
+// arms the barrier with the tile's bytes and issues the copies; the other producer threads
+// arrive plainly, so the barrier still counts 128 arrivals per phase.
+template <int kD, int kN>
+__device__ __forceinline__ void tma_tile(const CUtensorMap* map, uint32_t dst, int row0, int head, int b,
+                                         uint32_t bar, int ptid) {
+  if (ptid == 0) {
+    ptx::mbar_arrive_expect_tx(bar, kN * kD * 2);
+#pragma unroll
+    for (int cb = 0; cb < kD / 64; ++cb) ptx::tma_load_4d(dst + cb * kN * 128, map, cb * 64, row0, head, b, bar);
+  } else {
+    ptx::mbar_arrive(bar);
+  }
+}
+
+}  // namespace lvsa::cuda::sm90
