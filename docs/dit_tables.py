@@ -6,7 +6,8 @@ tables:
 
 One latency table per file (seconds per forward, or per denoising step for a --steps run, and
 the speedup over the first baseline that ran: dense cuDNN eager, else diffusers eager, dense on
-valid tokens, dense cuDNN compiled), one of peak memory, one of GPU time by kernel kind when the
+valid tokens, dense cuDNN compiled; a compiled method also gets its speedup over dense cuDNN
+compiled when both ran, like for like), one of peak memory, one of GPU time by kernel kind when the
 run had --profile, and, when it had --max-memory, the longest video each method ran within it.
 """
 
@@ -14,7 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager", "dense-cudnn:compile")
+COMPILED_DENSE = "dense-cudnn:compile"
+BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager", COMPILED_DENSE)
 
 
 def _key(row: dict) -> str:
@@ -49,7 +51,11 @@ def latency_table(result: dict) -> str:
                 continue
             seconds = r[field] / 1e3
             speedup = r.get("speedup", {}).get(baseline)
-            cells.append(f"{seconds:.2f}" + (f" ({speedup:.2f}x)" if speedup and key != baseline else ""))
+            notes = [f"{speedup:.2f}x"] if speedup and key != baseline else []
+            compiled = timed.get((first["frames"], COMPILED_DENSE), {})
+            if key.endswith(":compile") and key != COMPILED_DENSE != baseline and field in compiled:
+                notes.append(f"{compiled[field] / r[field]:.2f}x vs {COMPILED_DENSE}")
+            cells.append(f"{seconds:.2f}" + (f" ({'; '.join(notes)})" if notes else ""))
         lines.append(f"| {first['frames']} ({first['latent_frames']}) | {first['density']:.2f} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
