@@ -27,10 +27,9 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   ptx::cp_async_arrive_noinc(bar.q_full);
 
   // One K or V tile [row0, row0 + valid) into a stage, signalled on its full barrier.
-  const bool tma = Tr::kTmaFullTiles && maps.ok;
   auto load = [&](typename Tr::Loader& rows, const CUtensorMap* map, uint32_t dst, int row0, int valid,
                   uint32_t full) {
-    if (tma && valid == Tr::kN) {
+    if (Tr::kTmaFullTiles && valid == Tr::kN) {
       tma_tile<Tr::kD, Tr::kN>(map, dst, row0, hkv, b, full, ptid);
     } else {
       rows.template load<Tr::kN>(dst, row0, valid, ptid);

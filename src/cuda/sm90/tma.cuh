@@ -28,13 +28,12 @@ namespace lvsa::cuda::sm90 {
 
 struct KVTensorMaps {
   CUtensorMap k, v;
-  int ok;  // 0: a map could not be encoded (e.g. unaligned strides); every tile uses cp.async
 };
 
 // ---- host ----------------------------------------------------------------------------------
 
-// cuTensorMapEncodeTiled from the driver, found through the runtime so that the library does
-// not link libcuda itself. Null when the driver lacks it.
+// cuTensorMapEncodeTiled from the driver (CUDA 12+), found through the runtime so that the
+// library does not link libcuda itself. Null when the driver lacks it.
 inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
     void* ptr = nullptr;
@@ -55,11 +54,11 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
 }
 
 // A [batch, seq, heads, D] operand with element strides (batch, seq, head; D contiguous), as
-// a 4-D map {D, seq, heads, batch} of 16-bit elements and a {64, rows} box.
-inline bool encode_kv_map(CUtensorMap& map, const void* data, const int64_t (&stride)[3], int D, int seq,
-                          int heads, int batch, int rows) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
-  if (encode == nullptr) return false;
+// a 4-D map {D, seq, heads, batch} of 16-bit elements and a {64, rows} box. The launcher's
+// checks (16-byte aligned data and strides) are TMA's requirements too, so this fails only on
+// a bug.
+inline bool encode_kv_map(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap& map, const void* data,
+                          const int64_t (&stride)[3], int D, int seq, int heads, int batch, int rows) {
   const cuuint64_t dims[4] = {cuuint64_t(D), cuuint64_t(seq), cuuint64_t(heads), cuuint64_t(batch)};
   const int64_t extent[3] = {seq, heads, batch};
   const int64_t elem_stride[3] = {stride[1], stride[2], stride[0]};
@@ -81,9 +80,14 @@ inline bool encode_kv_map(CUtensorMap& map, const void* data, const int64_t (&st
 
 template <int kD, int kN>
 KVTensorMaps encode_kv_maps(const FwdParams& p) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
+  if (encode == nullptr)
+    throw_cuda_error("looking up cuTensorMapEncodeTiled, which the sm90 kernel's TMA loads need, in the driver",
+                     int(cudaErrorNotSupported));
   KVTensorMaps maps{};
-  maps.ok = encode_kv_map(maps.k, p.k, p.k_stride, kD, p.seq_k, p.heads_kv, p.batch, kN) &&
-            encode_kv_map(maps.v, p.v, p.v_stride, kD, p.seq_k, p.heads_kv, p.batch, kN);
+  if (!encode_kv_map(encode, maps.k, p.k, p.k_stride, kD, p.seq_k, p.heads_kv, p.batch, kN) ||
+      !encode_kv_map(encode, maps.v, p.v, p.v_stride, kD, p.seq_k, p.heads_kv, p.batch, kN))
+    throw_cuda_error("encoding the sm90 kernel's K/V tensor maps (cuTensorMapEncodeTiled)", int(cudaErrorInvalidValue));
   return maps;
 }
 
