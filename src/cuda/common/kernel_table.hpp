@@ -1,6 +1,7 @@
 // A row of the kernel tables that src/cuda/instantiate.cmake generates: one launcher per
-// (family, dtype, head_dim, key-tile width) instantiation. The library dispatches on generated/fwd_kernels.hpp
-// (its instantiation list is in src/cuda/CMakeLists.txt); bench/cuda adds its schedule variants.
+// (family, dtype, head_dim, key-tile width) instantiation. The library dispatches on
+// generated/fwd_kernels.hpp (its instantiation list is in src/cuda/CMakeLists.txt); bench/cuda
+// adds its schedule variants.
 // Host code only.
 #pragma once
 
