@@ -2,7 +2,7 @@
 # Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
 #
 #   scripts/gpu_check.sh [stage ...]
-#     stages: deps build selftest sanitize smoke test diffusers precision variants dit flashinfer bench
+#     stages: deps build selftest sanitize smoke test diffusers precision variants ncu dit flashinfer bench
 #             (default: build selftest sanitize test bench)
 #     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate, pillow, ftfy and
 #                what they need; the device has no internet), without touching its torch
