@@ -64,43 +64,55 @@ def _tables(tables, rows: int, head_dim: int):
     return out
 
 
-def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
-    """Whether the processor of ``runtime`` runs the fused prologue on the projection ``x``
-    ([B, S, heads x D]) with ``norm`` and RoPE ``tables``: the attention runs a GPU backend (cuda,
-    flashinfer), LVSA's CUDA kernels run on these tensors, and the norm and tables have a form
-    the kernel takes."""
+def _fusion(runtime, x: torch.Tensor, norm, heads: int, tables):
+    """What the fused prologue of :func:`fuses` needs to run on ``x``: ``(weight, eps, group,
+    tables)`` with the tables as [S, D] views (or None), else None."""
     if runtime.prologue != "fused" or runtime.backend not in ("auto", "cuda", "flashinfer") or not x.is_cuda:
-        return False
+        return None
     if x.dim() != 3 or x.shape[-1] % heads or x.stride(-1) != 1:
-        return False
+        return None
     head_dim = x.shape[-1] // heads
     if torch.compiler.is_compiling():
         # Asking the driver cannot be traced: the op checks the device when it runs.
         cuda = backends._LOADED["cuda"]  # the module, or why it is not built
         if isinstance(cuda, str) or cuda.inputs_reason(x.dtype, head_dim) is not None:
-            return False
+            return None
     elif backends.unavailable_reason("cuda", x.device, x.dtype, head_dim) is not None:
-        return False  # LVSA's CUDA kernels cannot run on these tensors
+        return None  # LVSA's CUDA kernels cannot run on these tensors
     parts = _rms_norm_parts(norm)
     if parts is None:
-        return False
-    weight, _, features = parts
+        return None
+    weight, eps, features = parts
     if weight is not None and weight.dtype != x.dtype:
-        return False
+        return None
     if features not in (head_dim, x.shape[-1]):
-        return False
-    return tables is None or _tables(tables, x.shape[1], head_dim) is not None
+        return None
+    if tables is None:
+        return weight, eps, features, None
+    views = _tables(tables, x.shape[1], head_dim)
+    return None if views is None else (weight, eps, features, views)
+
+
+def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
+    """Whether the processor of ``runtime`` runs the fused prologue on the projection ``x``
+    ([B, S, heads x D]) with ``norm`` and RoPE ``tables``: the attention runs a GPU backend (cuda,
+    flashinfer), LVSA's CUDA kernels run on these tensors, and the norm and tables have a form
+    the kernel takes."""
+    return _fusion(runtime, x, norm, heads, tables) is not None
 
 
 def qk(runtime, query: torch.Tensor, key: torch.Tensor, norm_q, norm_k, heads: int, tables):
     """``(rope(norm_q(query)), rope(norm_k(key)))`` as ``[B, S, heads, D]``, one CUDA kernel each,
     when :func:`fuses` takes both projections; else None (the processor runs the model's ops)."""
-    if not (fuses(runtime, query, norm_q, heads, tables) and fuses(runtime, key, norm_k, heads, tables)):
+    fq = _fusion(runtime, query, norm_q, heads, tables)
+    fk = _fusion(runtime, key, norm_k, heads, tables) if fq is not None else None
+    if fk is None:
         return None
     cos = sin = None
     if tables is not None:  # shared by q and k: converted once
-        cos, sin = (t.to(torch.float32) for t in _tables(tables, query.shape[1], query.shape[-1] // heads))
-    return tuple(_norm_rope(x, *_rms_norm_parts(norm), heads, cos, sin) for x, norm in ((query, norm_q), (key, norm_k)))
+        cos, sin = (t.to(torch.float32) for t in fq[3])
+    return tuple(_norm_rope(x, weight, eps, group, heads, cos, sin)
+                 for x, (weight, eps, group, _) in ((query, fq), (key, fk)))
 
 
 def reference(x, weight, eps: float, group: int, heads: int, cos, sin) -> torch.Tensor:
