@@ -28,7 +28,7 @@
 # "--kernels sm80,sm90"), BEFORE_SRC (a source tree of an earlier version, e.g. from
 # `git archive`: built alongside this one, and the bench stage times both in the same run,
 # before first), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"),
-# GPU_TESTS (the test stage's pytest paths; default tests/gpu),
+# GPU_TESTS (the test stage's pytest paths; default tests/gpu), TEST_TIMEOUT (seconds; default 540),
 # OUT (folder that receives logs and bench JSON; default ./gpu_check_out).
 # The last lines printed are a short summary table.
 set -uo pipefail
@@ -108,7 +108,8 @@ fi
 if want test; then
   echo "[$(stamp)] pytest tests/gpu"
   # shellcheck disable=SC2086
-  python3 -m pytest ${GPU_TESTS:-tests/gpu} -q -p no:cacheprovider -rf 2>&1 | tee "$OUT/pytest.log"
+  timeout "${TEST_TIMEOUT:-540}" python3 -m pytest ${GPU_TESTS:-tests/gpu} -q -p no:cacheprovider -rf 2>&1 |
+    tee "$OUT/pytest.log"
   STATUS[test]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/pytest.log")"
 fi
 

@@ -22,10 +22,13 @@
 
 namespace lvsa::cuda::sm90 {
 
-// Warp-level release of a stage: after this warp's wgmma reads of it have completed.
-__device__ __forceinline__ void release(uint32_t bar, int lane) {
+// Warp-level release of a stage: after this warp's wgmma reads of it have completed. In a
+// sharing pair the peer's producer refills our stage too, so lane 1 (`to_peer`) releases it
+// there as well.
+__device__ __forceinline__ void release(uint32_t bar, int lane, bool to_peer) {
   __syncwarp();
   if (lane == 0) ptx::mbar_arrive(bar);
+  if (to_peer) ptx::mbar_arrive_at(bar, ptx::cluster_rank() ^ 1u);
 }
 
 // Ping-pong turns (Tr::kPingPongWGs, both consumer warpgroups active): warpgroup w issues a
@@ -46,7 +49,7 @@ struct Turns {
 
 template <class Tr>
 __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt, int b, int h,
-                                         uint32_t s_base, const Barriers& bar, int wg, int ctid,
+                                         uint32_t s_base, const Barriers& bar, bool shared, int wg, int ctid,
                                          int active_wgs) {
   constexpr int kN = Tr::kN, kD = Tr::kD;
   const int lane = ctid & 31;
@@ -55,6 +58,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     return;
   }
   const Turns turns{Tr::kPingPongWGs && active_wgs == 2, wg};
+  const bool to_peer = shared && lane == 1;
   if (turns.on && wg == 1) ptx::named_arrive(1, 256);
 
   KeyWalk<kN> walk;
@@ -83,7 +87,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     turns.end(false);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(s);
-    release(bar.k_empty, lane);
+    release(bar.k_empty, lane, to_peer);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
     softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
     to_operand<Tr>(pa, s);
@@ -91,8 +95,8 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
   }
   int j = 1;
   for (; walk.valid(); ++j) {
-    const int st = j & 1, sp = st ^ 1;
-    const uint32_t par = (j >> 1) & 1, par_prev = ((j - 1) >> 1) & 1;
+    const int st = Tr::stage(j), sp = Tr::stage(j - 1);
+    const uint32_t par = Tr::round_parity(j), par_prev = Tr::round_parity(j - 1);
     const int nvalid = walk.count();
     // Both waits before the first wgmma: a wait loop between the two batches makes ptxas
     // inject a second warpgroup fence (C7519).
@@ -110,22 +114,22 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     turns.end(false);
     ptx::wgmma_wait<1>();  // S of tile j is in
     ptx::fence_regs(s);
-    release(bar.k_empty + 8 * st, lane);
+    release(bar.k_empty + 8 * st, lane, to_peer);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
     softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change
     ptx::fence_regs(o);
     ptx::fence_regs(s);
     ptx::fence_regs(pa);
-    release(bar.v_empty + 8 * sp, lane);
+    release(bar.v_empty + 8 * sp, lane, to_peer);
     rescale_output<kD, Tr::kSkipRescaleIfSame>(o, alpha);
     to_operand<Tr>(pa, s);
     walk.advance();
   }
   // P.V of the last tile.
   {
-    const int sp = (j - 1) & 1;
-    ptx::mbar_wait(bar.v_full + 8 * sp, ((j - 1) >> 1) & 1);
+    const int sp = Tr::stage(j - 1);
+    ptx::mbar_wait(bar.v_full + 8 * sp, Tr::round_parity(j - 1));
     ptx::fence_proxy_async();
     ptx::fence_regs(o);
     ptx::fence_regs(pa);

@@ -7,7 +7,7 @@ One function per (shape, operand source, element type). An m64nNk16 instruction 
 accumulators takes N/2 accumulator registers per thread, too many operands to write by hand.
 """
 
-SHAPES_SS = (64, 112, 128, 144, 160, 176, 192)  # QK^T: N = key-tile width
+SHAPES_SS = (64, 112, 128, 144, 160, 176, 192, 208, 224)  # QK^T: N = key-tile width
 SHAPES_RS = (64, 128)  # PV:   N = head dim
 TYPES = (("bf16", "__nv_bfloat16"), ("f16", "__half"))
 

@@ -33,10 +33,16 @@ struct SwizzledColumnBlocks {
 //  kSkipRescale  skip O *= alpha when no row max of the warp moved
 //  kTmaKV        full K/V tiles by TMA from the producer's thread 0 (tma.cuh), partial ones by
 //                cp.async
-// and two that compute wrong results, to bound what a stage costs by leaving it out:
+//  kClusterKV    (with kTmaKV) clusters of two CTAs; a pair with one key list fetches each full
+//                tile half by half and multicasts it to both (cluster.cuh)
+//  kThreeStages  a 3-stage K/V ring instead of 2 (fits shared memory up to 128-key tiles)
+// and three measurement-only ones (the first two compute wrong results), to bound what a stage
+// costs by leaving it out:
+//  kDiagClusterOnly  clusters of two CTAs launched as for kClusterKV, but nothing shared
 //  kDiagNoCopy   the producer copies only the first two K/V tiles, then only signals
 //  kDiagNoExp    P = the scaled score, no exp2
-inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256;
+inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256,
+                     kClusterKV = 512, kThreeStages = 1024, kDiagClusterOnly = 2048;
 // Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without spills).
@@ -52,14 +58,21 @@ struct Traits {
   static constexpr bool kSkipCopies = (Flags & kDiagNoCopy) != 0;
   static constexpr bool kSkipExp = (Flags & kDiagNoExp) != 0;
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
+  static constexpr bool kClusterPairs = (Flags & kClusterKV) != 0;
+  static constexpr int kClusterSize = kClusterPairs || (Flags & kDiagClusterOnly) != 0 ? 2 : 1;
   using T = Elem;
   static constexpr int kD = HeadDim;
   static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)
   static constexpr int kN = TileN;  // keys per K/V tile
+  // Rows of one TMA box: a CTA pair fetches a full tile as two halves, one from each CTA.
+  static constexpr int kBoxRows = kClusterPairs ? kN / 2 : kN;
   static constexpr int kConsumerWGs = 2;
   static constexpr int kWGRows = kM / kConsumerWGs;  // 64: one wgmma M
   static constexpr int kThreads = 128 * (1 + kConsumerWGs);
-  static constexpr int kStages = 2;
+  static constexpr int kStages = (Flags & kThreeStages) != 0 ? 3 : 2;
+  // Key tile j lives in stage j % kStages, in that stage's round j / kStages.
+  __device__ static constexpr int stage(int j) { return j % kStages; }
+  __device__ static constexpr uint32_t round_parity(int j) { return uint32_t(j / kStages) & 1u; }
   // Registers per thread after reallocation: 128 * (kProducerRegs + 2 * kConsumerRegs) must
   // not exceed the 64K register file (the launch gives 168 to each of the 384 threads).
   static constexpr int kProducerRegs = 40;
@@ -73,7 +86,7 @@ struct Traits {
   static constexpr int kKOffset = kQBytes;
   static constexpr int kVOffset = kKOffset + kStages * kKVBytes;
   static constexpr int kBarOffset = kVOffset + kStages * kKVBytes;
-  // q_full, k_full[2], k_empty[2], v_full[2], v_empty[2]
+  // q_full, k_full[kStages], k_empty[kStages], v_full[kStages], v_empty[kStages]
   static constexpr int kNumBars = 1 + 4 * kStages;
   // + 1024 so the kernel can round the dynamic shared-memory base up to a swizzle atom.
   static constexpr int kSmemBytes = kBarOffset + 8 * kNumBars + 1024;
@@ -81,9 +94,12 @@ struct Traits {
   using Loader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
 
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
-  static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192,
+  static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192 ||
+                    kN == 208 || kN == 224,
                 "key-tile widths with an S wgmma in wgmma.cuh");
   static_assert(kQBytes % 1024 == 0 && kKVBytes % 1024 == 0);
+  static_assert(!kClusterPairs || kTmaFullTiles, "K/V sharing multicasts TMA boxes");
+  static_assert(kBoxRows % 8 == 0, "a box starts on a 1024-byte swizzle atom");
   static_assert(kSmemBytes <= 227 * 1024, "dynamic shared memory of one Hopper CTA");
 };
 

@@ -37,6 +37,8 @@ __device__ __forceinline__ void gemm_qk(float (&s)[Tr::kN / 2], uint32_t q_addr,
     LVSA_SM90_QK(160)
     LVSA_SM90_QK(176)
     LVSA_SM90_QK(192)
+    LVSA_SM90_QK(208)
+    LVSA_SM90_QK(224)
 #undef LVSA_SM90_QK
   }
 }

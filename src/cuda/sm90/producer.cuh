@@ -16,7 +16,8 @@ namespace lvsa::cuda::sm90 {
 
 template <class Tr>
 __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps& maps, const QueryTile& qt, int b,
-                                         int h, int hkv, uint32_t s_base, const Barriers& bar, int ptid) {
+                                         int h, int hkv, uint32_t s_base, const Barriers& bar, bool shared,
+                                         int ptid) {
   typename Tr::Loader cq, ck, cv;
   cq.init(p.q, int64_t(b) * p.q_stride[0] + int64_t(h) * p.q_stride[2], p.q_stride[1], ptid);
   ck.init(p.k, int64_t(b) * p.k_stride[0] + int64_t(hkv) * p.k_stride[2], p.k_stride[1], ptid);
@@ -30,7 +31,7 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   auto load = [&](typename Tr::Loader& rows, const CUtensorMap* map, uint32_t dst, int row0, int valid,
                   uint32_t full) {
     if (Tr::kTmaFullTiles && valid == Tr::kN) {
-      tma_tile<Tr::kD, Tr::kN>(map, dst, row0, hkv, b, full, ptid);
+      tma_tile<Tr::kD, Tr::kN, Tr::kBoxRows>(map, dst, row0, hkv, b, full, ptid, shared);
     } else {
       rows.template load<Tr::kN>(dst, row0, valid, ptid);
       ptx::cp_async_arrive_noinc(full);
@@ -40,19 +41,19 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   walk.init(p, qt);
   int prev_cur = 0, prev_valid = 0;
   for (int j = 0; walk.valid(); ++j) {
-    const int s = j & 1;
-    const uint32_t parity = ((j >> 1) & 1) ^ 1;
+    const int s = Tr::stage(j);
+    const uint32_t parity = Tr::round_parity(j) ^ 1;
     const int cur = walk.cur, valid = walk.count();
     // kSkipCopies (measurement only): after the first round the stages keep their tiles.
-    const bool copy = !Tr::kSkipCopies || j < 2;
+    const bool copy = !Tr::kSkipCopies || j < Tr::kStages;
     ptx::mbar_wait(bar.k_empty + 8 * s, parity);
     if (copy) load(ck, &maps.k, s_base + Tr::kKOffset + s * Tr::kKVBytes, cur, valid, bar.k_full + 8 * s);
     else ptx::cp_async_arrive_noinc(bar.k_full + 8 * s);
     if (j > 0) {
-      const int sp = s ^ 1;
-      const uint32_t pp = (((j - 1) >> 1) & 1) ^ 1;
+      const int sp = Tr::stage(j - 1);
+      const uint32_t pp = Tr::round_parity(j - 1) ^ 1;
       ptx::mbar_wait(bar.v_empty + 8 * sp, pp);
-      if (!Tr::kSkipCopies || j < 3)
+      if (!Tr::kSkipCopies || j <= Tr::kStages)
         load(cv, &maps.v, s_base + Tr::kVOffset + sp * Tr::kKVBytes, prev_cur, prev_valid, bar.v_full + 8 * sp);
       else ptx::cp_async_arrive_noinc(bar.v_full + 8 * sp);
     }
