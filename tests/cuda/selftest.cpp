@@ -248,7 +248,7 @@ int main(int argc, char** argv) {
   { auto& c = add("cogvideox-like enc before", 6, 33, 20, EncoderSide::Before, 1, 2); c.valid = {7}; }
   { auto& c = add("video-only queries, enc after", 6, 30, 17, EncoderSide::After, 1, 2); c.video_only = true; c.valid = {5}; }
   { auto& c = add("GQA 4:1 packed qkv", 8, 50, 0, EncoderSide::None, 1, 3); c.Hq = 4; c.Hkv = 1; c.packed_qkv = true; c.D = 128; }
-  // Intervals of 600 keys: full K/V tiles, which sm90 CTA pairs (two heads of a group) share.
+  // Intervals of 600 keys: full K/V tiles (TMA in the sm90 kernel) read by two query heads.
   { auto& c = add("GQA 2:1 P=200, full key tiles", 6, 200, 0, EncoderSide::None, 1, 3); c.Hq = 2; c.Hkv = 1; c.D = 128; }
   add("W=0 globals only", 10, 25, 0, EncoderSide::None, 0, 3);
   add("kfi=1 dense", 6, 41, 0, EncoderSide::None, 1, 1);

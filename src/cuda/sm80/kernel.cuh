@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
 
 template <class Tr>
 void launch_fwd(const FwdParams& p, void* stream) {
-  launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, 1, stream, "launching the sm80 attention kernel");
+  launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, stream, "launching the sm80 attention kernel");
 }
 
 }  // namespace lvsa::cuda::sm80

@@ -22,13 +22,10 @@
 
 namespace lvsa::cuda::sm90 {
 
-// Warp-level release of a stage: after this warp's wgmma reads of it have completed. In a
-// sharing pair the peer's producer refills our stage too, so lane 1 (`to_peer`) releases it
-// there as well.
-__device__ __forceinline__ void release(uint32_t bar, int lane, bool to_peer) {
+// Warp-level release of a stage: after this warp's wgmma reads of it have completed.
+__device__ __forceinline__ void release(uint32_t bar, int lane) {
   __syncwarp();
   if (lane == 0) ptx::mbar_arrive(bar);
-  if (to_peer) ptx::mbar_arrive_at(bar, ptx::cluster_rank() ^ 1u);
 }
 
 // Ping-pong turns (Tr::kPingPongWGs, both consumer warpgroups active): warpgroup w issues a
@@ -49,7 +46,7 @@ struct Turns {
 
 template <class Tr>
 __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt, int b, int h,
-                                         uint32_t s_base, const Barriers& bar, bool shared, int wg, int ctid,
+                                         uint32_t s_base, const Barriers& bar, int wg, int ctid,
                                          int active_wgs) {
   constexpr int kN = Tr::kN, kD = Tr::kD;
   const int lane = ctid & 31;
@@ -58,7 +55,6 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     return;
   }
   const Turns turns{Tr::kPingPongWGs && active_wgs == 2, wg};
-  const bool to_peer = shared && lane == 1;
   if (turns.on && wg == 1) ptx::named_arrive(1, 256);
 
   KeyWalk<kN> walk;
@@ -87,7 +83,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     turns.end(false);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(s);
-    release(bar.k_empty, lane, to_peer);
+    release(bar.k_empty, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
     softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
     to_operand<Tr>(pa, s);
@@ -114,14 +110,14 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     turns.end(false);
     ptx::wgmma_wait<1>();  // S of tile j is in
     ptx::fence_regs(s);
-    release(bar.k_empty + 8 * st, lane, to_peer);
+    release(bar.k_empty + 8 * st, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
     softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change
     ptx::fence_regs(o);
     ptx::fence_regs(s);
     ptx::fence_regs(pa);
-    release(bar.v_empty + 8 * sp, lane, to_peer);
+    release(bar.v_empty + 8 * sp, lane);
     rescale_output<kD, Tr::kSkipRescaleIfSame>(o, alpha);
     to_operand<Tr>(pa, s);
     walk.advance();

@@ -17,7 +17,6 @@
 #include "../common/params.hpp"
 #include "../common/ptx.cuh"
 #include "../common/tile_scheduler.cuh"
-#include "cluster.cuh"
 #include "consumer.cuh"
 #include "epilogue.cuh"
 #include "kernel_traits.cuh"
@@ -35,7 +34,6 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
   const int tid = threadIdx.x;
   // 0: producer, 1..2: consumers. Broadcast so the compiler sees a warp-uniform value.
   const int wg = __shfl_sync(0xffffffffu, tid / 128, 0);
-  if (Tr::kClusterSize > 1 && int(blockIdx.x) >= ctas_of(p)) return;  // an odd grid's padding CTA
   const TileCoord tc = tile_coord(p, blockIdx.x);
   const QueryTile qt = query_tile<Tr::kM>(p, tc.b, tc.tile);
 
@@ -53,41 +51,34 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
   const uint32_t b0 = s_base + Tr::kBarOffset;
   const Barriers bar{b0, b0 + 8, b0 + 8 + 8 * Tr::kStages, b0 + 8 + 16 * Tr::kStages, b0 + 8 + 24 * Tr::kStages};
   const int active_wgs = min(Tr::kConsumerWGs, (qt.valid_rows + Tr::kWGRows - 1) / Tr::kWGRows);
-  const Pair pair = Tr::kClusterPairs ? pair_of<Tr>(p, tc, qt) : Pair{};
   if (tid == 0) {
     ptx::mbar_init(bar.q_full, 128);
-    // One arrival per active consumer warp, of the peer's too when it refills our stages.
-    const int releases = 4 * (active_wgs + (pair.shared ? pair.peer_wgs : 0));
 #pragma unroll
     for (int s = 0; s < Tr::kStages; ++s) {
       ptx::mbar_init(bar.k_full + 8 * s, 128);
       ptx::mbar_init(bar.v_full + 8 * s, 128);
-      ptx::mbar_init(bar.k_empty + 8 * s, releases);
-      ptx::mbar_init(bar.v_empty + 8 * s, releases);
+      ptx::mbar_init(bar.k_empty + 8 * s, 4 * active_wgs);
+      ptx::mbar_init(bar.v_empty + 8 * s, 4 * active_wgs);
     }
     ptx::mbar_init_fence();
   }
-  // A sharing pair's barriers must be initialised before either CTA signals the other's.
-  if (pair.shared) ptx::cluster_sync();
-  else __syncthreads();
+  __syncthreads();
 
   if (wg == 0) {
     ptx::setmaxnreg_dec<Tr::kProducerRegs>();
-    producer<Tr>(p, maps, qt, tc.b, tc.h, tc.hkv, s_base, bar, pair.shared, tid);
+    producer<Tr>(p, maps, qt, tc.b, tc.h, tc.hkv, s_base, bar, tid);
   } else {
     ptx::setmaxnreg_inc<Tr::kConsumerRegs>();
-    consumer<Tr>(p, qt, tc.b, tc.h, s_base, bar, pair.shared, wg - 1, tid % 128, active_wgs);  // thread in warpgroup
+    consumer<Tr>(p, qt, tc.b, tc.h, s_base, bar, wg - 1, tid % 128, active_wgs);  // thread in warpgroup
   }
-  // Neither CTA of a sharing pair leaves while the other may still signal its barriers.
-  if (pair.shared) ptx::cluster_sync();
 #endif
 }
 
 template <class Tr>
 void launch_fwd(const FwdParams& p, void* stream) {
-  const KVTensorMaps maps = Tr::kTmaFullTiles ? encode_kv_maps<Tr::kD, Tr::kBoxRows>(p) : KVTensorMaps{};
-  launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, Tr::kClusterSize, stream,
-               "launching the sm90 attention kernel", maps);
+  const KVTensorMaps maps = Tr::kTmaFullTiles ? encode_kv_maps<Tr::kD, Tr::kN>(p) : KVTensorMaps{};
+  launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, stream, "launching the sm90 attention kernel",
+               maps);
 }
 
 }  // namespace lvsa::cuda::sm90

@@ -33,21 +33,21 @@ struct SwizzledColumnBlocks {
 //  kSkipRescale  skip O *= alpha when no row max of the warp moved
 //  kTmaKV        full K/V tiles by TMA from the producer's thread 0 (tma.cuh), partial ones by
 //                cp.async
-//  kClusterKV    (with kTmaKV) clusters of two CTAs; a pair with one key list fetches each full
-//                tile half by half and multicasts it to both (cluster.cuh)
-//  kThreeStages  a 3-stage K/V ring instead of 2 (fits shared memory up to 128-key tiles)
-// and three measurement-only ones (the first two compute wrong results), to bound what a stage
-// costs by leaving it out:
-//  kDiagClusterOnly  clusters of two CTAs launched as for kClusterKV, but nothing shared
-//  kDiagNoCopy   the producer copies only the first two K/V tiles, then only signals
+//  kThreeStages  a 3-stage K/V ring instead of 2 (at D = 128 it fits up to 128-key tiles)
+// and three that compute wrong results, to bound what a stage costs by leaving it out:
+//  kDiagNoCopy   the producer copies only the first round of K/V tiles, then only signals
 //  kDiagNoExp    P = the scaled score, no exp2
+//  kDiagOneTile  every TMA copy fetches the same keys [0, kN), so L2 serves one hot tile: the
+//                same shared-memory writes and barrier traffic, (almost) none of the L2 misses
 inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256,
-                     kClusterKV = 512, kThreeStages = 1024, kDiagClusterOnly = 2048;
+                     kThreeStages = 1024, kDiagOneTile = 2048;
 // Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
-// tiles for both head dims (fewest per-tile overheads that still fit 240 registers without spills).
+// tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
+// spills), and at D = 64 a 3-stage ring (+1.5-4 %; at D = 128 only 128-key tiles leave room for
+// one, and they lose more than it gains).
 template <int HeadDim>
-inline constexpr int kDefaultFlags = kPingPong | kTmaKV;
+inline constexpr int kDefaultFlags = kPingPong | kTmaKV | (HeadDim == 64 ? kThreeStages : 0);
 template <int HeadDim>
 inline constexpr int kDefaultTileN = 176;
 
@@ -58,14 +58,11 @@ struct Traits {
   static constexpr bool kSkipCopies = (Flags & kDiagNoCopy) != 0;
   static constexpr bool kSkipExp = (Flags & kDiagNoExp) != 0;
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
-  static constexpr bool kClusterPairs = (Flags & kClusterKV) != 0;
-  static constexpr int kClusterSize = kClusterPairs || (Flags & kDiagClusterOnly) != 0 ? 2 : 1;
+  static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   using T = Elem;
   static constexpr int kD = HeadDim;
   static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)
   static constexpr int kN = TileN;  // keys per K/V tile
-  // Rows of one TMA box: a CTA pair fetches a full tile as two halves, one from each CTA.
-  static constexpr int kBoxRows = kClusterPairs ? kN / 2 : kN;
   static constexpr int kConsumerWGs = 2;
   static constexpr int kWGRows = kM / kConsumerWGs;  // 64: one wgmma M
   static constexpr int kThreads = 128 * (1 + kConsumerWGs);
@@ -98,8 +95,6 @@ struct Traits {
                     kN == 208 || kN == 224,
                 "key-tile widths with an S wgmma in wgmma.cuh");
   static_assert(kQBytes % 1024 == 0 && kKVBytes % 1024 == 0);
-  static_assert(!kClusterPairs || kTmaFullTiles, "K/V sharing multicasts TMA boxes");
-  static_assert(kBoxRows % 8 == 0, "a box starts on a 1024-byte swizzle atom");
   static_assert(kSmemBytes <= 227 * 1024, "dynamic shared memory of one Hopper CTA");
 };
 

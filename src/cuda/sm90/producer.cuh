@@ -16,8 +16,7 @@ namespace lvsa::cuda::sm90 {
 
 template <class Tr>
 __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps& maps, const QueryTile& qt, int b,
-                                         int h, int hkv, uint32_t s_base, const Barriers& bar, bool shared,
-                                         int ptid) {
+                                         int h, int hkv, uint32_t s_base, const Barriers& bar, int ptid) {
   typename Tr::Loader cq, ck, cv;
   cq.init(p.q, int64_t(b) * p.q_stride[0] + int64_t(h) * p.q_stride[2], p.q_stride[1], ptid);
   ck.init(p.k, int64_t(b) * p.k_stride[0] + int64_t(hkv) * p.k_stride[2], p.k_stride[1], ptid);
@@ -31,7 +30,7 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   auto load = [&](typename Tr::Loader& rows, const CUtensorMap* map, uint32_t dst, int row0, int valid,
                   uint32_t full) {
     if (Tr::kTmaFullTiles && valid == Tr::kN) {
-      tma_tile<Tr::kD, Tr::kN, Tr::kBoxRows>(map, dst, row0, hkv, b, full, ptid, shared);
+      tma_tile<Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full, ptid);
     } else {
       rows.template load<Tr::kN>(dst, row0, valid, ptid);
       ptx::cp_async_arrive_noinc(full);

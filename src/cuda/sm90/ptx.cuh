@@ -71,40 +71,6 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void* map, int c
       : "memory");
 }
 
-// The same box into shared memory at `dst` of every CTA in `cta_mask` (cluster ranks), each
-// completing its bytes on the mbarrier at `bar`'s offset in that CTA.
-__device__ __forceinline__ void tma_load_4d_multicast(uint32_t dst, const void* map, int c0, int c1, int c2, int c3,
-                                                      uint32_t bar, uint16_t cta_mask) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
-      " [%0], [%1, {%2, %3, %4, %5}], [%6], %7;\n" ::"r"(dst),
-      "l"(reinterpret_cast<uint64_t>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar), "h"(cta_mask)
-      : "memory");
-}
-
-// ---- clusters ----------------------------------------------------------------------------
-
-__device__ __forceinline__ uint32_t cluster_rank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-  return r;
-}
-
-// Arrives on the mbarrier at `bar`'s offset in the shared memory of cluster rank `rank`.
-__device__ __forceinline__ void mbar_arrive_at(uint32_t bar, uint32_t rank) {
-  asm volatile(
-      "{\n.reg .b32 remote;\n"
-      "mapa.shared::cluster.u32 remote, %0, %1;\n"
-      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar),
-      "r"(rank)
-      : "memory");
-}
-
-// Every thread of the cluster that has not exited (arrive with release, wait with acquire).
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
-}
-
 // ---- named barriers (id 0 is __syncthreads) ---------------------------------------------
 
 __device__ __forceinline__ void named_sync(int id, int threads) {

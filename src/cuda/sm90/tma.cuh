@@ -1,6 +1,6 @@
 // Tensor-memory-accelerator (TMA) copies of full K/V tiles: the host encodes one tensor map
-// per operand for each launch, the producer's thread 0 issues the boxes of a tile (one or two
-// per 64-column block), completing on the stage's "full" mbarrier by transaction bytes.
+// per operand for each launch, the producer's thread 0 issues one bulk copy per 64-column
+// block of a tile, completing on the stage's "full" mbarrier by transaction bytes.
 //
 // Why only full tiles: a TMA box zero-fills only coordinates outside the tensor, never rows
 // inside it, and rows past an interval's end must read as exact zeros (padded encoder tokens
@@ -9,10 +9,9 @@
 // cp.async path. Measured on an H200: the cp.async copies cost 12-16 % of the kernel's time
 // (docs/perf/cuda_sm90.md, "diag-nocopy").
 //
-// The box is {64 elements, kBox rows} (kN, or kN / 2 for CTA pairs) with the 128-byte swizzle:
-// one column block of the SwizzledColumnBlocks layout (16-byte chunk c of row r at chunk
-// c ^ (r & 7)), or half of one, when the destination is 1024-byte aligned (kBox is a multiple
-// of 8 rows), so the consumers' wgmma descriptors do not change.
+// The box is {64 elements, kN rows} with the 128-byte swizzle: exactly one column block of
+// the SwizzledColumnBlocks layout (16-byte chunk c of row r at chunk c ^ (r & 7)) when the
+// destination is 1024-byte aligned, so the consumers' wgmma descriptors do not change.
 #pragma once
 
 #include <cuda.h>
@@ -79,42 +78,31 @@ inline bool encode_kv_map(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap&
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <int kD, int kBox>
+template <int kD, int kN>
 KVTensorMaps encode_kv_maps(const FwdParams& p) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
   if (encode == nullptr)
     throw_cuda_error("looking up cuTensorMapEncodeTiled, which the sm90 kernel's TMA loads need, in the driver",
                      int(cudaErrorNotSupported));
   KVTensorMaps maps{};
-  if (!encode_kv_map(encode, maps.k, p.k, p.k_stride, kD, p.seq_k, p.heads_kv, p.batch, kBox) ||
-      !encode_kv_map(encode, maps.v, p.v, p.v_stride, kD, p.seq_k, p.heads_kv, p.batch, kBox))
+  if (!encode_kv_map(encode, maps.k, p.k, p.k_stride, kD, p.seq_k, p.heads_kv, p.batch, kN) ||
+      !encode_kv_map(encode, maps.v, p.v, p.v_stride, kD, p.seq_k, p.heads_kv, p.batch, kN))
     throw_cuda_error("encoding the sm90 kernel's K/V tensor maps (cuTensorMapEncodeTiled)", int(cudaErrorInvalidValue));
   return maps;
 }
 
 // ---- device --------------------------------------------------------------------------------
 
-// A full tile [row0, row0 + kN) of head `head`, batch `b` into the stage at `dst`, in boxes of
-// kBox rows: thread 0 arms the barrier with the whole tile's bytes and issues the copies; the
-// other producer threads arrive plainly, so the barrier still counts 128 arrivals per phase.
-// In a sharing pair (cluster.cuh) thread 0 fetches only the boxes of its rank's half and
-// multicasts them to both CTAs; the peer's half completes on our barrier the same way.
-template <int kD, int kN, int kBox>
+// A full tile [row0, row0 + kN) of head `head`, batch `b` into the stage at `dst`: thread 0
+// arms the barrier with the tile's bytes and issues the copies; the other producer threads
+// arrive plainly, so the barrier still counts 128 arrivals per phase.
+template <int kD, int kN>
 __device__ __forceinline__ void tma_tile(const CUtensorMap* map, uint32_t dst, int row0, int head, int b,
-                                         uint32_t bar, int ptid, bool shared) {
+                                         uint32_t bar, int ptid) {
   if (ptid == 0) {
     ptx::mbar_arrive_expect_tx(bar, kN * kD * 2);
-    // The rank is read here rather than kept: the producer runs on 40 registers.
-    const int mine = shared ? int(ptx::cluster_rank()) : -1;
 #pragma unroll
-    for (int cb = 0; cb < kD / 64; ++cb)
-#pragma unroll
-      for (int part = 0; part < kN / kBox; ++part) {
-        const uint32_t to = dst + cb * kN * 128 + part * kBox * 128;
-        const int row = row0 + part * kBox;
-        if (mine < 0) ptx::tma_load_4d(to, map, cb * 64, row, head, b, bar);
-        else if (part == mine) ptx::tma_load_4d_multicast(to, map, cb * 64, row, head, b, bar, 0x3);
-      }
+    for (int cb = 0; cb < kD / 64; ++cb) ptx::tma_load_4d(dst + cb * kN * 128, map, cb * 64, row0, head, b, bar);
   } else {
     ptx::mbar_arrive(bar);
   }
