@@ -112,6 +112,11 @@ WorkEstimate estimate_work(const KeyRanges& ranges, int heads, int head_dim);
 // partial. The CUDA dispatch weighs it to pick a key-tile width per plan.
 int64_t key_tiles(const KeyRanges& ranges, int tile_n);
 
+// Whether every video frame attends exactly the same key intervals (a dense plan, or T = 1).
+// The CUDA kernels then tile the video queries as one run instead of frame by frame, so no
+// frame ends in a short query tile.
+bool frames_share_key_list(const KeyRanges& ranges);
+
 // One step's everything: what the CLI prints, the bindings expose and kernels consume.
 struct StepPlan {
   PatternConfig config;

@@ -221,7 +221,10 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.scale_log2 = float(scale * 1.4426950408889634);
 
   p.frames = g.frames;
-  p.tokens_per_frame = g.tokens_per_frame;
+  // One run of all frames when they attend the same keys: no short tile at each frame's end
+  // (24 of Wan's 1560 rows still occupy a whole CTA; 3.4 % of the time, docs/perf/cuda_sm90.md).
+  p.frames_per_run = frames_share_key_list(ranges) ? g.frames : 1;
+  p.tokens_per_run = p.frames_per_run * g.tokens_per_frame;
   p.encoder_len = g.encoder_len;
   p.k_video_begin = int(g.video_begin());
   p.k_encoder_begin = int(g.encoder_begin());
@@ -236,9 +239,9 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.range_end = p.range_begin + plan.capacity + 1;
 
   const int M = kQueryTileRows;
-  p.tiles_per_frame = (g.tokens_per_frame + M - 1) / M;
+  p.tiles_per_run = (p.tokens_per_run + M - 1) / M;
   p.encoder_tiles = (p.encoder_query_rows + M - 1) / M;
-  const int64_t tiles = int64_t(g.frames) * p.tiles_per_frame + p.encoder_tiles;
+  const int64_t tiles = int64_t(g.frames / p.frames_per_run) * p.tiles_per_run + p.encoder_tiles;
   const int64_t ctas = int64_t(p.batch) * p.heads_q * tiles;
   if (tiles > INT32_MAX || ctas > INT32_MAX)
     fail("batch x heads x query tiles = " + std::to_string(ctas) + " exceeds the launch limit 2^31-1");

@@ -88,6 +88,17 @@ StepPlan make_plan(const Geometry& geometry, const PatternConfig& config, int64_
   return plan;
 }
 
+bool frames_share_key_list(const KeyRanges& r) {
+  const int n = r.num_ranges(0);
+  for (int f = 1; f < r.geometry.frames; ++f) {
+    if (r.num_ranges(f) != n) return false;
+    const size_t a = size_t(r.range_offsets[0]), b = size_t(r.range_offsets[f]);
+    for (size_t i = 0; i < size_t(n); ++i)
+      if (r.range_begin[a + i] != r.range_begin[b + i] || r.range_end[a + i] != r.range_end[b + i]) return false;
+  }
+  return true;
+}
+
 int64_t key_tiles(const KeyRanges& r, int tile_n) {
   if (tile_n < 1) throw Error("lvsa: tile_n must be >= 1, got " + std::to_string(tile_n));
   const Geometry& g = r.geometry;

@@ -193,6 +193,22 @@ TEST(Planner, KeyTilesCountTheKernelsWalk) {
   EXPECT_THROW(lvsa::key_tiles(lvsa::make_plan({4, 8, 0, lvsa::EncoderSide::None}, {}, 0).ranges, 0), lvsa::Error);
 }
 
+TEST(Planner, FramesShareAKeyListExactlyWhenDense) {
+  const lvsa::Geometry g{21, 1560, 0, lvsa::EncoderSide::None};
+  PatternConfig dense;
+  dense.keyframe_interval = 1;
+  EXPECT_TRUE(lvsa::frames_share_key_list(lvsa::make_plan(g, dense, 0).ranges));
+  EXPECT_TRUE(lvsa::frames_share_key_list(lvsa::make_plan({1, 150, 40, lvsa::EncoderSide::After}, {}, 0).ranges));
+  PatternConfig sparse;
+  sparse.reference = 5;
+  EXPECT_FALSE(lvsa::frames_share_key_list(lvsa::make_plan(g, sparse, 0).ranges));
+  // Sliding windows: neighbouring frames attend different keys.
+  PatternConfig windowed;
+  windowed.keyframe_interval = 4;
+  windowed.window = 1;
+  EXPECT_FALSE(lvsa::frames_share_key_list(lvsa::make_plan({8, 10, 0, lvsa::EncoderSide::None}, windowed, 0).ranges));
+}
+
 TEST(PlannerErrors, BadInputsNameTheArgument) {
   auto expect_error = [](auto fn, const char* needle) {
     try {

@@ -441,10 +441,18 @@ def test_kernel_family_is_read_when_the_device_plan_is_set_up(monkeypatch, cuda_
     (Case("dense_plan_padded_encoder", T=3, P=40, E=20, side="after", reference=8, valid=[7], D=128), False),
     (Case("sparse_plan", T=9, P=37, D=128, step=1), False),
 ], ids=lambda x: getattr(x, "name", str(x)))
-def test_auto_runs_a_dense_plan_on_dense_sdpa_and_says_so(monkeypatch, case, dispatched):
-    """LVSA_CUDA_KERNEL=auto: a dense plan without encoder padding is dense attention, run by
-    PyTorch's SDPA (said once); any other plan, or a named kernel family, runs LVSA's kernel."""
+@pytest.mark.parametrize("auto_family", ["sm80", "sm90"])
+def test_auto_runs_a_dense_plan_on_dense_sdpa_and_says_so(monkeypatch, case, dispatched, auto_family):
+    """LVSA_CUDA_KERNEL=auto: where auto picks the sm80 kernel, a dense plan without encoder
+    padding is dense attention, run by PyTorch's SDPA (said once); any other plan, the sm90
+    kernel (faster than cuDNN on dense plans) or a named kernel family runs LVSA's kernel. The
+    family auto resolves to is forced, so that an H100/H200 covers both rules."""
+    if auto_family == "sm90" and torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("the sm90 kernel needs compute capability 9.0")
     monkeypatch.setenv("LVSA_CUDA_KERNEL", "auto")
+    resolve = cuda_backend._cuda.choose_kernel_family
+    monkeypatch.setattr(cuda_backend._cuda, "choose_kernel_family",
+                        lambda index, request: resolve(index, auto_family))
     cuda_backend.release_device_plans()
     said = []
     monkeypatch.setattr(cuda_backend, "say_once", lambda message, level=20: said.append(message))
@@ -452,5 +460,5 @@ def test_auto_runs_a_dense_plan_on_dense_sdpa_and_says_so(monkeypatch, case, dis
     assert (plan.frame_density == 1.0) == case.name.startswith("dense_plan")
     out, _ = _poisoned_run(q, k, v, plan, valid, None, return_lse=False)
     _check(plan, q, k, v, valid, out, None, torch.bfloat16)
-    assert bool(said) == dispatched, said
+    assert bool(said) == (dispatched and auto_family == "sm80"), said
     cuda_backend.release_device_plans()

@@ -10,9 +10,10 @@ re-install the old plan on every replay. Requests on several streams at differen
 the buffer safely: events order each upload after the other streams' kernels that still read
 the previous plan (see ``_DevicePlan``).
 
-With ``LVSA_CUDA_KERNEL=auto`` (the default) a dense plan (the training length and shorter: every
-frame attends every frame) without encoder padding runs PyTorch's cuDNN/flash SDPA instead,
-said once: LVSA's kernels are not faster there.
+With ``LVSA_CUDA_KERNEL=auto`` (the default) on a card that runs the sm80 kernel, a dense plan
+(the training length and shorter: every frame attends every frame) without encoder padding runs
+PyTorch's cuDNN/flash SDPA instead, said once: the sm80 kernel is slower there. The sm90 kernel
+runs dense plans itself: 1.05-1.13x cuDNN on an H200 (docs/perf/cuda_sm90.md).
 
 A plan crosses into C++ once: the planner's packed layout is written straight into the pinned
 host copy (``plan.core.pack_into``), and each call hands ``plan.core`` and the device
@@ -92,8 +93,9 @@ class _DevicePlan:
     def __init__(self, index: int, frames: int):
         request = os.environ.get("LVSA_CUDA_KERNEL", "auto")
         self.family = _cuda.choose_kernel_family(index, request)
-        # auto: a dense plan runs the dense SDPA kernels (see _dense); a named family always runs LVSA's.
-        self.dense_to_sdpa = request.strip().lower() in ("", "auto")
+        # auto with the sm80 family: a dense plan runs the dense SDPA kernels (see _dense); the sm90
+        # kernel, and a named family, always run LVSA's.
+        self.dense_to_sdpa = request.strip().lower() in ("", "auto") and self.family.name == "sm80"
         self.capacity = _native.worst_case_capacity(frames)
         self.buffer = torch.zeros(_native.packed_plan_size(frames, self.capacity), dtype=torch.int32,
                                   device=torch.device("cuda", index))
@@ -198,14 +200,16 @@ def _tensor(t: torch.Tensor):
 
 def _runs_dense(plan, dp: _DevicePlan, encoder_valid, return_lse) -> bool:
     """A plan in which every query frame attends every frame, with every encoder token valid, is
-    plain dense attention: there PyTorch's cuDNN or flash SDPA kernel is at least as fast as
-    LVSA's kernels (0.95-1.05x on sm90 at the models' training lengths, 0.6x on sm80)."""
+    plain dense attention: where the sm80 kernel would run (0.6x cuDNN), PyTorch's cuDNN or flash
+    SDPA kernel runs it instead. The sm90 kernel is faster than cuDNN there (1.05-1.13x at the
+    models' training lengths, H200, docs/perf/cuda_sm90.md) and runs it itself."""
     return dp.dense_to_sdpa and plan.frame_density == 1.0 and encoder_valid is None and not return_lse
 
 
 def _dense(q, k, v, scale):
     say_once("cuda backend: a dense plan (every frame attends every frame, no encoder padding) runs PyTorch's "
-             "dense SDPA (cuDNN, else flash); LVSA_CUDA_KERNEL=sm90 or sm80 runs LVSA's kernel there")
+             "dense SDPA (cuDNN, else flash), faster there than LVSA's sm80 kernel; LVSA_CUDA_KERNEL=sm80 "
+             "runs LVSA's kernel there")
     with sdpa_kernel([SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION], set_priority=True):
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=scale,
                                              enable_gqa=k.shape[2] != q.shape[2])

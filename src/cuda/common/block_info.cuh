@@ -1,7 +1,8 @@
 // A query tile's rows and the key tiles it visits.
 //
-// Query tiles never straddle frames: a frame's P rows are cut into ceil(P / kM) tiles, the
-// last one short, so every row of a tile shares one key list. Encoder query rows (joint
+// Query tiles never straddle runs of frames with different key lists: a run's rows (one
+// frame's P, or all T * P when every frame attends the same keys) are cut into tiles of kM,
+// the last one short, so every row of a tile shares one key list. Encoder query rows (joint
 // attention) form their own tiles with a dense key list.
 //
 // The key list is walked as merged intervals in sequence order: the frame's video intervals
@@ -17,9 +18,9 @@ namespace lvsa::cuda {
 
 struct QueryTile {
   int row0;        // first query row (index into q's sequence dim)
-  int rows;        // rows of this tile that exist (< kM only for a frame's last tile)
+  int rows;        // rows of this tile that exist (< kM only for a run's last tile)
   int valid_rows;  // rows with keys: padded encoder queries are zeros with lse -inf
-  int frame;       // video frame of the rows, -1 for encoder queries
+  int frame;       // video frame whose key list the rows use (a run's first), -1: encoder queries
   int enc_valid;   // valid encoder tokens of this batch entry
 };
 
@@ -38,12 +39,12 @@ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int t
     q.frame = -1;
   } else {
     const int vt = tile - p.encoder_tiles;
-    const int f = vt / p.tiles_per_frame;
-    const int r0 = (vt - f * p.tiles_per_frame) * kM;
-    q.row0 = p.q_video_begin + f * p.tokens_per_frame + r0;
-    q.rows = min(kM, p.tokens_per_frame - r0);
+    const int run = vt / p.tiles_per_run;
+    const int r0 = (vt - run * p.tiles_per_run) * kM;
+    q.row0 = p.q_video_begin + run * p.tokens_per_run + r0;
+    q.rows = min(kM, p.tokens_per_run - r0);
     q.valid_rows = q.rows;
-    q.frame = f;
+    q.frame = run * p.frames_per_run;
   }
   return q;
 }

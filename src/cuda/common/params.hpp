@@ -26,7 +26,11 @@ struct FwdParams {
 
   // Geometry in token indices. Keys always cover the whole sequence; queries either the
   // whole sequence or only the video tokens (then q_video_begin = 0 and no encoder rows).
-  int frames = 0, tokens_per_frame = 0, encoder_len = 0;
+  int frames = 0, encoder_len = 0;
+  // Video queries are tiled in runs of frames_per_run frames that attend the same keys: one
+  // frame, or all of them when every frame has one key list (a dense plan), so that then no
+  // frame ends in a short query tile.
+  int frames_per_run = 1, tokens_per_run = 0;
   int k_video_begin = 0, k_encoder_begin = 0;
   int q_video_begin = 0, q_encoder_begin = 0, encoder_query_rows = 0;
   const int32_t* encoder_valid = nullptr;  // device [B]; null: all encoder tokens valid
@@ -38,7 +42,7 @@ struct FwdParams {
   const int32_t* range_end = nullptr;
 
   // Query tiling (filled by the launcher from the kernel's tile height).
-  int tiles_per_frame = 0, encoder_tiles = 0, tiles_per_head = 0;
+  int tiles_per_run = 0, encoder_tiles = 0, tiles_per_head = 0;
 };
 
 // Raises the error of a failed launch (defined in api.cpp, which owns error reporting).
