@@ -176,15 +176,15 @@ def parse_cases(items):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", nargs="+", default=["wan:21,41,81,121", "hunyuan:33,49,65"])
-    ap.add_argument("--flex", default="all", help="all, none, or model:T,... list like --cases")
+    ap.add_argument("--flex", nargs="+", default=["all"], help="all, none, or model:T,... items like --cases")
     ap.add_argument("--skip-dense-flash", action="store_true")
     ap.add_argument("--kernels", default="", help="comma list of LVSA_CUDA_KERNEL values (sm80,sm90)")
     ap.add_argument("--name", default="attention")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
     cases = parse_cases(args.cases)
-    flex_cases = (set(cases) if args.flex == "all" else set() if args.flex == "none"
-                  else set(parse_cases(args.flex.split())))
+    flex_cases = (set(cases) if args.flex == ["all"] else set() if args.flex == ["none"]
+                  else set(parse_cases(args.flex)))
     info = result_files.card_info()
     date = _dt.date.today().isoformat()
     results = []

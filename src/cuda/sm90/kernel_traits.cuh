@@ -2,8 +2,8 @@
 //
 // One CTA of three warpgroups per (batch, head, 128-row query tile), as in the sm80 kernel
 // (same tiling, so the host fills FwdParams the same way):
-//   warpgroup 0      producer: cp.async copies of Q and of each K/V tile into a 2-stage ring,
-//                    completion signalled on mbarriers (zero-filled rows outside an interval)
+//   warpgroup 0      producer: Q and each K/V tile into a ring of kStages stages (TMA for full
+//                    tiles, zero-filling cp.async for the rest), completion on mbarriers
 //   warpgroups 1, 2  consumers: 64 query rows each; S = Q K^T by wgmma from shared memory,
 //                    online softmax in registers, O += P V by wgmma with P from registers
 // The producer gives most of its registers to the consumers (setmaxnreg).
