@@ -221,8 +221,9 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.scale_log2 = float(scale * 1.4426950408889634);
 
   p.frames = g.frames;
-  // One run of all frames when they attend the same keys: no short tile at each frame's end
-  // (24 of Wan's 1560 rows still occupy a whole CTA; 3.4 % of the time, docs/perf/cuda_sm90.md).
+  // One run of all frames when they attend the same keys: no short tile at each frame's end (the
+  // last 24 of Wan's 1560 rows occupy a whole CTA; 3.4 % of the time at T = 121, and dense plans
+  // gained 4-9 %, docs/perf/cuda_sm90.md).
   p.frames_per_run = frames_share_key_list(ranges) ? g.frames : 1;
   p.tokens_per_run = p.frames_per_run * g.tokens_per_frame;
   p.encoder_len = g.encoder_len;
