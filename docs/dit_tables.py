@@ -1,6 +1,7 @@
 """Renders the README's DiT benchmark tables from the JSON that ``lvsa bench --dit`` writes
-(nothing in them is typed by hand). Run after a benchmark run and paste the output over the
-tables:
+(nothing in them is typed by hand; tests/python/test_docs_tables.py holds each README table to
+the file its ``<!-- rendered by ... -->`` line names). Run after a benchmark run and paste the
+output over the tables:
 
     python3 docs/dit_tables.py bench/results/dit_<card>_<date>.json [more.json ...]
 
