@@ -1,7 +1,7 @@
 """LVSA-cuda vs dense attention and FlexAttention at real video-DiT shapes.
 
     python3 bench/attention.py [--cases wan:21,41,81,121 hunyuan:33,49,65 wan14b:21,41 cosmos:24,47
-                               cogvideox:13,25,49] [--flex all|none|wan:121,...]
+                               cogvideox:13,25,49] [--flex all|none|wan:121 hunyuan:65 ...]
                                [--kernels sm80,sm90] [--name attention] [--out bench/results]
 
 For every case: median time of LVSA-cuda, dense cuDNN SDPA, dense torch flash SDPA,
