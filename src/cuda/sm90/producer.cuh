@@ -26,44 +26,34 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   cq.template load<Tr::kM>(s_base + Tr::kQOffset, qt.row0, qt.valid_rows, ptid);
   ptx::cp_async_arrive_noinc(bar.q_full);
 
-  // One K or V tile [row0, row0 + valid) into a stage, signalled on its full barrier.
-  auto load = [&](typename Tr::Loader& rows, const CUtensorMap* map, uint32_t dst, int row0, int valid,
-                  uint32_t full) {
-    if (Tr::kTmaFullTiles && valid == Tr::kN) {
-      tma_tile<Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full, ptid);
+  // K or V tile `tile`, keys [row0, row0 + valid), into its stage once the consumers released
+  // it, signalled on the stage's full barrier. kSkipCopies (measurement only): after the first
+  // round the stages keep their tiles and are only signalled.
+  auto fill = [&](typename Tr::Loader& rows, const CUtensorMap* map, uint32_t offset, uint32_t empty,
+                  uint32_t full, int tile, int row0, int valid) {
+    const int s = Tr::stage(tile);
+    ptx::mbar_wait(empty + 8 * s, Tr::round_parity(tile) ^ 1);
+    const uint32_t dst = s_base + offset + s * Tr::kKVBytes;
+    if (Tr::kSkipCopies && tile >= Tr::kStages) {
+      ptx::cp_async_arrive_noinc(full + 8 * s);
+    } else if (Tr::kTmaFullTiles && valid == Tr::kN) {
+      tma_tile<Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full + 8 * s, ptid);
     } else {
       rows.template load<Tr::kN>(dst, row0, valid, ptid);
-      ptx::cp_async_arrive_noinc(full);
+      ptx::cp_async_arrive_noinc(full + 8 * s);
     }
   };
   KeyWalk<Tr::kN> walk;
   walk.init(p, qt);
   int prev_cur = 0, prev_valid = 0;
   for (int j = 0; walk.valid(); ++j) {
-    const int s = Tr::stage(j);
-    const uint32_t parity = Tr::round_parity(j) ^ 1;
     const int cur = walk.cur, valid = walk.count();
-    // kSkipCopies (measurement only): after the first round the stages keep their tiles.
-    const bool copy = !Tr::kSkipCopies || j < Tr::kStages;
-    ptx::mbar_wait(bar.k_empty + 8 * s, parity);
-    if (copy) load(ck, &maps.k, s_base + Tr::kKOffset + s * Tr::kKVBytes, cur, valid, bar.k_full + 8 * s);
-    else ptx::cp_async_arrive_noinc(bar.k_full + 8 * s);
-    if (j > 0) {
-      const int sp = Tr::stage(j - 1);
-      const uint32_t pp = Tr::round_parity(j - 1) ^ 1;
-      ptx::mbar_wait(bar.v_empty + 8 * sp, pp);
-      if (!Tr::kSkipCopies || j <= Tr::kStages)
-        load(cv, &maps.v, s_base + Tr::kVOffset + sp * Tr::kKVBytes, prev_cur, prev_valid, bar.v_full + 8 * sp);
-      else ptx::cp_async_arrive_noinc(bar.v_full + 8 * sp);
-    }
+    fill(ck, &maps.k, Tr::kKOffset, bar.k_empty, bar.k_full, j, cur, valid);
+    if (j > 0) fill(cv, &maps.v, Tr::kVOffset, bar.v_empty, bar.v_full, j - 1, prev_cur, prev_valid);
     prev_cur = cur;
     prev_valid = valid;
     walk.advance();
-    if (!walk.valid()) {  // the last tile's V
-      ptx::mbar_wait(bar.v_empty + 8 * s, parity);
-      if (copy) load(cv, &maps.v, s_base + Tr::kVOffset + s * Tr::kKVBytes, cur, valid, bar.v_full + 8 * s);
-      else ptx::cp_async_arrive_noinc(bar.v_full + 8 * s);
-    }
+    if (!walk.valid()) fill(cv, &maps.v, Tr::kVOffset, bar.v_empty, bar.v_full, j, cur, valid);  // the last V
   }
   // Leave no copy in flight behind an exited thread.
   ptx::cp_async_wait_all();
