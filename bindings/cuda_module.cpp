@@ -81,17 +81,23 @@ NB_MODULE(_cuda, m) {
       "device"_a, "request"_a);
 
   // The pointers come from the backend: q, k and v it checked to be on cuda:`device`, out,
-  // lse, encoder_valid and the plan buffer it placed there. So the C++ contract skips its
-  // per-pointer device queries; every other check of it runs.
+  // lse, encoder_valid, the descale factors and the plan buffer it placed there. So the C++
+  // contract skips its per-pointer device queries; every other check of it runs. `dtype` is v's
+  // and out's; with descale factors (fp8 scores) q and k hold float8 e4m3, else v's dtype.
   m.def(
       "attention",
       [](const lvsa::StepPlan& plan, int device, uintptr_t plan_ptr, int64_t capacity, const Tensor& q,
          const Tensor& k, const Tensor& v, const Tensor& out, const std::string& dtype, uintptr_t lse,
-         uintptr_t encoder_valid, float scale, uintptr_t stream, lvsa::cuda::KernelFamily family) {
+         uintptr_t encoder_valid, float scale, uintptr_t stream, lvsa::cuda::KernelFamily family,
+         uintptr_t q_descale, uintptr_t k_descale) {
         const lvsa::DType dt = parse_dtype(dtype);
+        const bool fp8_scores = q_descale != 0 || k_descale != 0;
+        const lvsa::DType score_dt = fp8_scores ? lvsa::DType::E4M3 : dt;
         lvsa::AttentionParams p;
-        p.q = tensor_ref(q, dt, "q");
-        p.k = tensor_ref(k, dt, "k");
+        p.q = tensor_ref(q, score_dt, "q");
+        p.k = tensor_ref(k, score_dt, "k");
+        p.q_descale = reinterpret_cast<const float*>(q_descale);
+        p.k_descale = reinterpret_cast<const float*>(k_descale);
         p.v = tensor_ref(v, dt, "v");
         p.out = tensor_ref(out, dt, "out");
         p.lse = reinterpret_cast<float*>(lse);
@@ -106,7 +112,7 @@ NB_MODULE(_cuda, m) {
         lvsa::cuda::attention(plan.ranges, view, p, reinterpret_cast<cudaStream_t>(stream), options);
       },
       "plan"_a, "device"_a, "plan_ptr"_a, "capacity"_a, "q"_a, "k"_a, "v"_a, "out"_a, "dtype"_a, "lse"_a,
-      "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a);
+      "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a, "q_descale"_a = 0, "k_descale"_a = 0);
 
   // The QK prologue (lvsa.prologue): pointers the caller checked to be on cuda:`device`.
   m.def(

@@ -1,12 +1,15 @@
 // Times kernel schedules (the list in bench/cuda/CMakeLists.txt) against the shipped sm80 and
 // sm90 kernels on one LVSA shape, bf16, on the same data; every output is poisoned first and
-// compared with the shipped sm80 kernel's of the same head dim (verified by tests/gpu).
+// compared with the shipped sm80 kernel's of the same head dim (verified by tests/gpu). Schedules
+// with fp8 scores read Q and K rounded to e4m3 (descale 1: the data lies in [-2, 2]), so their
+// difference is that rounding's.
 //
 //   lvsa_cuda_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5] [only=name,name,...]
 //
 // `only` runs just the named schedules (exact names, as printed) and skips the comparison:
 // for profiling them one by one (scripts/gpu_check.sh ncu).
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -14,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -34,6 +38,7 @@ float bf16_value(uint16_t u) { return __bfloat162float(*reinterpret_cast<__nv_bf
 struct Variant {
   std::string name;
   int d;
+  lvsa::DType score_dtype;
   lvsa::cuda::Launcher launch;
 };
 
@@ -49,13 +54,16 @@ std::vector<Variant> run_order() {
   std::vector<Variant> order;
   for (int d : dims)
     for (Family family : {Family::Sm80, Family::Sm90}) {
-      const KernelEntry* shipped = find_kernel(kFwdKernels, family, lvsa::DType::BF16, d);
+      const lvsa::DType bf16 = lvsa::DType::BF16, e4m3 = lvsa::DType::E4M3;
+      const KernelEntry* shipped = find_kernel(kFwdKernels, family, bf16, bf16, d);
       if (shipped == nullptr) continue;  // the sm90 family is not built
       const std::string prefix = family == Family::Sm90 ? "sm90" : "sm80";
-      order.push_back({prefix + " shipped", d, shipped->launch});
+      order.push_back({prefix + " shipped", d, bf16, shipped->launch});
+      if (const KernelEntry* fp8 = find_kernel(kFwdKernels, family, bf16, e4m3, d))
+        order.push_back({prefix + " shipped e4m3", d, e4m3, fp8->launch});
       for (const KernelEntry& e : kVariantKernels)
-        if (e.family == family && e.head_dim == d) order.push_back({e.name, d, e.launch});
-      if (family == Family::Sm90) order.push_back({prefix + " shipped, again", d, shipped->launch});
+        if (e.family == family && e.head_dim == d) order.push_back({e.name, d, e.score_dtype, e.launch});
+      if (family == Family::Sm90) order.push_back({prefix + " shipped, again", d, bf16, shipped->launch});
     }
   return order;
 }
@@ -102,11 +110,27 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pool.data() + (dst == k ? 7 : dst == v ? 13 : 0),
                     size_t(std::min<int64_t>(cnt, int64_t(pool.size()) - 13)) * 2, cudaMemcpyHostToDevice));
     }
+  // e4m3 copies of q and k for the fp8-score schedules, with descale factors 1.
+  void *q8, *k8;
+  float* ones;
+  for (void** ptr : {&q8, &k8}) CHECK_CUDA(cudaMalloc(ptr, size_t(n)));
+  CHECK_CUDA(cudaMalloc(&ones, size_t(H) * sizeof(float)));
+  {
+    std::vector<uint16_t> h(static_cast<size_t>(n));
+    std::vector<__nv_fp8_e4m3> h8(static_cast<size_t>(n));
+    const std::vector<float> one(size_t(H), 1.0f);
+    CHECK_CUDA(cudaMemcpy(ones, one.data(), one.size() * sizeof(float), cudaMemcpyHostToDevice));
+    for (auto [src, dst] : {std::pair{q, q8}, std::pair{k, k8}}) {
+      CHECK_CUDA(cudaMemcpy(h.data(), src, size_t(n) * 2, cudaMemcpyDeviceToHost));
+      for (size_t i = 0; i < h.size(); ++i) h8[i] = __nv_fp8_e4m3(bf16_value(h[i]));
+      CHECK_CUDA(cudaMemcpy(dst, h8.data(), size_t(n), cudaMemcpyHostToDevice));
+    }
+  }
   lvsa::cuda::DevicePlan dplan(T, lvsa::worst_case_capacity(T));
   dplan.upload(plan.ranges, nullptr);
   lvsa::AttentionParams ap;
-  auto ref = [&](lvsa::TensorRef& t, void* data, int d) {
-    t.data = data; t.dtype = lvsa::DType::BF16;
+  auto ref = [&](lvsa::TensorRef& t, void* data, int d, lvsa::DType dtype = lvsa::DType::BF16) {
+    t.data = data; t.dtype = dtype;
     t.shape[0] = 1; t.shape[1] = S; t.shape[2] = H; t.shape[3] = d;
     t.stride[3] = 1; t.stride[2] = d; t.stride[1] = int64_t(H) * d; t.stride[0] = S * H * d;
   };
@@ -127,7 +151,11 @@ int main(int argc, char** argv) {
     const int d = variants[vi].d;
     // The reference is the first row of a head dim; a filtered run compares nothing.
     const bool first_of_dim = !only.empty() || vi == 0 || variants[vi - 1].d != d;
-    ref(ap.q, q, d); ref(ap.k, k, d); ref(ap.v, v, d);
+    const bool fp8 = variants[vi].score_dtype == lvsa::DType::E4M3;
+    ref(ap.q, fp8 ? q8 : q, d, variants[vi].score_dtype);
+    ref(ap.k, fp8 ? k8 : k, d, variants[vi].score_dtype);
+    ref(ap.v, v, d);
+    ap.q_descale = ap.k_descale = fp8 ? ones : nullptr;
     ref(ap.out, first_of_dim ? o0 : o, d);
     const double vflop = flop * d / D;
     const FwdParams p = build_fwd_params(plan.ranges, dplan.view(), ap);

@@ -23,18 +23,18 @@ from .plan import Planner, StepPlan, plan_by_id
 @torch.library.custom_op("lvsa::sparse_attention", mutates_args=())
 def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan_id: int,
                       encoder_valid: Optional[torch.Tensor], scale: float, backend: str, strict: bool,
-                      return_lse: bool, traced: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                      return_lse: bool, traced: bool, precision: str) -> tuple[torch.Tensor, torch.Tensor]:
     plan = plan_by_id(plan_id)
     if traced:  # what an eager call settles before the op: `backend` is the requested name here
-        backend = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
+        backend = _resolve_backend(backend, precision, q, strict)
         if encoder_valid is not None:
             _check_encoder_valid_values(encoder_valid, plan.geometry.encoder_len)
-    out, lse = backends.load(backend).run(q, k, v, plan, encoder_valid, scale, return_lse)
+    out, lse = _run(backend, precision, q, k, v, plan, encoder_valid, scale, return_lse)
     return out, (lse if lse is not None else q.new_empty((0,), dtype=torch.float32))
 
 
 @_sparse_attention.register_fake
-def _(q, k, v, plan_id, encoder_valid, scale, backend, strict, return_lse, traced):
+def _(q, k, v, plan_id, encoder_valid, scale, backend, strict, return_lse, traced, precision):
     B, Sq, H, _ = q.shape
     lse_shape = (B, H, Sq) if return_lse else (0,)
     # Contiguous, as every backend allocates it, whatever the strides of q.
@@ -55,6 +55,26 @@ def forward_only(op) -> None:
 
 
 forward_only(_sparse_attention)
+
+
+PRECISIONS = ("default", "fp8")
+
+
+def _resolve_backend(backend: str, precision: str, q: torch.Tensor, strict: bool) -> str:
+    """The backend that runs: fp8 scores exist only in the cuda backend, so ``auto`` means
+    ``cuda`` for them (an error where it cannot run, never a silent 16-bit fallback)."""
+    if precision == "fp8":
+        if backend not in ("auto", "cuda"):
+            raise ValueError(f"lvsa: precision 'fp8' runs on the cuda backend only, got backend {backend!r}")
+        backend = "cuda"
+    return backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
+
+
+def _run(backend: str, precision: str, q, k, v, plan, encoder_valid, scale, return_lse):
+    module = backends.load(backend)
+    if precision == "fp8":
+        return module.run(q, k, v, plan, encoder_valid, scale, return_lse, precision=precision)
+    return module.run(q, k, v, plan, encoder_valid, scale, return_lse)
 
 
 def _check_inputs(q, k, v, plan: StepPlan):
@@ -136,6 +156,7 @@ def attention(
     return_lse: bool = False,
     backend: str = "auto",
     strict: bool = False,
+    precision: str = "default",
 ):
     """LVSA block-sparse attention.
 
@@ -154,6 +175,10 @@ def attention(
             ``cuda``, ``torch``, ``reference``, ``flashinfer`` (FlashInfer's block-sparse
             kernels, extra ``lvsa[flashinfer]``; never chosen by ``auto``).
         strict: with ``auto``, fail instead of falling back when the compiled backend is missing.
+        precision: ``default`` (scores in the inputs' dtype) or ``fp8`` (opt-in: q and k rounded to
+            float8 e4m3 with one scale per batch and head, S = Q K^T at the fp8 tensor rate, v and
+            the output in bfloat16; the cuda backend's sm90 kernels, bfloat16, head_dim 128; see
+            ``lvsa.backends.fp8_scores``).
 
     Returns ``out`` (``[B, Sq, Hq, D]``, dtype of q), or ``(out, lse)``.
 
@@ -185,20 +210,24 @@ def attention(
     for flag, value in (("return_lse", return_lse), ("strict", strict)):
         if not isinstance(value, bool):
             raise TypeError(f"lvsa: {flag} must be True or False, got {type(value).__name__} {value!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"lvsa: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     valid = _encoder_valid_tensor(encoder_valid, plan, q.shape[0], q.device)
     if torch.compiler.is_compiling():
         # Traced, the torch backend would build its gather indexes on a plan's first use (calls
         # into the C++ core, a graph break), and resolving a backend asks the compiled modules
         # about devices.
-        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), backend, strict, return_lse, True)
+        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), backend, strict, return_lse, True,
+                                     precision)
         return (out, lse) if return_lse else out
-    name = backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
+    name = _resolve_backend(backend, precision, q, strict)
     # Eager calls run the backend directly: the custom op's dispatch costs ~0.3 ms of host time
     # per call (bench/host_overhead.py --profile), more than the rest of the call. The op is
     # needed only for tracing (above) and to refuse a backward through a compiled backend.
     needs_autograd = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
     if name == "torch" or not needs_autograd:  # autograd differentiates the torch backend
-        out, lse = backends.load(name).run(q, k, v, plan, valid, float(scale), return_lse)
+        out, lse = _run(name, precision, q, k, v, plan, valid, float(scale), return_lse)
     else:
-        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), name, strict, return_lse, False)
+        out, lse = _sparse_attention(q, k, v, plan.id, valid, float(scale), name, strict, return_lse, False,
+                                     precision)
     return (out, lse) if return_lse else out

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from . import _native, backends
 from .model_facts import ModelFacts
+from .ops import PRECISIONS
 from .plan import Geometry, PatternConfig, Planner
 
 # How a processor computes q and k's norm and RoPE (lvsa.prologue): the fused CUDA kernel where a
@@ -73,6 +74,7 @@ _KNOBS: dict[str, Callable[[str], Any]] = {
     "strict": _bool,
     "parallel": _parallel,
     "prologue": lambda text: text.strip().lower(),
+    "precision": lambda text: text.strip().lower(),
 }
 
 
@@ -88,6 +90,7 @@ class Settings:
     strict: bool
     parallel: int = 1
     prologue: str = "fused"
+    precision: str = "default"  # or "fp8": scores from e4m3 q and k (lvsa.attention's precision)
 
 
 def gather(explicit: dict) -> dict:
@@ -139,6 +142,11 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
     prologue = knobs.get("prologue", "fused")
     if prologue not in PROLOGUES:
         raise ValueError(f"lvsa: prologue must be one of {', '.join(PROLOGUES)}, got {prologue!r}")
+    precision = knobs.get("precision", "default")
+    if precision not in PRECISIONS:
+        raise ValueError(f"lvsa: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "fp8" and backend not in ("auto", "cuda"):
+        raise ValueError(f"lvsa: precision 'fp8' runs on the cuda backend only, got backend {backend!r}")
 
     frames = {name: knobs[name] for name in ("window", "n_first", "keyframe_interval") if name in knobs}
     if units == "video" and facts is None:
@@ -171,7 +179,7 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
         from .parallel.install import degree_of  # torch.distributed: only when asked for
 
         parallel = degree_of(knobs["parallel"])
-    return Settings(config, note, units, backend, knobs.get("strict", False), parallel, prologue)
+    return Settings(config, note, units, backend, knobs.get("strict", False), parallel, prologue, precision)
 
 
 __all__ = ["Settings", "gather", "resolve"]

@@ -41,6 +41,8 @@ void load_row(const TensorRef& t, int64_t offset, int64_t n, Out* dst) {
       for (int64_t d = 0; d < n; ++d) dst[d] = Out(bf16_to_float(src[d * sd]));
       break;
     }
+    case DType::E4M3:  // fp8 scores: refused before any row is read (refuse_fp8_scores)
+      break;
   }
 }
 
@@ -63,6 +65,8 @@ inline void store_row(const TensorRef& t, int64_t offset, int64_t n, const float
       for (int64_t d = 0; d < n; ++d) dst[d * sd] = float_to_bf16(src[d]);
       break;
     }
+    case DType::E4M3:  // never an output dtype (validate_attention)
+      break;
   }
 }
 

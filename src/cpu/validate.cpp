@@ -23,9 +23,9 @@ std::string shape_str(const TensorRef& t) { return dims_str(t.shape); }
 
 void check_tensor(const TensorRef& t, const char* name) {
   const int dtype = int(t.dtype);
-  if (dtype < 0 || dtype > 2)
+  if (dtype < 0 || dtype > 3)
     fail(std::string(name) + " has an unknown dtype " + std::to_string(dtype) +
-         ", expected float32 (0), float16 (1) or bfloat16 (2)");
+         ", expected float32 (0), float16 (1), bfloat16 (2) or float8_e4m3 (3, q and k of fp8 scores)");
   if (t.data == nullptr) fail(std::string(name) + " has no data (null pointer)");
   for (int i = 0; i < 4; ++i) {
     if (t.shape[i] <= 0)
@@ -107,8 +107,15 @@ const char* dtype_name(DType dtype) {
     case DType::F32: return "float32";
     case DType::F16: return "float16";
     case DType::BF16: return "bfloat16";
+    case DType::E4M3: return "float8_e4m3";
   }
   return "unknown";
+}
+
+void refuse_fp8_scores(const AttentionParams& p, const char* backend) {
+  if (p.q.dtype == DType::E4M3 || p.k.dtype == DType::E4M3)
+    fail(std::string("q and k are float8_e4m3 (fp8 scores), which only the CUDA backend's sm90 kernels run, "
+                     "not ") + backend + "; it takes float32, float16 or bfloat16");
 }
 
 bool video_queries_only(const KeyRanges& ranges, const AttentionParams& params) {
@@ -149,14 +156,25 @@ void validate_attention(const KeyRanges& ranges, const AttentionParams& p) {
   for (int i = 0; i < 4; ++i)
     if (p.out.shape[i] != p.q.shape[i])
       fail("out has shape " + shape_str(p.out) + ", expected q's shape " + shape_str(p.q));
-  const auto same_dtype = [&](const TensorRef& t, const char* name) {
-    if (t.dtype != p.q.dtype)
-      fail(std::string(name) + " has dtype " + dtype_name(t.dtype) + ", expected q's dtype " +
-           dtype_name(p.q.dtype));
+  const auto same_dtype = [&](const TensorRef& t, const char* name, const TensorRef& like, const char* like_name) {
+    if (t.dtype != like.dtype)
+      fail(std::string(name) + " has dtype " + dtype_name(t.dtype) + ", expected " + like_name + "'s dtype " +
+           dtype_name(like.dtype));
   };
-  same_dtype(p.k, "k");
-  same_dtype(p.v, "v");
-  same_dtype(p.out, "out");
+  same_dtype(p.k, "k", p.q, "q");
+  if (p.q.dtype == DType::E4M3) {  // fp8 scores: 16-bit values and per-head descale factors
+    if (p.v.dtype != DType::F16 && p.v.dtype != DType::BF16)
+      fail(std::string("v has dtype ") + dtype_name(p.v.dtype) +
+           "; with float8_e4m3 q and k (fp8 scores) v must be float16 or bfloat16");
+    if (p.q_descale == nullptr || p.k_descale == nullptr)
+      fail("q and k are float8_e4m3 (fp8 scores) but q_descale or k_descale is null; both are needed");
+  } else {
+    same_dtype(p.v, "v", p.q, "q");
+    if (p.q_descale != nullptr || p.k_descale != nullptr)
+      fail(std::string("q_descale or k_descale is set but q is ") + dtype_name(p.q.dtype) +
+           "; descale factors come only with float8_e4m3 q and k (fp8 scores)");
+  }
+  same_dtype(p.out, "out", p.v, "v");
   check_no_aliasing(p);
 
   if (p.encoder_valid)

@@ -44,10 +44,12 @@ void check_layout(const TensorRef& t, const char* name) {
   // cp.async moves 16-byte chunks: every row must start on a 16-byte boundary.
   if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0)
     fail(std::string(name) + " data pointer must be 16-byte aligned");
+  const int64_t elem_bytes = t.dtype == DType::E4M3 ? 1 : 2;
   for (int i = 0; i < 3; ++i)
-    if (t.shape[i] > 1 && (t.stride[i] * 2) % 16 != 0)
+    if (t.shape[i] > 1 && (t.stride[i] * elem_bytes) % 16 != 0)
       fail(std::string(name) + " stride[" + std::to_string(i) + "] = " + std::to_string(t.stride[i]) +
-           " elements is not a multiple of 8 (16-byte aligned rows are required)");
+           " elements is not a multiple of " + std::to_string(16 / elem_bytes) +
+           " (16-byte aligned rows are required)");
 }
 
 template <class Pred>
@@ -70,6 +72,9 @@ constexpr bool kAutoPicksSm90 = true;  // tests/gpu pass with it, 1.6x+ over sm8
 // What the instantiations cover, as the argument errors list it: "float16 or bfloat16",
 // "64 and 128".
 bool has_dtype(DType t) { return any_kernel([t](const KernelEntry& e) { return e.dtype == t; }); }
+bool has_fp8_scores(int64_t d) {
+  return any_kernel([d](const KernelEntry& e) { return e.score_dtype == DType::E4M3 && e.head_dim == d; });
+}
 bool has_head_dim(int64_t d) { return any_kernel([d](const KernelEntry& e) { return e.head_dim == d; }); }
 std::string dtype_choices() {
   std::string s;
@@ -77,12 +82,14 @@ std::string dtype_choices() {
     if (has_dtype(t)) s += (s.empty() ? "" : " or ") + std::string(dtype_name(t));
   return s;
 }
-std::string head_dim_choices() {
+// The head dims of the kernels with fp8 scores (fp8_only) or of all of them.
+std::string head_dim_choices(bool fp8_only = false) {
   std::set<int> dims;
-  for (const KernelEntry& e : kFwdKernels) dims.insert(e.head_dim);
+  for (const KernelEntry& e : kFwdKernels)
+    if (!fp8_only || e.score_dtype == DType::E4M3) dims.insert(e.head_dim);
   std::string s;
   for (int d : dims) s += (s.empty() ? "" : " and ") + std::to_string(d);
-  return s;
+  return s.empty() ? "none (built without the sm90 kernels)" : s;
 }
 
 }  // namespace
@@ -166,11 +173,17 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 
   const Geometry& g = ranges.geometry;
   const TensorRef &q = params.q, &k = params.k, &v = params.v, &o = params.out;
-  if (!has_dtype(q.dtype))
-    fail(std::string("q has dtype ") + dtype_name(q.dtype) + "; the CUDA kernels take " + dtype_choices());
+  const bool fp8_scores = q.dtype == DType::E4M3;  // validate_attention: then v is 16-bit, descales set
+  const TensorRef& typed = fp8_scores ? v : q;     // the tensor whose dtype selects the kernels
+  if (!has_dtype(typed.dtype))
+    fail(std::string(fp8_scores ? "v" : "q") + " has dtype " + dtype_name(typed.dtype) + "; the CUDA kernels take " +
+         dtype_choices());
   const int64_t D = q.shape[3];
   if (!has_head_dim(D))
     fail("head_dim (q.shape[3]) is " + std::to_string(D) + "; the CUDA kernels support " + head_dim_choices());
+  if (fp8_scores && !has_fp8_scores(D))
+    fail("q and k are float8_e4m3 (fp8 scores) with head_dim " + std::to_string(D) +
+         "; the fp8-score kernels support head_dim " + head_dim_choices(true));
   check_layout(q, "q");
   check_layout(k, "k");
   check_layout(v, "v");
@@ -196,6 +209,8 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
     check_device_pointer(o.data, "out", device);
     check_device_pointer(plan.data, "plan", device);
     if (params.lse) check_device_pointer(params.lse, "lse", device);
+    if (params.q_descale) check_device_pointer(params.q_descale, "q_descale", device);
+    if (params.k_descale) check_device_pointer(params.k_descale, "k_descale", device);
     if (params.encoder_valid) check_device_pointer(params.encoder_valid, "encoder_valid", device);
   }
 
@@ -205,6 +220,8 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.v = v.data;
   p.out = o.data;
   p.lse = params.lse;
+  p.q_descale = params.q_descale;
+  p.k_descale = params.k_descale;
   for (int i = 0; i < 3; ++i) {
     p.q_stride[i] = q.stride[i];
     p.k_stride[i] = k.stride[i];
@@ -261,8 +278,13 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
   }
   // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
   // Among key-tile widths, the one with the least padded keys plus per-tile overhead.
-  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.q.dtype, int(params.q.shape[3]),
+  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.v.dtype, params.q.dtype,
+                                          int(params.q.shape[3]),
                                           [&](int tile_n) { return key_tile_cost(ranges, tile_n); });
+  if (kernel == nullptr && params.q.dtype == DType::E4M3)
+    fail(std::string("q and k are float8_e4m3 (fp8 scores), which only the sm90 kernels (H100/H200) run; the "
+                     "kernel family here is ") +
+         (family == Family::Sm90 ? "sm90" : "sm80"));
   if (kernel == nullptr)
     fail(std::string("this build has no ") + (family == Family::Sm90 ? "sm90" : "sm80") + " kernel for " +
          dtype_name(params.q.dtype) + " with head_dim " + std::to_string(params.q.shape[3]));

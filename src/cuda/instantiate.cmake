@@ -3,7 +3,8 @@
 #   <spec>  family:dtype:head_dim:tile_n                  the family's shipped schedule at that
 #                                                         key-tile width
 #           family:dtype:head_dim:tile_n:flags:label      a schedule variant (Traits arguments)
-#   family sm80 | sm90, dtype bf16 | fp16.
+#   family sm80 | sm90, dtype bf16 | fp16, or e4m3/bf16 | e4m3/fp16 (sm90: fp8 scores, Q and K in
+#   e4m3, V and O in the 16-bit type).
 #
 # Writes, under ${CMAKE_CURRENT_BINARY_DIR}/generated/, one source per spec (from
 # instantiation.cu.in, so every instantiation compiles as its own unit) and <table>_kernels.hpp,
@@ -25,6 +26,14 @@ function(lvsa_cuda_instantiate table array)
     list(GET fields 0 FAMILY)
     list(GET fields 1 dtype)
     list(GET fields 2 head_dim)
+    set(score_enum "")
+    if(dtype MATCHES "^e4m3/(.*)$")
+      set(dtype ${CMAKE_MATCH_1})
+      set(score_enum E4M3)
+      if(NOT FAMILY STREQUAL "sm90")
+        message(FATAL_ERROR "lvsa_cuda_instantiate: fp8 scores in '${spec}' are an sm90 schedule")
+      endif()
+    endif()
     if(FAMILY STREQUAL "sm80")
       set(family_enum Sm80)
     elseif(FAMILY STREQUAL "sm90")
@@ -45,11 +54,22 @@ function(lvsa_cuda_instantiate table array)
     set(unit ${table}_${FAMILY}_${dtype}_d${head_dim}_n${tile_n})
     set(TRAITS "${elem}, ${head_dim}, ${tile_n}")
     set(name "${FAMILY} ${dtype} d${head_dim} n${tile_n}")
+    set(flags "")
     if(nfields EQUAL 6)
       list(GET fields 4 flags)
       list(GET fields 5 name)
       string(APPEND unit _f${flags})
       string(APPEND TRAITS ", ${flags}")
+    endif()
+    if(score_enum)
+      if(NOT flags)  # Traits' score type follows its flags: spell out the default for fp8 scores
+        string(APPEND TRAITS ", ${FAMILY}::kDefaultFlags<${head_dim}, 1>")
+        set(name "${FAMILY} e4m3/${dtype} d${head_dim} n${tile_n}")
+      endif()
+      string(APPEND TRAITS ", __nv_fp8_e4m3")
+      string(APPEND unit _e4m3)
+    else()
+      set(score_enum ${dtype_enum})
     endif()
     set(LAUNCHER launch_${unit})
     set(source ${CMAKE_CURRENT_BINARY_DIR}/generated/${unit}.cu)
@@ -57,7 +77,7 @@ function(lvsa_cuda_instantiate table array)
     list(APPEND ${table}_${FAMILY}_sources ${source})
     list(APPEND families ${FAMILY})
     string(APPEND declarations "void ${LAUNCHER}(const FwdParams& p, void* stream);\n")
-    string(APPEND rows "    {Family::${family_enum}, DType::${dtype_enum}, ${head_dim}, ${tile_n}, \"${name}\", ${LAUNCHER}},\n")
+    string(APPEND rows "    {Family::${family_enum}, DType::${dtype_enum}, DType::${score_enum}, ${head_dim}, ${tile_n}, \"${name}\", ${LAUNCHER}},\n")
   endforeach()
   file(RELATIVE_PATH list_file ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_LIST_FILE})
   file(CONFIGURE OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/generated/${table}_kernels.hpp @ONLY CONTENT [=[

@@ -6,11 +6,15 @@
 //
 // Each case draws fresh random inputs, poisons the outputs with NaN, runs the kernel and
 // compares out and lse with lvsa::attention_reference. The last case captures the call in a
-// CUDA graph, uploads the next step's plan and replays it.
+// CUDA graph, uploads the next step's plan and replays it. fp8-score cases (sm90 only) give the
+// kernel q and k in e4m3 with per-head descale factors, and the reference their dequantised
+// values.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cuda_fp8.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +40,7 @@ struct Case {
   lvsa::DType dtype = lvsa::DType::BF16;
   bool video_only = false;
   bool packed_qkv = false;  // q/k/v are slices of one [B, S, 3, H, D] tensor
+  bool fp8_scores = false;  // q and k to the kernel in e4m3 (not with packed_qkv)
   std::vector<int32_t> valid;  // per batch, empty: all valid
 };
 
@@ -139,6 +144,38 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change, const lv
     d_q = to_device(qh); d_k = to_device(kh); d_v = to_device(vh);
     dp.q.data = d_q; dp.k.data = d_k; dp.v.data = d_v;
   }
+  // fp8 scores: q and k rounded to e4m3 with one factor per (batch, head), as lvsa.backends.
+  // fp8_scores does; the reference reads the dequantised values (in bf16: 4 significant bits
+  // times a float fit well within its 8).
+  void *d_q8 = nullptr, *d_k8 = nullptr;
+  float *d_q_descale = nullptr, *d_k_descale = nullptr;
+  auto quantize = [&](std::vector<uint16_t>& h, int64_t heads, void*& d_values, float*& d_descale) {
+    const int64_t rows = int64_t(h.size()) / (B * heads * D);
+    std::vector<float> descale(size_t(B * heads), 0.0f);
+    for (size_t i = 0; i < h.size(); ++i) {
+      const size_t bh = size_t((int64_t(i) / (rows * heads * D)) * heads + (int64_t(i) / D) % heads);
+      descale[bh] = std::max(descale[bh], std::fabs(from_bits(h[i], c.dtype)));
+    }
+    for (float& s : descale) s = std::max(s, 1e-30f) / 448.0f;
+    std::vector<__nv_fp8_e4m3> values(h.size());
+    for (size_t i = 0; i < h.size(); ++i) {
+      const float s = descale[size_t((int64_t(i) / (rows * heads * D)) * heads + (int64_t(i) / D) % heads)];
+      values[i] = __nv_fp8_e4m3(from_bits(h[i], c.dtype) / s);
+      h[i] = to_bits(float(values[i]) * s, c.dtype);
+    }
+    CHECK_CUDA(cudaMalloc(&d_values, values.size()));
+    CHECK_CUDA(cudaMemcpy(d_values, values.data(), values.size(), cudaMemcpyHostToDevice));
+    CHECK_CUDA(cudaMalloc(&d_descale, descale.size() * 4));
+    CHECK_CUDA(cudaMemcpy(d_descale, descale.data(), descale.size() * 4, cudaMemcpyHostToDevice));
+  };
+  if (c.fp8_scores) {
+    quantize(qh, Hq, d_q8, d_q_descale);
+    quantize(kh, Hkv, d_k8, d_k_descale);
+    dp.q.data = d_q8; dp.k.data = d_k8;
+    dp.q.dtype = dp.k.dtype = lvsa::DType::E4M3;
+    dp.q_descale = d_q_descale;
+    dp.k_descale = d_k_descale;
+  }
   CHECK_CUDA(cudaMalloc(&d_out, ref_out.size() * 2));
   float* d_lse = nullptr;
   CHECK_CUDA(cudaMalloc(&d_lse, ref_lse.size() * 4));
@@ -218,7 +255,8 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change, const lv
               ok ? "PASS" : "FAIL", rel, max_abs, lse_max, (long long)bad);
 
   CHECK_CUDA(cudaStreamDestroy(stream));
-  for (void* p : {d_packed, d_q, d_k, d_v, d_out, static_cast<void*>(d_lse), static_cast<void*>(d_valid)})
+  for (void* p : {d_packed, d_q, d_k, d_v, d_out, static_cast<void*>(d_lse), static_cast<void*>(d_valid), d_q8, d_k8,
+                  static_cast<void*>(d_q_descale), static_cast<void*>(d_k_descale)})
     if (p) CHECK_CUDA(cudaFree(p));
   return ok;
 }
@@ -259,6 +297,11 @@ int main(int argc, char** argv) {
   // LVSA_CUDA_KERNEL as in the Python package, so that sanitizer runs can cover either family.
   lvsa::cuda::LaunchOptions launch;
   launch.family = lvsa::cuda::choose_kernel_family(0, std::getenv("LVSA_CUDA_KERNEL"));
+  if (launch.family == lvsa::cuda::KernelFamily::Sm90) {  // fp8 scores: the sm90 kernels only
+    { auto& c = add("fp8 scores wan-like T9 P37", 9, 37, 0, EncoderSide::None, 1, lvsa::kAutoKeyframes); c.D = 128; c.fp8_scores = true; }
+    { auto& c = add("fp8 scores enc after, padded B2", 7, 40, 29, EncoderSide::After, 1, 3); c.B = 2; c.valid = {11, 29}; c.D = 128; c.fp8_scores = true; }
+    { auto& c = add("fp8 scores GQA 2:1 P=200, full tiles", 6, 200, 0, EncoderSide::None, 1, 3); c.Hq = 2; c.Hkv = 1; c.D = 128; c.fp8_scores = true; }
+  }
   std::printf("kernel family %s\n", launch.family == lvsa::cuda::KernelFamily::Sm90 ? "sm90" : "sm80");
   std::mt19937 rng(12345);
   bool all = true;

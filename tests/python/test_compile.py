@@ -217,7 +217,7 @@ def test_fake_kernels_agree_with_the_ops():
     valid = torch.tensor([6, 2], dtype=torch.int32)
     for traced in (False, True):
         torch.library.opcheck(torch.ops.lvsa.sparse_attention, (q, k, v, plan.id, valid, 0.125, "cpu", False, True,
-                                                                traced))
+                                                                traced, "default"))
 
     case = td.wan()
     lvsa.enable(case.transformer, **td.SPARSE)

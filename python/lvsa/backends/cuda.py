@@ -32,7 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .. import _cuda, _native
 from .._log import say_once
-from . import _common
+from . import _common, fp8_scores
 
 _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
 _DTYPE_NAMES = {**_DTYPES, torch.float32: "float32"}  # float32 for the C++ contract's message
@@ -216,7 +216,24 @@ def _dense(q, k, v, scale):
     return out.transpose(1, 2).contiguous(), None
 
 
-def run(q, k, v, plan, encoder_valid, scale, return_lse):
+def _fp8_inputs(q, k, plan, encoder_valid, family):
+    """q and k as e4m3 values with their descale factors (``fp8_scores``), after checking that
+    the sm90 kernels can run them."""
+    reason = fp8_scores.inputs_reason(q.dtype, q.shape[-1])
+    if reason is None and family.name != "sm90":
+        reason = (f"precision 'fp8' runs on the sm90 kernels (H100/H200), but {q.device} runs the "
+                  f"{family.name} kernels")
+    if reason:
+        raise ValueError(f"lvsa: cuda backend: {reason}")
+    B = q.shape[0]
+    q8, q_descale = fp8_scores.quantize(q, fp8_scores.padding_mask(plan, B, q.shape[1], encoder_valid, q.device))
+    k8, k_descale = fp8_scores.quantize(k, fp8_scores.padding_mask(plan, B, k.shape[1], encoder_valid, k.device))
+    return q8, k8, q_descale, k_descale
+
+
+def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "default"):
+    """``precision="fp8"``: scores from q and k in float8 e4m3 (``fp8_scores``; sm90, bfloat16,
+    head_dim 128)."""
     # lvsa.attention has checked the inputs; the C++ contract checks shapes, dtype, head_dim and
     # layout. This device check is what lets it skip querying every pointer's device.
     device = q.device
@@ -226,7 +243,8 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse):
     index = device.index
     stream = torch.cuda.current_stream(index)
     capturing = torch.cuda.is_current_stream_capturing()
-    if _runs_dense(plan, _slot(plan, index), encoder_valid, return_lse):
+    fp8 = precision == "fp8"
+    if not fp8 and _runs_dense(plan, _slot(plan, index), encoder_valid, return_lse):
         return _dense(q, k, v, scale)
     device_plan = _prepare(plan, index, stream, capturing)
     out, lse = _common.allocate_outputs(q, return_lse)
@@ -234,9 +252,13 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse):
     if encoder_valid is not None:
         encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()
         valid_ptr = encoder_valid.data_ptr()
+    q_descale = k_descale = None
+    if fp8:
+        q, k, q_descale, k_descale = _fp8_inputs(q, k, plan, encoder_valid, device_plan.family)
     _cuda.attention(plan.core, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q),
-                    _tensor(k), _tensor(v), _tensor(out), _DTYPE_NAMES.get(q.dtype, str(q.dtype)),
+                    _tensor(k), _tensor(v), _tensor(out), _DTYPE_NAMES.get(v.dtype, str(v.dtype)),
                     lse.data_ptr() if lse is not None else 0, valid_ptr, float(scale or 0.0),
-                    stream.cuda_stream, device_plan.family)
+                    stream.cuda_stream, device_plan.family,
+                    q_descale.data_ptr() if fp8 else 0, k_descale.data_ptr() if fp8 else 0)
     device_plan.used(stream, capturing)
     return out, lse

@@ -19,6 +19,9 @@ whole transformer; the row says which):
   flex                       FlexAttention (compiled) with exactly LVSA's mask (a BlockMask of the
                              plan); eager mode only
   lvsa-cuda, lvsa-torch      ``lvsa.enable(transformer, backend=...)``
+  lvsa-cuda-fp8              the same with ``precision="fp8"`` (scores from e4m3 q and k); its row also
+                             has rel_diff_vs_lvsa_cuda, the relative L2 difference of one forward's
+                             output from lvsa-cuda's on the same inputs (eager rows)
   lvsa-flashinfer            the same with ``backend="flashinfer"`` (FlashInfer's block-sparse kernels on
                              LVSA's pattern); recorded as skipped, "not installed", without FlashInfer
   dense-valid-cudnn, -flash  padded encoder tokens dropped before attention, then dense SDPA with
@@ -61,8 +64,8 @@ from . import dit_models, profile, results
 from .mask import block_mask, flex_attention, kept_pairs
 
 _KERNELS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
-METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-torch", "lvsa-flashinfer",
-           "dense-valid-cudnn", "dense-valid-flash")
+METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-cuda-fp8", "lvsa-torch",
+           "lvsa-flashinfer", "dense-valid-cudnn", "dense-valid-flash")
 MODES = ("eager", "compile")
 BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager")
 
@@ -169,8 +172,9 @@ def install(method: str, transformer, pattern: dict):
         return (lambda: None), (lambda: sdpa_kernel(_KERNELS[method.removeprefix("dense-")]))
     if method == "diffusers":
         return (lambda: None), contextlib.nullcontext
-    backend = method.removeprefix("lvsa-") if method.startswith("lvsa-") else "torch"
-    handle = enable(transformer, backend=backend, strict=True, **pattern)
+    backend = method.removeprefix("lvsa-").removesuffix("-fp8") if method.startswith("lvsa-") else "torch"
+    precision = "fp8" if method.endswith("-fp8") else "default"
+    handle = enable(transformer, backend=backend, strict=True, precision=precision, **pattern)
     if method == "flex" or method.startswith("dense-valid-"):
         for runtime in handle.runtimes.values():
             # This runtime's attention only: the processors, plans and step stay LVSA's.
@@ -229,8 +233,7 @@ def runner(transformer, spec, data, args, call_context):
             return transformer(**data.forward(x, t, cond), return_dict=False)[0]
 
     if not args.steps:
-        t = torch.tensor([500.0], device=device)
-        return lambda: forward(data.latents, t, True, 0)
+        return lambda: forward(data.latents, _FIRST_TIMESTEP.to(device), True, 0)
 
     def loop():
         scheduler = dit_models.scheduler(spec)
@@ -245,6 +248,21 @@ def runner(transformer, spec, data, args, call_context):
         return x
 
     return loop
+
+
+_FIRST_TIMESTEP = torch.tensor([500.0])  # of a single timed forward
+
+
+def _difference_from_lvsa_cuda(transformer, spec, data, pattern, out: torch.Tensor) -> float:
+    """Relative L2 difference of ``out`` (one forward at step 0) from lvsa-cuda's on the same inputs."""
+    undo, context = install("lvsa-cuda", transformer, pattern)
+    try:
+        with torch.no_grad(), context(), step_context.denoising_step(0):
+            t = _FIRST_TIMESTEP.to(data.latents.device)
+            ref = transformer(**data.forward(data.latents, t, True), return_dict=False)[0].float()
+    finally:
+        undo()
+    return ((out.float() - ref).norm() / ref.norm()).item()
 
 
 def _is_oom(error: BaseException) -> bool:
@@ -291,6 +309,13 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
             row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
         if args.profile and device.type == "cuda":
             row["profile"] = profile.profile(runner(model, spec, data, args, call_context))
+        if run.method == "lvsa-cuda-fp8" and run.mode == "eager":
+            with torch.no_grad(), call_context(), step_context.denoising_step(0):
+                t = _FIRST_TIMESTEP.to(device)
+                out = transformer(**data.forward(data.latents, t, True), return_dict=False)[0]
+            undo_method()
+            undo_method = lambda: None  # noqa: E731 - done; the comparison installs its own
+            row["rel_diff_vs_lvsa_cuda"] = _difference_from_lvsa_cuda(transformer, spec, data, pattern, out)
     except Exception as error:  # noqa: BLE001 - recorded: the other methods still run
         first_line = (str(error).splitlines() or [""])[0]
         row["error"] = "out of memory" if _is_oom(error) else f"{type(error).__name__}: {first_line}"[:300]

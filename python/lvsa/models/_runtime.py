@@ -49,12 +49,13 @@ class Runtime:
     _max_planners = 16
 
     def __init__(self, label: str, reference_note: str, config: PatternConfig, backend: str, strict: bool,
-                 prologue: str = "fused"):
+                 prologue: str = "fused", precision: str = "default"):
         self.label = label
         self.reference_note = reference_note
         self.config = config
         self.backend = backend
         self.strict = strict
+        self.precision = precision  # of the scores: "default" or "fp8" (lvsa.attention)
         self.prologue = prologue  # how processors compute q and k's norm and RoPE (lvsa.prologue)
         self._planners: "OrderedDict[Geometry, Planner]" = OrderedDict()
         self.grid: Optional[tuple[int, int]] = None   # (T, P) of the forward in flight
@@ -154,13 +155,15 @@ class Runtime:
         device, dtype and head_dim, so what the engagement line says is what runs). For callers
         that know the step and the geometry themselves: the forward pass in flight, or a
         serving engine whose requests carry them (the vLLM-Omni plugin)."""
-        backend, reason = backends.choose(self.backend, q.device, self.strict, q.dtype, q.shape[-1])
+        # fp8 scores are the cuda backend's: auto may not fall back to 16-bit ones elsewhere.
+        requested = "cuda" if self.precision == "fp8" and self.backend == "auto" else self.backend
+        backend, reason = backends.choose(requested, q.device, self.strict, q.dtype, q.shape[-1])
         self.backends_used.setdefault(backend, reason)
         if (geometry, backend) not in self._reported:
             self._reported.add((geometry, backend))
             self._report(self.planner(geometry), backend, reason)
         return ops.attention(q, k, v, self.plan(geometry, step), encoder_valid=encoder_valid, scale=scale,
-                             backend=backend, strict=self.strict)
+                             backend=backend, strict=self.strict, precision=self.precision)
 
     # --- reports -----------------------------------------------------------------------------
 
@@ -178,7 +181,8 @@ class Runtime:
         say_once(f"{self.label}: T={g.frames} latent frames x P={g.tokens_per_frame}{encoder}; "
                  f"reference {c.reference} ({self.reference_note}), extension {g.frames / c.reference:.2f}x; "
                  f"{pattern}, globals {_span(globals_)}, attended {_span(attended)}/{g.frames} frames, "
-                 f"density {density:.2f}; backend {describe_backend(backend, reason)}")
+                 f"density {density:.2f}; backend {describe_backend(backend, reason)}"
+                 f"{', fp8 scores (q and k in e4m3)' if self.precision == 'fp8' else ''}")
 
     def fall_back(self, reason: str) -> None:
         """Keep the model's own attention for this call: an error in strict mode, else said once."""

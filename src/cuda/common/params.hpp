@@ -43,6 +43,11 @@ struct FwdParams {
 
   // Query tiling (filled by the launcher from the kernel's tile height).
   int tiles_per_run = 0, encoder_tiles = 0, tiles_per_head = 0;
+
+  // fp8 scores (sm90 only): q and k hold e4m3 values whose true values are q_descale[b * heads_q
+  // + h] and k_descale[b * heads_kv + h_kv] times them; null otherwise.
+  const float* q_descale = nullptr;
+  const float* k_descale = nullptr;
 };
 
 // Raises the error of a failed launch (defined in api.cpp, which owns error reporting).

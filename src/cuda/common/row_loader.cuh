@@ -26,10 +26,12 @@ namespace lvsa::cuda {
 
 template <typename T, int kHeadDim, int kThreads, class Layout>
 struct RowLoader {
-  static_assert(sizeof(T) == 2, "16-bit elements: 8 per 16-byte chunk");
-  static constexpr int kChunks = kHeadDim / 8;  // 16-byte chunks per row
+  using Elem = T;
+  static_assert(sizeof(T) == 2 || sizeof(T) == 1, "16-bit or 8-bit elements");
+  static constexpr int kChunkElems = 16 / int(sizeof(T));  // elements per 16-byte chunk
+  static constexpr int kRowBytes = kHeadDim * int(sizeof(T));
+  static constexpr int kChunks = kRowBytes / 16;  // 16-byte chunks per row
   static constexpr int kRowsPerPass = kThreads / kChunks;  // rows one pass of the threads covers
-  static constexpr int kRowBytes = kHeadDim * 2;
   static constexpr int kRowPitch = Layout::row_pitch(kRowBytes);
   static_assert(kRowsPerPass % 8 == 0, "a thread's rows must share (row & 7) for the swizzle");
 
@@ -38,7 +40,7 @@ struct RowLoader {
 
   __device__ __forceinline__ void init(const void* tensor, int64_t batch_head_offset, int64_t row_stride_,
                                        int tid) {
-    base = static_cast<const T*>(tensor) + batch_head_offset + (tid % kChunks) * 8;
+    base = static_cast<const T*>(tensor) + batch_head_offset + (tid % kChunks) * kChunkElems;
     row_stride = row_stride_;
   }
 

@@ -67,6 +67,12 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
   m[0] = m[1] = -CUDART_INF_F;
   l[0] = l[1] = 0.0f;
 
+  // fp8 scores: the descale factors of this head's Q and K fold into the softmax scale. The
+  // 16-bit kernels read p.scale_log2 where they use it, as before fp8 scores existed: a value
+  // held across the loop would change their register allocation (their PTX is unchanged).
+  float fp8_scale_log2 = p.scale_log2;
+  if constexpr (Tr::kFp8Scores) fp8_scale_log2 *= p.q_descale[b * p.heads_q + h] * p.k_descale[b * p.heads_kv + h / p.group];
+
   const uint32_t q_addr = s_base + Tr::kQOffset + wg * Tr::kWGRows * 128;
   const uint32_t k_addr = s_base + Tr::kKOffset, v_addr = s_base + Tr::kVOffset;
 
@@ -85,7 +91,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(s);
     release(bar.k_empty, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
+    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kFp8Scores ? fp8_scale_log2 : p.scale_log2);
     to_operand<Tr>(pa, s);
     walk.advance();
   }
@@ -103,16 +109,16 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(pa);
     turns.begin();
     ptx::wgmma_fence();
-    gemm_qk<Tr>(s, q_addr, k_addr + st * Tr::kKVBytes);
+    gemm_qk<Tr>(s, q_addr, k_addr + st * Tr::kKBytes);
     ptx::wgmma_commit();
-    gemm_pv<Tr>(o, pa, v_addr + sp * Tr::kKVBytes);
+    gemm_pv<Tr>(o, pa, v_addr + sp * Tr::kVBytes);
     ptx::wgmma_commit();
     turns.end(false);
     ptx::wgmma_wait<1>();  // S of tile j is in
     ptx::fence_regs(s);
     release(bar.k_empty + 8 * st, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, p.scale_log2);
+    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kFp8Scores ? fp8_scale_log2 : p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change
     ptx::fence_regs(o);
     ptx::fence_regs(s);
@@ -131,7 +137,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(pa);
     turns.begin();
     ptx::wgmma_fence();
-    gemm_pv<Tr>(o, pa, v_addr + sp * Tr::kKVBytes);
+    gemm_pv<Tr>(o, pa, v_addr + sp * Tr::kVBytes);
     ptx::wgmma_commit();
     turns.end(true);
     ptx::wgmma_wait<0>();

@@ -76,7 +76,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
 
 template <class Tr>
 void launch_fwd(const FwdParams& p, void* stream) {
-  const KVTensorMaps maps = Tr::kTmaFullTiles ? encode_kv_maps<Tr::kD, Tr::kN>(p) : KVTensorMaps{};
+  const KVTensorMaps maps = Tr::kTmaFullTiles ? encode_kv_maps<Tr>(p) : KVTensorMaps{};
   launch_tiles(fwd_kernel<Tr>, p, Tr::kThreads, Tr::kSmemBytes, stream, "launching the sm90 attention kernel",
                maps);
 }

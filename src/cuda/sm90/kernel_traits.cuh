@@ -7,6 +7,11 @@
 //   warpgroups 1, 2  consumers: 64 query rows each; S = Q K^T by wgmma from shared memory,
 //                    online softmax in registers, O += P V by wgmma with P from registers
 // The producer gives most of its registers to the consumers (setmaxnreg).
+//
+// Scores in FP8 (ScoreElem = __nv_fp8_e4m3, opt-in): Q and K arrive quantised to e4m3 with one
+// descale factor per (batch, head) (FwdParams::q_descale, k_descale) and S = Q K^T runs at the
+// fp8 tensor rate; V, P and O keep the 16-bit Elem. A row of D e4m3 elements is D bytes, so at
+// D = 128 a Q or K tile has the byte layout of a 16-bit D = 64 tile: one 128-byte column block.
 #pragma once
 
 #include <cstdint>
@@ -45,13 +50,16 @@ inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoE
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
 // spills), and at D = 64 a 3-stage ring (+1.5-4 %; at D = 128 only 128-key tiles leave room for
-// one, and they lose more than it gains).
-template <int HeadDim>
-inline constexpr int kDefaultFlags = kPingPong | kTmaKV | (HeadDim == 64 ? kThreeStages : 0);
+// one, and they lose more than it gains). With fp8 scores (1-byte Q and K) a 3-stage ring of
+// 176-key tiles fits at D = 128 as well.
+template <int HeadDim, int ScoreBytes = 2>
+inline constexpr int kDefaultFlags =
+    kPingPong | kTmaKV | (HeadDim == 64 || ScoreBytes == 1 ? kThreeStages : 0);
 template <int HeadDim>
 inline constexpr int kDefaultTileN = 176;
 
-template <typename Elem, int HeadDim, int TileN = kDefaultTileN<HeadDim>, int Flags = kDefaultFlags<HeadDim>>
+template <typename Elem, int HeadDim, int TileN = kDefaultTileN<HeadDim>, int Flags = kDefaultFlags<HeadDim>,
+          typename ScoreElem = Elem>
 struct Traits {
   static constexpr bool kPingPongWGs = (Flags & kPingPong) != 0;
   static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
@@ -59,7 +67,9 @@ struct Traits {
   static constexpr bool kSkipExp = (Flags & kDiagNoExp) != 0;
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
-  using T = Elem;
+  using T = Elem;        // V, P, O
+  using TS = ScoreElem;  // Q, K: Elem, or e4m3 (fp8 scores)
+  static constexpr bool kFp8Scores = sizeof(TS) == 1;
   static constexpr int kD = HeadDim;
   static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)
   static constexpr int kN = TileN;  // keys per K/V tile
@@ -75,26 +85,31 @@ struct Traits {
   static constexpr int kProducerRegs = 40;
   static constexpr int kConsumerRegs = 232;
 
-  // Column blocks of 64 elements (128 bytes); a tile of R rows is kBlocks blocks of R * 128 B.
-  static constexpr int kBlocks = kD / 64;
-  static constexpr int kQBytes = kM * kD * 2;
-  static constexpr int kKVBytes = kN * kD * 2;
+  // Tiles are column blocks of 128 bytes per row; a tile of R rows of B bytes is B / 128 blocks
+  // of R * 128 bytes.
+  static constexpr int kScoreRowBytes = kD * int(sizeof(TS));  // a row of Q or K
+  static constexpr int kQBytes = kM * kScoreRowBytes;
+  static constexpr int kKBytes = kN * kScoreRowBytes;  // one stage of K
+  static constexpr int kVBytes = kN * kD * 2;          // one stage of V
   static constexpr int kQOffset = 0;
   static constexpr int kKOffset = kQBytes;
-  static constexpr int kVOffset = kKOffset + kStages * kKVBytes;
-  static constexpr int kBarOffset = kVOffset + kStages * kKVBytes;
+  static constexpr int kVOffset = kKOffset + kStages * kKBytes;
+  static constexpr int kBarOffset = kVOffset + kStages * kVBytes;
   // q_full, k_full[kStages], k_empty[kStages], v_full[kStages], v_empty[kStages]
   static constexpr int kNumBars = 1 + 4 * kStages;
   // + 1024 so the kernel can round the dynamic shared-memory base up to a swizzle atom.
   static constexpr int kSmemBytes = kBarOffset + 8 * kNumBars + 1024;
   // Q, K and V tiles are copied by the producer warpgroup.
-  using Loader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
+  using ScoreLoader = RowLoader<TS, kD, 128, SwizzledColumnBlocks>;
+  using ValueLoader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
 
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
+  static_assert(sizeof(T) == 2 && (sizeof(TS) == 2 || sizeof(TS) == 1), "16-bit values, 16-bit or e4m3 scores");
+  static_assert(kScoreRowBytes % 128 == 0, "Q and K rows of whole 128-byte column blocks");
   static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192 ||
                     kN == 208 || kN == 224,
                 "key-tile widths with an S wgmma in wgmma.cuh");
-  static_assert(kQBytes % 1024 == 0 && kKVBytes % 1024 == 0);
+  static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0);
   static_assert(kSmemBytes <= 227 * 1024, "dynamic shared memory of one Hopper CTA");
 };
 

@@ -1,7 +1,7 @@
 // The two warpgroup GEMMs of one key tile (wgmma) and the conversion of probabilities into
 // the A operand of the second, on tiles the producer copied in the SwizzledColumnBlocks layout.
 //
-// Register layout of an m64nNk16 accumulator (per warp: 16 rows): thread (warp w, lane l)
+// Register layout of an m64nN accumulator (per warp: 16 rows): thread (warp w, lane l)
 // holds rows 16w + l/4 (h = 0) and 16w + l/4 + 8 (h = 1); element 4i + 2h + e is column
 // 8i + 2(l%4) + e. Two adjacent n8 blocks of S are exactly the A-operand registers of one
 // k16 step of P.V, so P never leaves registers.
@@ -16,19 +16,20 @@
 
 namespace lvsa::cuda::sm90 {
 
-// S[64 x kN] = Q[this warpgroup's 64 rows] . K_tile^T
+// S[64 x kN] = Q[this warpgroup's 64 rows] . K_tile^T. Each instruction reads 32 bytes of every
+// row (k16 of 16-bit elements, k32 of e4m3): four per 128-byte column block.
 template <class Tr>
 __device__ __forceinline__ void gemm_qk(float (&s)[Tr::kN / 2], uint32_t q_addr, uint32_t k_addr) {
-  using T = typename Tr::T;
+  using TS = typename Tr::TS;
   const uint64_t base = ptx::desc_base(16, 1024);
 #pragma unroll
-  for (int kk = 0; kk < Tr::kD / 16; ++kk) {
+  for (int kk = 0; kk < Tr::kScoreRowBytes / 32; ++kk) {
     const uint64_t a = ptx::desc_at(base, q_addr + (kk / 4) * Tr::kM * 128 + (kk % 4) * 32);
     const uint64_t b = ptx::desc_at(base, k_addr + (kk / 4) * Tr::kN * 128 + (kk % 4) * 32);
-#define LVSA_SM90_QK(N)                                  \
-    if constexpr (Tr::kN == N) {                         \
-      if (kk == 0) wgmma_ss_m64n##N##k16<0>(s, a, b, T{}); \
-      else wgmma_ss_m64n##N##k16<1>(s, a, b, T{});         \
+#define LVSA_SM90_QK(N)                               \
+    if constexpr (Tr::kN == N) {                      \
+      if (kk == 0) wgmma_ss_m64n##N<0>(s, a, b, TS{}); \
+      else wgmma_ss_m64n##N<1>(s, a, b, TS{});         \
     }
     LVSA_SM90_QK(64)
     LVSA_SM90_QK(112)
@@ -52,8 +53,8 @@ __device__ __forceinline__ void gemm_pv(float (&o)[Tr::kD / 2], const uint32_t (
 #pragma unroll
   for (int kk = 0; kk < Tr::kN / 16; ++kk) {
     const uint64_t b = ptx::desc_at(base, v_addr + kk * 16 * 128);
-    if constexpr (Tr::kD == 128) wgmma_rs_m64n128k16<1>(o, pa[kk], b, T{});
-    else wgmma_rs_m64n64k16<1>(o, pa[kk], b, T{});
+    if constexpr (Tr::kD == 128) wgmma_rs_m64n128<1>(o, pa[kk], b, T{});
+    else wgmma_rs_m64n64<1>(o, pa[kk], b, T{});
   }
 }
 

@@ -6,6 +6,8 @@
 // them (S of tile j is computed before P.V of tile j-1).
 #pragma once
 
+#include <type_traits>
+
 #include "../common/block_info.cuh"
 #include "../common/params.hpp"
 #include "kernel_traits.cuh"
@@ -17,7 +19,8 @@ namespace lvsa::cuda::sm90 {
 template <class Tr>
 __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps& maps, const QueryTile& qt, int b,
                                          int h, int hkv, uint32_t s_base, const Barriers& bar, int ptid) {
-  typename Tr::Loader cq, ck, cv;
+  typename Tr::ScoreLoader cq, ck;
+  typename Tr::ValueLoader cv;
   cq.init(p.q, int64_t(b) * p.q_stride[0] + int64_t(h) * p.q_stride[2], p.q_stride[1], ptid);
   ck.init(p.k, int64_t(b) * p.k_stride[0] + int64_t(hkv) * p.k_stride[2], p.k_stride[1], ptid);
   cv.init(p.v, int64_t(b) * p.v_stride[0] + int64_t(hkv) * p.v_stride[2], p.v_stride[1], ptid);
@@ -29,15 +32,16 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   // K or V tile `tile`, keys [row0, row0 + valid), into its stage once the consumers released
   // it, signalled on the stage's full barrier. kSkipCopies (measurement only): after the first
   // round the stages keep their tiles and are only signalled.
-  auto fill = [&](typename Tr::Loader& rows, const CUtensorMap* map, uint32_t offset, uint32_t empty,
+  auto fill = [&](const auto& rows, const CUtensorMap* map, uint32_t offset, uint32_t stage_bytes, uint32_t empty,
                   uint32_t full, int tile, int row0, int valid) {
+    using Elem = typename std::remove_reference_t<decltype(rows)>::Elem;
     const int s = Tr::stage(tile);
     ptx::mbar_wait(empty + 8 * s, Tr::round_parity(tile) ^ 1);
-    const uint32_t dst = s_base + offset + s * Tr::kKVBytes;
+    const uint32_t dst = s_base + offset + s * stage_bytes;
     if (Tr::kSkipCopies && tile >= Tr::kStages) {
       ptx::cp_async_arrive_noinc(full + 8 * s);
     } else if (Tr::kTmaFullTiles && valid == Tr::kN) {
-      tma_tile<Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full + 8 * s, ptid);
+      tma_tile<int(sizeof(Elem)), Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full + 8 * s, ptid);
     } else {
       rows.template load<Tr::kN>(dst, row0, valid, ptid);
       ptx::cp_async_arrive_noinc(full + 8 * s);
@@ -48,12 +52,12 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   int prev_cur = 0, prev_valid = 0;
   for (int j = 0; walk.valid(); ++j) {
     const int cur = walk.cur, valid = walk.count();
-    fill(ck, &maps.k, Tr::kKOffset, bar.k_empty, bar.k_full, j, cur, valid);
-    if (j > 0) fill(cv, &maps.v, Tr::kVOffset, bar.v_empty, bar.v_full, j - 1, prev_cur, prev_valid);
+    fill(ck, &maps.k, Tr::kKOffset, Tr::kKBytes, bar.k_empty, bar.k_full, j, cur, valid);
+    if (j > 0) fill(cv, &maps.v, Tr::kVOffset, Tr::kVBytes, bar.v_empty, bar.v_full, j - 1, prev_cur, prev_valid);
     prev_cur = cur;
     prev_valid = valid;
     walk.advance();
-    if (!walk.valid()) fill(cv, &maps.v, Tr::kVOffset, bar.v_empty, bar.v_full, j, cur, valid);  // the last V
+    if (!walk.valid()) fill(cv, &maps.v, Tr::kVOffset, Tr::kVBytes, bar.v_empty, bar.v_full, j, cur, valid);  // the last V
   }
   // Leave no copy in flight behind an exited thread.
   ptx::cp_async_wait_all();

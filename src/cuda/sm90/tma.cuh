@@ -9,9 +9,10 @@
 // cp.async path. Measured on an H200: the cp.async copies cost 12-16 % of the kernel's time
 // (docs/perf/cuda_sm90.md, "diag-nocopy").
 //
-// The box is {64 elements, kN rows} with the 128-byte swizzle: exactly one column block of
-// the SwizzledColumnBlocks layout (16-byte chunk c of row r at chunk c ^ (r & 7)) when the
-// destination is 1024-byte aligned, so the consumers' wgmma descriptors do not change.
+// The box is {128 bytes of a row, kN rows} with the 128-byte swizzle: exactly one column block
+// of the SwizzledColumnBlocks layout (16-byte chunk c of row r at chunk c ^ (r & 7)) when the
+// destination is 1024-byte aligned, so the consumers' wgmma descriptors do not change. K holds
+// 16-bit or (fp8 scores) 1-byte elements, V always 16-bit ones.
 #pragma once
 
 #include <cuda.h>
@@ -53,56 +54,61 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   return fn;
 }
 
-// A [batch, seq, heads, D] operand with element strides (batch, seq, head; D contiguous), as
-// a 4-D map {D, seq, heads, batch} of 16-bit elements and a {64, rows} box. The launcher's
-// checks (16-byte aligned data and strides) are TMA's requirements too, so this fails only on
-// a bug.
+// A [batch, seq, heads, D] operand of `elem_bytes`-byte elements with element strides (batch,
+// seq, head; D contiguous), as a 4-D map {D, seq, heads, batch} and a {128 bytes, rows} box. The
+// launcher's checks (16-byte aligned data and strides) are TMA's requirements too, so this fails
+// only on a bug.
 inline bool encode_kv_map(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap& map, const void* data,
-                          const int64_t (&stride)[3], int D, int seq, int heads, int batch, int rows) {
+                          const int64_t (&stride)[3], int elem_bytes, int D, int seq, int heads, int batch,
+                          int rows) {
   const cuuint64_t dims[4] = {cuuint64_t(D), cuuint64_t(seq), cuuint64_t(heads), cuuint64_t(batch)};
   const int64_t extent[3] = {seq, heads, batch};
   const int64_t elem_stride[3] = {stride[1], stride[2], stride[0]};
   // A dimension of extent 1 is never stepped: any 16-byte multiple will do as its stride.
   int64_t span = 16;
-  for (int i = 0; i < 3; ++i) span = std::max(span, elem_stride[i] * 2 * extent[i]);
+  for (int i = 0; i < 3; ++i) span = std::max(span, elem_stride[i] * elem_bytes * extent[i]);
   cuuint64_t strides[3];
   for (int i = 0; i < 3; ++i) {
-    const int64_t bytes = extent[i] > 1 ? elem_stride[i] * 2 : (span + 15) / 16 * 16;
+    const int64_t bytes = extent[i] > 1 ? elem_stride[i] * elem_bytes : (span + 15) / 16 * 16;
     if (bytes <= 0 || bytes % 16 != 0) return false;
     strides[i] = cuuint64_t(bytes);
   }
-  const cuuint32_t box[4] = {64, cuuint32_t(rows), 1, 1};
+  const cuuint32_t box[4] = {cuuint32_t(128 / elem_bytes), cuuint32_t(rows), 1, 1};
   const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  return encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, const_cast<void*>(data), dims, strides, box,
+  return encode(&map, elem_bytes == 1 ? CU_TENSOR_MAP_DATA_TYPE_UINT8 : CU_TENSOR_MAP_DATA_TYPE_UINT16, 4, const_cast<void*>(data), dims, strides, box,
                 elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <int kD, int kN>
+template <class Tr>
 KVTensorMaps encode_kv_maps(const FwdParams& p) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
   if (encode == nullptr)
     throw_cuda_error("looking up cuTensorMapEncodeTiled, which the sm90 kernel's TMA loads need, in the driver",
                      int(cudaErrorNotSupported));
   KVTensorMaps maps{};
-  if (!encode_kv_map(encode, maps.k, p.k, p.k_stride, kD, p.seq_k, p.heads_kv, p.batch, kN) ||
-      !encode_kv_map(encode, maps.v, p.v, p.v_stride, kD, p.seq_k, p.heads_kv, p.batch, kN))
+  constexpr int kScoreBytes = int(sizeof(typename Tr::TS)), kValueBytes = int(sizeof(typename Tr::T));
+  if (!encode_kv_map(encode, maps.k, p.k, p.k_stride, kScoreBytes, Tr::kD, p.seq_k, p.heads_kv, p.batch, Tr::kN) ||
+      !encode_kv_map(encode, maps.v, p.v, p.v_stride, kValueBytes, Tr::kD, p.seq_k, p.heads_kv, p.batch, Tr::kN))
     throw_cuda_error("encoding the sm90 kernel's K/V tensor maps (cuTensorMapEncodeTiled)", int(cudaErrorInvalidValue));
   return maps;
 }
 
 // ---- device --------------------------------------------------------------------------------
 
-// A full tile [row0, row0 + kN) of head `head`, batch `b` into the stage at `dst`: thread 0
-// arms the barrier with the tile's bytes and issues the copies; the other producer threads
-// arrive plainly, so the barrier still counts 128 arrivals per phase.
-template <int kD, int kN>
+// A full tile [row0, row0 + kN) of head `head`, batch `b`, rows of kD elements of kElemBytes
+// bytes, into the stage at `dst`: thread 0 arms the barrier with the tile's bytes and issues the
+// copies; the other producer threads arrive plainly, so the barrier still counts 128 arrivals per
+// phase.
+template <int kElemBytes, int kD, int kN>
 __device__ __forceinline__ void tma_tile(const CUtensorMap* map, uint32_t dst, int row0, int head, int b,
                                          uint32_t bar, int ptid) {
+  constexpr int kBlockElems = 128 / kElemBytes;  // elements of one 128-byte column block
   if (ptid == 0) {
-    ptx::mbar_arrive_expect_tx(bar, kN * kD * 2);
+    ptx::mbar_arrive_expect_tx(bar, kN * kD * kElemBytes);
 #pragma unroll
-    for (int cb = 0; cb < kD / 64; ++cb) ptx::tma_load_4d(dst + cb * kN * 128, map, cb * 64, row0, head, b, bar);
+    for (int cb = 0; cb < kD / kBlockElems; ++cb)
+      ptx::tma_load_4d(dst + cb * kN * 128, map, cb * kBlockElems, row0, head, b, bar);
   } else {
     ptx::mbar_arrive(bar);
   }

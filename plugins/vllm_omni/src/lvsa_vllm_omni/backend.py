@@ -155,6 +155,6 @@ def _runtime(facts: ModelFacts) -> Runtime:
     if runtime is None:
         resolved = settings.resolve(_knobs(), facts, facts.name)
         runtime = Runtime(f"{facts.name} (vLLM-Omni)", resolved.reference_note, resolved.config, resolved.backend,
-                          resolved.strict)
+                          resolved.strict, precision=resolved.precision)
         _runtimes[(facts, snapshot)] = runtime
     return runtime

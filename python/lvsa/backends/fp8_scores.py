@@ -1,0 +1,61 @@
+"""fp8 scores (``precision="fp8"``): q and k rounded to float8 e4m3 so that S = Q K^T runs at the
+fp8 tensor rate of Hopper; v, the probabilities and the output keep bfloat16.
+
+One scale per (batch, head), as FlashAttention-3's fp8 path uses: e4m3 is a floating-point
+format, so a per-head scale only has to keep the head's largest value below e4m3's maximum
+(448); every other value keeps e4m3's relative precision (3 mantissa bits) whatever its size.
+The kernel multiplies the two descale factors into the softmax scale, which costs nothing per
+score.
+
+Encoder padding is never read by the kernels, but its values would enter a head's maximum: they
+are zeroed first, so that NaN or Inf there cannot reach the scale. Inf or NaN in the valid
+tokens of q or k makes that head's scale non-finite and its whole output NaN: unlike the 16-bit
+path, fp8 scores cannot confine a non-finite input to the rows that attend it.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+E4M3_MAX = 448.0  # largest finite float8_e4m3fn value
+HEAD_DIMS = (128,)  # the instantiated fp8-score kernels (src/cuda/CMakeLists.txt)
+DTYPES = (torch.bfloat16,)
+
+
+def inputs_reason(dtype, head_dim) -> Optional[str]:
+    """Why fp8 scores cannot take inputs of ``dtype`` and ``head_dim`` (None: they can)."""
+    if dtype not in DTYPES:
+        return f"precision 'fp8' takes bfloat16 q, k and v, got {dtype}"
+    if head_dim not in HEAD_DIMS:
+        return f"precision 'fp8' takes head_dim {' or '.join(map(str, HEAD_DIMS))}, got {head_dim}"
+    return None
+
+
+def padding_mask(plan, batch: int, seq: int, encoder_valid: Optional[torch.Tensor], device) -> Optional[torch.Tensor]:
+    """``[B, seq]`` True at the padded encoder tokens of a sequence of ``seq`` tokens (the whole
+    sequence, or the video tokens only, which hold none); None when nothing is padded."""
+    g = plan.geometry
+    if encoder_valid is None or g.encoder_len == 0 or seq != g.seq_len:
+        return None
+    pos = torch.arange(seq, device=device)
+    first_pad = g.encoder_begin + encoder_valid.to(device=device, dtype=torch.int64)
+    return (pos[None, :] >= first_pad[:, None]) & (pos[None, :] < g.encoder_begin + g.encoder_len)
+
+
+def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` ``[B, S, H, D]`` as contiguous float8_e4m3fn values and float32 descale factors
+    ``[B, H]``: x ≈ values * descale[b, h]."""
+    if pad is not None:
+        x = x.masked_fill(pad[:, :, None, None], 0)
+    amax = x.abs().amax(dim=(1, 3)).float()
+    # An all-zero head keeps a positive factor: its values quantise to zeros either way.
+    descale = amax.clamp_min(torch.finfo(torch.float32).tiny) / E4M3_MAX
+    values = (x.float() / descale[:, None, :, None]).to(torch.float8_e4m3fn)
+    return values.contiguous(), descale.contiguous()
+
+
+def dequantize(values: torch.Tensor, descale: torch.Tensor) -> torch.Tensor:
+    """What the kernel computes with: float32 ``values * descale`` (the tests' oracle input)."""
+    return values.float() * descale[:, None, :, None]

@@ -1,0 +1,182 @@
+"""fp8 scores (precision="fp8", the sm90 kernels): against float64 masked-dense attention on the
+dequantised q and k (what the kernel is given: the kernel's own error, at the bfloat16 level),
+and against the exact result of the bfloat16 inputs (the error fp8 scores add), on fresh random
+data with NaN-poisoned outputs. The sm80 family refuses them."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import lvsa  # noqa: E402
+from lvsa import Geometry, PatternConfig, Planner  # noqa: E402
+
+cuda_backend = pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
+from lvsa.backends import fp8_scores  # noqa: E402
+
+from dense_oracle import compare, masked_dense  # noqa: E402
+
+DEV = torch.device("cuda")
+KERNEL_TOL = 1.2e-2  # against the dequantised inputs: P and O in bfloat16, as the 16-bit path
+# Against the exact result of the bfloat16 inputs: e4m3 keeps 3 mantissa bits, so every score
+# carries an error of a few percent of |q||k| (docs/perf/cuda_sm90.md, fp8 scores).
+EXACT_TOL = 4e-2
+
+
+def _poisoned_run(q, k, v, plan, valid, return_lse=True):
+    real_empty = torch.empty
+
+    def poisoned_empty(*args, **kwargs):
+        t = real_empty(*args, **kwargs)
+        if t.is_floating_point():
+            t.fill_(float("nan"))
+        return t
+
+    torch.empty = poisoned_empty
+    try:
+        return cuda_backend.run(q, k, v, plan, valid, None, return_lse, precision="fp8")
+    finally:
+        torch.empty = real_empty
+
+
+# name, T, P, E, side, kfi, B, Hq, Hkv, valid, video_only
+CASES = [
+    ("wan_like_oddP", 9, 37, 0, "none", "auto", 1, 2, 2, None, False),
+    ("hunyuan_like_enc_after_padded", 7, 40, 29, "after", 3, 2, 3, 3, [11, 29], False),
+    ("enc_before_padded", 6, 33, 20, "before", 2, 1, 2, 2, [7], False),
+    ("video_only_queries", 6, 30, 17, "after", 2, 1, 2, 2, [5], True),
+    ("gqa_4_to_1", 8, 50, 0, "none", 3, 1, 4, 1, None, False),
+    ("full_key_tiles_b2", 6, 400, 0, "none", 3, 2, 2, 2, None, False),
+    ("dense_plan", 6, 41, 0, "none", 1, 1, 2, 2, None, False),
+]
+
+
+def _make(T, P, E, side, kfi, B, Hq, Hkv, valid, video_only, step=1):
+    g = Geometry(T, P, E, side)
+    plan = Planner(g, PatternConfig(window=1, keyframe_interval=kfi, reference=5)).step(step)
+    S = g.seq_len
+    q = torch.randn((B, S, Hq, 128), dtype=torch.bfloat16, device=DEV)
+    k = torch.randn((B, S, Hkv, 128), dtype=torch.bfloat16, device=DEV)
+    v = torch.randn((B, S, Hkv, 128), dtype=torch.bfloat16, device=DEV)
+    if video_only:
+        q = q[:, g.video_begin:g.video_begin + g.video_tokens]
+    vt = None if valid is None else torch.tensor(valid, dtype=torch.int32, device=DEV)
+    return plan, q, k, v, vt
+
+
+def _dequantised(x, plan, valid):
+    pad = fp8_scores.padding_mask(plan, x.shape[0], x.shape[1], valid, x.device)
+    return fp8_scores.dequantize(*fp8_scores.quantize(x, pad))
+
+
+def _check(plan, q, k, v, valid, out, lse, rows=None, heads=None):
+    """Relative L2 errors (kernel, fp8 scores) of out against the dequantised and the exact result."""
+    r = torch.arange(q.shape[1], device=DEV) if rows is None else rows
+    h = list(range(q.shape[2])) if heads is None else list(heads)
+    got = out[:, r][:, :, h]
+    assert torch.isfinite(got).all(), "unwritten (NaN) or non-finite output"
+    ref, ref_lse = masked_dense(_dequantised(q, plan, valid), _dequantised(k, plan, valid), v, plan, valid,
+                                rows=rows, heads=heads)
+    kernel_rel, kernel_max = compare(got, ref)
+    assert kernel_rel < KERNEL_TOL, f"against the dequantised inputs: rel L2 {kernel_rel:.3e} (max {kernel_max:.3e})"
+    exact, _ = masked_dense(q, k, v, plan, valid, rows=rows, heads=heads)
+    fp8_rel, _ = compare(got, exact)
+    assert fp8_rel < EXACT_TOL, f"against the exact result: rel L2 {fp8_rel:.3e}"
+    dead = ~torch.isfinite(ref_lse).permute(0, 2, 1)
+    if dead.any():  # padded encoder query rows: zeros, lse -inf
+        assert (got[dead] == 0).all()
+    if lse is not None:
+        got_lse = lse[:, h][:, :, r]
+        fin = torch.isfinite(ref_lse)
+        assert torch.equal(torch.isneginf(got_lse), ~fin), "lse -inf pattern differs"
+        if fin.any():
+            assert (got_lse[fin].double() - ref_lse[fin]).abs().max().item() < 2e-3
+    return kernel_rel, fp8_rel
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_against_reference(case, cuda_kernel):
+    plan, q, k, v, valid = _make(*case[1:])
+    if cuda_kernel != "sm90":
+        with pytest.raises(ValueError, match="precision 'fp8' runs on the sm90 kernels"):
+            cuda_backend.run(q, k, v, plan, valid, None, False, precision="fp8")
+        return
+    out, lse = _poisoned_run(q, k, v, plan, valid)
+    _check(plan, q, k, v, valid, out, lse)
+    out2, _ = cuda_backend.run(q, k, v, plan, valid, None, False, precision="fp8")
+    assert torch.equal(out, out2)  # the lse store off changes nothing else
+
+
+REAL = [
+    # name, T, P, E, side, reference, heads, valid
+    ("wan480p_T81", 81, 1560, 0, "none", 21, 12, None),
+    ("hunyuan15_T49_enc600", 49, 1590, 1985, "after", 33, 16, 600),
+]
+
+
+@pytest.mark.parametrize("name,T,P,E,side,R,H,valid", REAL, ids=[r[0] for r in REAL])
+def test_real_sizes(name, T, P, E, side, R, H, valid, cuda_kernel):
+    if cuda_kernel != "sm90":
+        pytest.skip("fp8 scores run on the sm90 kernels (refusal: test_against_reference)")
+    g = Geometry(T, P, E, side)
+    plan = Planner(g, PatternConfig(reference=R)).step(1)
+    q, k, v = (torch.randn((1, g.seq_len, H, 128), dtype=torch.bfloat16, device=DEV) for _ in range(3))
+    vt = None if valid is None else torch.tensor([valid], dtype=torch.int32, device=DEV)
+    out, lse = _poisoned_run(q, k, v, plan, vt)
+    assert torch.isfinite(out).all()
+    P_ = g.tokens_per_frame
+    rows = []
+    for f in sorted({0, 1, T // 2, T - 1}):
+        base = g.video_begin + f * P_
+        rows += list(range(base, base + 130)) + list(range(base + P_ - 40, base + P_))
+    if E:
+        rows += list(range(g.encoder_begin, g.encoder_begin + 700))
+    _check(plan, q, k, v, vt, out, lse, rows=torch.tensor(sorted(set(rows)), device=DEV), heads=[0, H - 1])
+
+
+def test_padded_encoder_garbage_stays_out(cuda_kernel):
+    """NaN and Inf in the padded encoder tokens must neither reach the per-head scales nor any output."""
+    if cuda_kernel != "sm90":
+        pytest.skip("fp8 scores run on the sm90 kernels")
+    plan, q, k, v, valid = _make(7, 40, 29, "after", 3, 2, 2, 2, [11, 29], False)
+    g = plan.geometry
+    pad = slice(g.encoder_begin + 11, g.encoder_begin + g.encoder_len)
+    for t, value in ((q, float("nan")), (k, float("inf")), (v, float("nan"))):
+        t[0, pad] = value
+    out, lse = _poisoned_run(q, k, v, plan, valid)
+    assert torch.isfinite(out).all()
+    clean = [x.clone() for x in (q, k, v)]
+    for t in clean:
+        t[0, pad] = 0
+    ref, _ = cuda_backend.run(*clean, plan, valid, None, False, precision="fp8")
+    assert torch.equal(out, ref)
+
+
+def test_through_lvsa_attention(cuda_kernel):
+    """lvsa.attention(precision="fp8") runs the fp8-score kernel on auto, and refuses other backends."""
+    plan, q, k, v, valid = _make(9, 37, 0, "none", "auto", 1, 2, 2, None, False)
+    with pytest.raises(ValueError, match="precision 'fp8' runs on the cuda backend only"):
+        lvsa.attention(q, k, v, plan, precision="fp8", backend="torch")
+    if cuda_kernel != "sm90":
+        with pytest.raises(ValueError, match="sm90"):
+            lvsa.attention(q, k, v, plan, precision="fp8")
+        return
+    out = lvsa.attention(q, k, v, plan, precision="fp8")
+    ref, _ = cuda_backend.run(q, k, v, plan, None, None, False, precision="fp8")
+    assert torch.equal(out, ref)
+    bf16 = lvsa.attention(q, k, v, plan)
+    assert not torch.equal(out, bf16)  # the scores really were fp8
+    compiled = torch.compile(lambda a, b, c: lvsa.attention(a, b, c, plan, precision="fp8"), fullgraph=True)
+    assert torch.equal(compiled(q, k, v), out)
+
+
+@pytest.mark.parametrize("dtype, D, match", [
+    (torch.float16, 128, "takes bfloat16"),
+    (torch.bfloat16, 64, "takes head_dim 128"),
+])
+def test_unsupported_inputs_are_refused(dtype, D, match, cuda_kernel):
+    plan = Planner(Geometry(3, 20), PatternConfig(reference=2)).step(0)
+    q, k, v = (torch.randn((1, 60, 2, D), dtype=dtype, device=DEV) for _ in range(3))
+    with pytest.raises(ValueError, match=match):
+        lvsa.attention(q, k, v, plan, precision="fp8", backend="cuda")

@@ -1,0 +1,113 @@
+"""fp8 scores on the CPU: the quantiser the cuda backend runs before its fp8-score kernels
+(lvsa.backends.fp8_scores), and how lvsa.attention and lvsa.enable take precision="fp8". The
+kernels themselves are tested on the GPU (tests/gpu/test_fp8_scores.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import lvsa
+from lvsa import Geometry, PatternConfig, Planner
+from lvsa.backends import fp8_scores
+
+
+def test_quantize_keeps_e4m3_relative_precision_with_one_scale_per_head():
+    x = torch.randn(2, 300, 3, 128, dtype=torch.bfloat16)
+    x[1, :, 2] *= 1e-3  # a head a thousand times smaller keeps its own scale
+    values, descale = fp8_scores.quantize(x, None)
+    assert values.dtype == torch.float8_e4m3fn and values.is_contiguous() and values.shape == x.shape
+    assert descale.dtype == torch.float32 and descale.shape == (2, 3)
+    # The largest value of every head maps onto e4m3's maximum.
+    assert torch.equal(values.float().abs().amax(dim=(1, 3)), torch.full((2, 3), fp8_scores.E4M3_MAX))
+    assert torch.allclose(descale, x.float().abs().amax(dim=(1, 3)) / fp8_scores.E4M3_MAX)
+    # Round to nearest with 3 mantissa bits: at most 2^-4 relative error on normal values.
+    back = fp8_scores.dequantize(values, descale)
+    normal = values.float().abs() >= 2.0 ** -6
+    rel = ((back - x.float()).abs() / x.float().abs())[normal]
+    assert rel.max().item() <= 2.0 ** -4 + 1e-6
+    # Subnormals (below 2^-6 of the scaled range) still round within half their spacing, 2^-10.
+    sub = ~normal
+    assert ((back - x.float()).abs()[sub] <= 2.0 ** -10 * descale[:, None, :, None].expand_as(x)[sub] + 1e-12).all()
+
+
+def test_an_all_zero_head_keeps_a_positive_scale():
+    x = torch.randn(1, 40, 2, 128)
+    x[:, :, 1] = 0
+    values, descale = fp8_scores.quantize(x, None)
+    assert (descale > 0).all()
+    assert (values[:, :, 1].float() == 0).all()
+
+
+def _plan(E=7, side="after"):
+    return Planner(Geometry(3, 10, E, side), PatternConfig(reference=2)).step(0)
+
+
+@pytest.mark.parametrize("side", ["after", "before"])
+def test_padded_encoder_tokens_are_zeroed_and_never_reach_the_scale(side):
+    plan = _plan(side=side)
+    g = plan.geometry
+    valid = torch.tensor([3, 7], dtype=torch.int32)
+    mask = fp8_scores.padding_mask(plan, 2, g.seq_len, valid, torch.device("cpu"))
+    expected = torch.zeros(2, g.seq_len, dtype=torch.bool)
+    expected[0, g.encoder_begin + 3:g.encoder_begin + 7] = True
+    assert torch.equal(mask, expected)
+    x = torch.randn(2, g.seq_len, 2, 128)
+    clean = x.masked_fill(mask[:, :, None, None], 0)
+    x[mask] = float("nan")
+    x[0, g.encoder_begin + 4, 0, 0] = float("inf")
+    values, descale = fp8_scores.quantize(x, mask)
+    assert torch.isfinite(values.float()).all() and torch.isfinite(descale).all()
+    ref_values, ref_descale = fp8_scores.quantize(clean, None)
+    assert torch.equal(descale, ref_descale)
+    assert torch.equal(values.float(), ref_values.float())
+
+
+def test_padding_mask_is_none_without_padding_or_encoder_rows():
+    plan = _plan()
+    g = plan.geometry
+    cpu = torch.device("cpu")
+    assert fp8_scores.padding_mask(plan, 1, g.seq_len, None, cpu) is None
+    assert fp8_scores.padding_mask(plan, 1, g.video_tokens, torch.tensor([3]), cpu) is None  # video-only q
+    assert fp8_scores.padding_mask(_plan(E=0, side="none"), 1, 30, None, cpu) is None
+
+
+def test_inputs_reason_names_what_fp8_scores_take():
+    assert fp8_scores.inputs_reason(torch.bfloat16, 128) is None
+    assert "takes bfloat16" in fp8_scores.inputs_reason(torch.float16, 128)
+    assert "takes head_dim 128" in fp8_scores.inputs_reason(torch.bfloat16, 64)
+
+
+def test_attention_refuses_fp8_off_the_cuda_backend():
+    plan = Planner(Geometry(3, 20), PatternConfig(reference=2)).step(0)
+    q = torch.randn(1, 60, 2, 128, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="precision must be one of default, fp8, got 'int8'"):
+        lvsa.attention(q, q, q, plan, precision="int8")
+    for backend in ("torch", "cpu", "reference", "flashinfer"):
+        with pytest.raises(ValueError, match=f"precision 'fp8' runs on the cuda backend only, got backend '{backend}'"):
+            lvsa.attention(q, q, q, plan, precision="fp8", backend=backend)
+    # auto means cuda for fp8 scores: CPU tensors are an error, never a 16-bit fallback.
+    with pytest.raises(RuntimeError, match="backend 'cuda'"):
+        lvsa.attention(q, q, q, plan, precision="fp8")
+    # The default precision is what ran before: the same result as not passing it.
+    assert torch.equal(lvsa.attention(q, q, q, plan, precision="default", backend="cpu"),
+                       lvsa.attention(q, q, q, plan, backend="cpu"))
+
+
+def test_enable_takes_the_precision_knob(monkeypatch):
+    from tiny_diffusers import wan
+
+    model = wan().transformer
+    with pytest.raises(ValueError, match="precision must be one of default, fp8, got 'fp4'"):
+        lvsa.enable(model, precision="fp4")
+    with pytest.raises(ValueError, match="precision 'fp8' runs on the cuda backend only, got backend 'torch'"):
+        lvsa.enable(model, precision="fp8", backend="torch")
+    monkeypatch.setenv("LVSA_PRECISION", "fp8")
+    handle = lvsa.enable(model)
+    assert {r.precision for r in handle.runtimes.values()} == {"fp8"}
+    assert handle.summary().endswith("backend auto, fp8 scores")  # the line lvsa.enable says
+    handle.disable()
+    monkeypatch.delenv("LVSA_PRECISION")
+    handle = lvsa.enable(model)
+    assert {r.precision for r in handle.runtimes.values()} == {"default"}
+    handle.disable()
