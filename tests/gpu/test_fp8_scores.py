@@ -16,6 +16,7 @@ cuda_backend = pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
 from lvsa.backends import fp8_scores  # noqa: E402
 
 from dense_oracle import compare, masked_dense  # noqa: E402
+from lvsa_fixtures import wan_head_dim_128  # noqa: E402
 
 DEV = torch.device("cuda")
 KERNEL_TOL = 1.2e-2  # against the dequantised inputs: P and O in bfloat16, as the 16-bit path
@@ -180,3 +181,27 @@ def test_unsupported_inputs_are_refused(dtype, D, match, cuda_kernel):
     q, k, v = (torch.randn((1, 60, 2, D), dtype=dtype, device=DEV) for _ in range(3))
     with pytest.raises(ValueError, match=match):
         lvsa.attention(q, k, v, plan, precision="fp8", backend="cuda")
+
+
+def test_enabled_wan_with_fp8_scores_says_so_and_stays_close(monkeypatch, cuda_kernel):
+    """lvsa.enable(precision="fp8") on a Wan transformer: both enable lines say fp8, and the output
+    moves from the 16-bit one's by about what fp8 scores cost in one attention (bounded loosely)."""
+    pytest.importorskip("diffusers")
+    if cuda_kernel != "sm90":
+        pytest.skip("fp8 scores run on the sm90 kernels")
+    from lvsa.models import _runtime
+
+    said = []
+    monkeypatch.setattr(_runtime, "say_once", lambda message, level=20: said.append(message))
+    model, inputs = wan_head_dim_128(DEV, torch.bfloat16)
+    pattern = dict(window=1, n_first=1, keyframe_interval=3, reference=4, backend="cuda", strict=True)
+    outputs = {}
+    for precision in ("default", "fp8"):
+        handle = lvsa.enable(model, precision=precision, **pattern)
+        assert handle.summary().endswith(", fp8 scores") == (precision == "fp8")
+        with torch.no_grad(), lvsa.denoising_step(1):
+            outputs[precision] = model(**inputs)[0].float()
+        handle.disable()
+    assert any("fp8 scores (q and k in e4m3)" in line for line in said), said
+    relative = float((outputs["fp8"] - outputs["default"]).norm() / outputs["default"].norm())
+    assert 0 < relative < EXACT_TOL, f"fp8 scores move the output by {relative:.2%}"

@@ -20,6 +20,7 @@ if not torch.cuda.is_available():
 
 import lvsa  # noqa: E402
 from lvsa import prologue  # noqa: E402
+from lvsa_fixtures import wan_head_dim_128  # noqa: E402
 
 DEV = torch.device("cuda")
 
@@ -72,27 +73,11 @@ def test_kernel_refuses_a_group_it_cannot_reduce():
         prologue._norm_rope(x, None, 1e-6, 96, 2, None, None)
 
 
-def _wan():
-    from diffusers import WanTransformer3DModel
-
-    torch.manual_seed(0)
-    model = WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=128,
-                                  in_channels=16, out_channels=16, text_dim=64, freq_dim=256, ffn_dim=512,
-                                  num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-                                  rope_max_seq_len=1024).eval().to(DEV, torch.bfloat16)
-    g = torch.Generator().manual_seed(1)
-    inputs = dict(hidden_states=torch.randn(1, 16, 12, 16, 16, generator=g).to(DEV, torch.bfloat16),
-                  timestep=torch.tensor([500.0], device=DEV),
-                  encoder_hidden_states=torch.randn(1, 7, 64, generator=g).to(DEV, torch.bfloat16),
-                  return_dict=False)
-    return model, inputs
-
-
 def test_wan_with_the_fused_prologue_equals_the_model_ops(monkeypatch):
     pytest.importorskip("diffusers")
     said = []
     monkeypatch.setattr(prologue, "say_once", lambda message, level=20: said.append(message))
-    model, inputs = _wan()
+    model, inputs = wan_head_dim_128(DEV, torch.bfloat16)
     pattern = dict(window=1, n_first=1, keyframe_interval=3, reference=4, backend="cuda", strict=True)
     outputs = {}
     for mode in ("model", "fused"):
