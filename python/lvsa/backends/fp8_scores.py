@@ -49,8 +49,8 @@ def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor
     ``[B, H]``: x ≈ values * descale[b, h]."""
     if pad is not None:
         x = x.masked_fill(pad[:, :, None, None], 0)
-    # Two passes over x: the max-abs reduction, then the division (in float32: a 16-bit x divided
-    # by float32 factors promotes) with the cast.
+    # The max-abs reduction, then the quotient (float32: a 16-bit x divided by float32 factors
+    # promotes, with no float32 copy of x) and the cast.
     amax = torch.linalg.vector_norm(x, ord=float("inf"), dim=(1, 3)).float()
     # An all-zero head keeps a positive factor: its values quantise to zeros either way.
     descale = amax.clamp_min(torch.finfo(torch.float32).tiny) / E4M3_MAX
