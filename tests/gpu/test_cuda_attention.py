@@ -17,6 +17,7 @@ from lvsa import Geometry, PatternConfig, Planner  # noqa: E402
 cuda_backend = pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
 
 from dense_oracle import compare, masked_dense, sdpa_masked  # noqa: E402
+from lvsa_fixtures import poisoned_outputs  # noqa: E402
 
 DEV = torch.device("cuda")
 # Relative L2 error of the output vs float64: bf16 carries 8 bits of mantissa, fp16 11.
@@ -25,19 +26,8 @@ REL_TOL = {torch.bfloat16: 1.2e-2, torch.float16: 2e-3}
 
 def _poisoned_run(q, k, v, plan, valid, scale, return_lse=True, backend=cuda_backend):
     """``backend.run()`` with its output allocation poisoned: every element must be written."""
-    real_empty = torch.empty
-
-    def poisoned_empty(*args, **kwargs):
-        t = real_empty(*args, **kwargs)
-        if t.is_floating_point():
-            t.fill_(float("nan"))
-        return t
-
-    torch.empty = poisoned_empty
-    try:
+    with poisoned_outputs():
         return backend.run(q, k, v, plan, valid, scale, return_lse)
-    finally:
-        torch.empty = real_empty
 
 
 @dataclass

@@ -16,7 +16,7 @@ cuda_backend = pytest.importorskip("lvsa.backends.cuda", exc_type=ImportError)
 from lvsa.backends import fp8_scores  # noqa: E402
 
 from dense_oracle import compare, masked_dense  # noqa: E402
-from lvsa_fixtures import wan_head_dim_128  # noqa: E402
+from lvsa_fixtures import poisoned_outputs, wan_head_dim_128  # noqa: E402
 
 DEV = torch.device("cuda")
 KERNEL_TOL = 1.2e-2  # against the dequantised inputs: P and O in bfloat16, as the 16-bit path
@@ -26,19 +26,8 @@ EXACT_TOL = 4e-2
 
 
 def _poisoned_run(q, k, v, plan, valid, return_lse=True):
-    real_empty = torch.empty
-
-    def poisoned_empty(*args, **kwargs):
-        t = real_empty(*args, **kwargs)
-        if t.is_floating_point():
-            t.fill_(float("nan"))
-        return t
-
-    torch.empty = poisoned_empty
-    try:
+    with poisoned_outputs():
         return cuda_backend.run(q, k, v, plan, valid, None, return_lse, precision="fp8")
-    finally:
-        torch.empty = real_empty
 
 
 # name, T, P, E, side, kfi, B, Hq, Hkv, valid, video_only
