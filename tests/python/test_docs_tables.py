@@ -11,11 +11,26 @@ ROOT = Path(__file__).resolve().parents[2]
 MARKER = re.compile(r"<!-- rendered by (docs/\w+\.py) from (bench/results/[\w.-]+\.json) -->\n")
 
 
-def _render(script: str, results: str) -> str:
+def _script(script: str):
     spec = importlib.util.spec_from_file_location(Path(script).stem, ROOT / script)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.tables(json.loads((ROOT / results).read_text()))
+    return module
+
+
+def _render(script: str, results: str) -> str:
+    return _script(script).tables(json.loads((ROOT / results).read_text()))
+
+
+def test_the_attention_table_has_fp8_columns_exactly_when_the_run_had_fp8_scores():
+    result = json.loads((ROOT / "bench/results/attention_sm90_runs_NVIDIA_H200_2026-12-01.json").read_text())
+    render = _script("docs/attention_tables.py").tables
+    assert "fp8" not in render(result)
+    result["results"][1].update(fp8_ms=50.0, fp8_speedup_vs_lvsa=1.278, fp8_max_err_vs_fp64=1.5e-2)
+    lines = render(result).splitlines()
+    assert lines[2].endswith("| LVSA fp8 scores ms | x LVSA | fp8 max error vs float64 |")
+    assert lines[5].endswith("| 50.0 | 1.28 | 1.5e-02 |")  # the row that had them
+    assert lines[4].endswith("|  |  |  |")
 
 
 def test_readme_tables_are_the_rendered_result_files():
