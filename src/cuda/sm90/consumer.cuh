@@ -71,7 +71,8 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
   // 16-bit kernels read p.scale_log2 where they use it, as before fp8 scores existed: a value
   // held across the loop would change their register allocation (their PTX is unchanged).
   float fp8_scale_log2 = p.scale_log2;
-  if constexpr (Tr::kFp8Scores) fp8_scale_log2 *= p.q_descale[b * p.heads_q + h] * p.k_descale[b * p.heads_kv + h / p.group];
+  if constexpr (Tr::kFp8Scores)
+    fp8_scale_log2 *= p.q_descale[b * p.heads_q + h] * p.k_descale[b * p.heads_kv + h / p.group];
 
   const uint32_t q_addr = s_base + Tr::kQOffset + wg * Tr::kWGRows * 128;
   const uint32_t k_addr = s_base + Tr::kKOffset, v_addr = s_base + Tr::kVOffset;
