@@ -1,6 +1,6 @@
 """fp8 scores on the CPU: the quantiser the cuda backend runs before its fp8-score kernels
 (lvsa.backends.fp8_scores), and how lvsa.attention and lvsa.enable take precision="fp8". The
-kernels themselves are tested on the GPU (tests/gpu/test_fp8_scores.py)."""
+kernels themselves are tested on the GPU (tests/gpu/test_fp8_scores_cuda.py)."""
 
 from __future__ import annotations
 
