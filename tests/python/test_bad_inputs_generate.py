@@ -127,6 +127,10 @@ ROWS = [
         r"--reference-latent-frames must be >= 1, got 0"),
     Bad("backend_unknown", _flags("--lvsa", "--backend", "gpu"),
         r"backend must be one of auto, cpu, cuda, torch, reference, flashinfer, got 'gpu'"),
+    Bad("precision_without_lvsa", _flags("--precision", "fp8"), r"--precision tune LVSA; add --lvsa to use it"),
+    Bad("precision_unknown", _flags("--lvsa", "--precision", "fp4"), r"argument --precision: invalid choice: 'fp4'"),
+    Bad("fp8_scores_off_the_cuda_backend", _flags("--lvsa", "--precision", "fp8", "--backend", "torch"),
+        r"precision 'fp8' runs on the cuda backend only, got backend 'torch'"),
     # RIFLEx knobs
     Bad("riflex_knob_without_riflex", _flags("--riflex-s", "2"), r"--riflex-s tune RIFLEx; add --riflex to use it"),
     Bad("riflex_k_out_of_range", _flags("--riflex", "--riflex-k", "9"),

@@ -4,6 +4,7 @@ A14B experts running LVSA under one request, and subclasses of served pipelines 
 
 from __future__ import annotations
 
+import pytest
 import torch
 from omni_cpu import LVSA_SELF, building, diffusion_config
 
@@ -79,3 +80,18 @@ def test_both_a14b_experts_run_lvsa(vllm_config, sparse_knobs):
         with request.serving(entry, facts, pipe):
             got = wan.run(expert, vllm_config, od, args, 1)
         torch.testing.assert_close(got, wan.run(reference, vllm_config, od, args, 1), atol=2e-4, rtol=2e-4)
+
+
+def test_the_precision_knob_reaches_the_served_runtime(vllm_config, sparse_knobs, monkeypatch):
+    """LVSA_PRECISION=fp8 gives the served model's runtime fp8 scores (run on the cuda backend, so a
+    request on another backend is refused when the runtime is made, before any attention)."""
+    from lvsa_vllm_omni import backend, served
+    from vllm_omni.diffusion.models.wan2_2.pipeline_wan2_2 import Wan22Pipeline
+
+    facts = served.PIPELINES[0].facts(_pipe(Wan22Pipeline, transformer=_wan(vllm_config), transformer_2=None))
+    monkeypatch.setenv("LVSA_PRECISION", "fp8")
+    monkeypatch.setenv("LVSA_BACKEND", "cuda")
+    assert backend._runtime(facts).precision == "fp8"
+    monkeypatch.setenv("LVSA_BACKEND", "torch")
+    with pytest.raises(ValueError, match="precision 'fp8' runs on the cuda backend only"):
+        backend._runtime(facts)

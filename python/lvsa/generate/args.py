@@ -24,7 +24,7 @@ LVSA_KNOBS = {"window_size": "--window-size", "n_first_frames": "--n-first-frame
               "key_frame_interval": "--key-frame-interval", "auto_keyframes": "--auto-keyframes",
               "rotate_keyframes": "--rotate-keyframes", "sparsity_scale": "--sparsity-scale",
               "reference_latent_frames": "--reference-latent-frames", "backend": "--backend",
-              "show_mask": "--show-mask"}
+              "precision": "--precision", "show_mask": "--show-mask"}
 RIFLEX_KNOBS = {"riflex_s": "--riflex-s", "riflex_k": "--riflex-k", "riflex_train_len": "--riflex-train-len"}
 
 
@@ -87,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reference-latent-frames", type=int, default=None,
                    help="the model's training horizon in latent frames (default: the model's, e.g. Wan 21)")
     s.add_argument("--backend", default=None, help="auto, cpu, cuda, torch, reference or flashinfer (default auto)")
+    s.add_argument("--precision", default=None, choices=["default", "fp8"],
+                   help="the attention scores: default (the model's dtype) or fp8 (q and k rounded to float8 e4m3; "
+                        "the cuda backend on H100/H200, bfloat16 models with head_dim 128)")
     s.add_argument("--show-mask", action="store_true",
                    help="print the frame mask of the first denoising step and save it as a PNG next to the video")
 

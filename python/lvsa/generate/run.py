@@ -38,7 +38,7 @@ def _lvsa_knobs(args, grid) -> dict:
         vae_temporal=grid.frame_factor)
     knobs = dict(window=video.window, n_first=video.n_first, keyframe_interval=video.keyframe_interval)
     for option, knob in (("reference_latent_frames", "reference"), ("sparsity_scale", "scale"),
-                         ("rotate_keyframes", "rotate"), ("backend", "backend")):
+                         ("rotate_keyframes", "rotate"), ("backend", "backend"), ("precision", "precision")):
         if getattr(args, option) is not None:
             knobs[knob] = getattr(args, option)
     return knobs
