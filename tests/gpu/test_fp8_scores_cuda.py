@@ -21,8 +21,10 @@ from lvsa_fixtures import poisoned_outputs, wan_head_dim_128  # noqa: E402
 DEV = torch.device("cuda")
 KERNEL_TOL = 1.2e-2  # against the dequantised inputs: P and O in bfloat16, as the 16-bit path
 # Against the exact result of the bfloat16 inputs: e4m3 keeps 3 mantissa bits, so every score
-# carries an error of a few percent of |q||k| (docs/perf/cuda_sm90.md, fp8 scores).
-EXACT_TOL = 4e-2
+# carries an error of a few percent of |q||k|. The exact attention of the dequantised inputs is
+# 3.8e-2 from it on Gaussian data (CPU, tests/python/test_fp8_scores.py); the kernel adds
+# bfloat16's rounding of P and O.
+EXACT_TOL = 6e-2
 
 
 def _poisoned_run(q, k, v, plan, valid, return_lse=True):
@@ -55,9 +57,13 @@ def _make(T, P, E, side, kfi, B, Hq, Hkv, valid, video_only, step=1):
     return plan, q, k, v, vt
 
 
-def _dequantised(x, plan, valid):
-    pad = fp8_scores.padding_mask(plan, x.shape[0], x.shape[1], valid, x.device)
-    return fp8_scores.dequantize(*fp8_scores.quantize(x, pad))
+def _kernel_inputs(q, k, plan, valid):
+    """What the kernel computes with: q and the smoothed k, dequantised; and what it adds to lse,
+    the scores against k's mean ``[B, Hq, Sq]``."""
+    q8, q_descale, k8, k_descale, k_mean = fp8_scores.quantize_scores(q, k, plan, valid)
+    mean_scores = fp8_scores.add_mean_scores(q.new_zeros((q.shape[0], q.shape[2], q.shape[1]), dtype=torch.float32),
+                                             q, k_mean, q.shape[-1] ** -0.5)
+    return fp8_scores.dequantize(q8, q_descale), fp8_scores.dequantize(k8, k_descale), mean_scores
 
 
 def _check(plan, q, k, v, valid, out, lse, rows=None, heads=None):
@@ -66,8 +72,9 @@ def _check(plan, q, k, v, valid, out, lse, rows=None, heads=None):
     h = list(range(q.shape[2])) if heads is None else list(heads)
     got = out[:, r][:, :, h]
     assert torch.isfinite(got).all(), "unwritten (NaN) or non-finite output"
-    ref, ref_lse = masked_dense(_dequantised(q, plan, valid), _dequantised(k, plan, valid), v, plan, valid,
-                                rows=rows, heads=heads)
+    q_deq, k_deq, mean_scores = _kernel_inputs(q, k, plan, valid)
+    ref, ref_lse = masked_dense(q_deq, k_deq, v, plan, valid, rows=rows, heads=heads)
+    ref_lse = ref_lse + mean_scores[:, h][:, :, r].double()
     kernel_rel, kernel_max = compare(got, ref)
     assert kernel_rel < KERNEL_TOL, f"against the dequantised inputs: rel L2 {kernel_rel:.3e} (max {kernel_max:.3e})"
     exact, _ = masked_dense(q, k, v, plan, valid, rows=rows, heads=heads)
@@ -136,11 +143,12 @@ def test_padded_encoder_garbage_stays_out(cuda_kernel):
         t[0, pad] = value
     out, lse = _poisoned_run(q, k, v, plan, valid)
     assert torch.isfinite(out).all()
+    assert torch.isneginf(lse[0, :, pad]).all()  # padded query rows, whatever their q holds
     clean = [x.clone() for x in (q, k, v)]
     for t in clean:
         t[0, pad] = 0
-    ref, _ = cuda_backend.run(*clean, plan, valid, None, False, precision="fp8")
-    assert torch.equal(out, ref)
+    ref, ref_lse = cuda_backend.run(*clean, plan, valid, None, True, precision="fp8")
+    assert torch.equal(out, ref) and torch.equal(lse, ref_lse)
 
 
 def test_through_lvsa_attention(cuda_kernel):
@@ -193,4 +201,6 @@ def test_enabled_wan_with_fp8_scores_says_so_and_stays_close(monkeypatch, cuda_k
         handle.disable()
     assert any("fp8 scores (q and k in e4m3)" in line for line in said), said
     relative = float((outputs["fp8"] - outputs["default"]).norm() / outputs["default"].norm())
-    assert 0 < relative < EXACT_TOL, f"fp8 scores move the output by {relative:.2%}"
+    # Not a bound derived from the error per attention (it compounds over the layers): a sanity
+    # limit, and the measured value in the message.
+    assert 0 < relative < 0.1, f"fp8 scores move the output by {relative:.2%}"

@@ -63,6 +63,56 @@ def test_padded_encoder_tokens_are_zeroed_and_never_reach_the_scale(side):
     assert torch.equal(values.float(), ref_values.float())
 
 
+def _emulated(q, k, v, plan, valid=None, return_lse=False):
+    """What the fp8-score kernel computes, in float32 on the reference backend: attention of the
+    dequantised q against the smoothed dequantised k, and its lse with the mean's scores added back."""
+    q8, q_descale, k8, k_descale, k_mean = fp8_scores.quantize_scores(q, k, plan, valid)
+    out, lse = lvsa.attention(fp8_scores.dequantize(q8, q_descale), fp8_scores.dequantize(k8, k_descale), v.float(),
+                              plan, encoder_valid=valid, backend="reference", return_lse=True)
+    lse = fp8_scores.add_mean_scores(lse, q, k_mean, q.shape[-1] ** -0.5)
+    return (out, lse) if return_lse else out
+
+
+def _relative(a, b):
+    return float((a.double() - b.double()).norm() / b.double().norm())
+
+
+def test_smoothing_k_leaves_attention_and_lse_as_they_are_and_removes_a_shared_bias_from_the_error():
+    torch.manual_seed(3)
+    plan = Planner(Geometry(6, 40, 9, "after"), PatternConfig(window=1, keyframe_interval=2, reference=2)).step(1)
+    S = plan.geometry.seq_len
+    q, v = torch.randn(2, S, 4, 128), torch.randn(2, S, 2, 128)
+    k = torch.randn(2, S, 2, 128) + 2.0 * torch.randn(2, 1, 2, 128)  # a bias all keys share, per head
+    valid = torch.tensor([9, 5], dtype=torch.int32)
+    q, k, v = (x.bfloat16() for x in (q, k, v))
+    exact, exact_lse = lvsa.attention(q.float(), k.float(), v.float(), plan, encoder_valid=valid,
+                                      backend="reference", return_lse=True)
+    q8, q_descale, k8, k_descale, k_mean = fp8_scores.quantize_scores(q, k, plan, valid)
+    assert k_mean.shape == (2, 2, 128)
+    # The smoothing itself is exact: attention against k - mean is attention against k.
+    smoothed, smoothed_lse = lvsa.attention(q.float(), k.float() - k_mean[:, None], v.float(), plan,
+                                            encoder_valid=valid, backend="reference", return_lse=True)
+    assert _relative(smoothed, exact) < 1e-5
+    fixed = fp8_scores.add_mean_scores(smoothed_lse, q, k_mean, 128 ** -0.5)
+    live = torch.isfinite(exact_lse)
+    assert torch.equal(torch.isfinite(fixed), live)
+    assert (fixed[live] - exact_lse[live]).abs().max() < 1e-4  # the mean's scores put back: exact
+    out, lse = _emulated(q, k, v, plan, valid, return_lse=True)
+    assert torch.equal(torch.isfinite(lse), live)
+    garbage = q.clone()
+    garbage[~live.permute(0, 2, 1)] = float("nan")  # padded query rows may hold anything
+    assert torch.equal(fp8_scores.add_mean_scores(smoothed_lse, garbage, k_mean, 128 ** -0.5).isneginf(), ~live)
+    lse_error = (lse[live] - exact_lse[live]).abs().max().item()
+    assert lse_error < 0.1, lse_error  # e4m3's rounding of the smoothed scores
+    # Without smoothing the shared bias adds to every score's rounding error.
+    unsmoothed = lvsa.attention(fp8_scores.dequantize(q8, q_descale),
+                                fp8_scores.dequantize(*fp8_scores.quantize(k, fp8_scores.padding_mask(
+                                    plan, 2, S, valid, torch.device("cpu")))),
+                                v.float(), plan, encoder_valid=valid, backend="reference")
+    assert _relative(out, exact) < 0.7 * _relative(unsmoothed, exact)
+    assert _relative(out, exact) < 5e-2
+
+
 def test_padding_mask_is_none_without_padding_or_encoder_rows():
     plan = _plan()
     g = plan.geometry

@@ -217,18 +217,14 @@ def _dense(q, k, v, scale):
 
 
 def _fp8_inputs(q, k, plan, encoder_valid, family):
-    """q and k as e4m3 values with their descale factors (``fp8_scores``), after checking that
-    the sm90 kernels can run them."""
+    """``fp8_scores.quantize_scores`` of q and k, after checking that the sm90 kernels can run them."""
     reason = fp8_scores.inputs_reason(q.dtype, q.shape[-1])
     if reason is None and family.name != "sm90":
         reason = (f"precision 'fp8' runs on the sm90 kernels (H100/H200), but {q.device} runs the "
                   f"{family.name} kernels")
     if reason:
         raise ValueError(f"lvsa: cuda backend: {reason}")
-    B = q.shape[0]
-    q8, q_descale = fp8_scores.quantize(q, fp8_scores.padding_mask(plan, B, q.shape[1], encoder_valid, q.device))
-    k8, k_descale = fp8_scores.quantize(k, fp8_scores.padding_mask(plan, B, k.shape[1], encoder_valid, k.device))
-    return q8, k8, q_descale, k_descale
+    return fp8_scores.quantize_scores(q, k, plan, encoder_valid)
 
 
 def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "default"):
@@ -252,13 +248,16 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "defau
     if encoder_valid is not None:
         encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()
         valid_ptr = encoder_valid.data_ptr()
+    q_in, k_in = q, k
     q_descale = k_descale = None
     if fp8:
-        q, k, q_descale, k_descale = _fp8_inputs(q, k, plan, encoder_valid, device_plan.family)
-    _cuda.attention(plan.core, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q),
-                    _tensor(k), _tensor(v), _tensor(out), _DTYPE_NAMES.get(v.dtype, str(v.dtype)),
+        q_in, q_descale, k_in, k_descale, k_mean = _fp8_inputs(q, k, plan, encoder_valid, device_plan.family)
+    _cuda.attention(plan.core, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q_in),
+                    _tensor(k_in), _tensor(v), _tensor(out), _DTYPE_NAMES.get(v.dtype, str(v.dtype)),
                     lse.data_ptr() if lse is not None else 0, valid_ptr, float(scale or 0.0),
                     stream.cuda_stream, device_plan.family,
                     q_descale.data_ptr() if fp8 else 0, k_descale.data_ptr() if fp8 else 0)
     device_plan.used(stream, capturing)
+    if fp8 and lse is not None:  # the kernel saw k smoothed
+        lse = fp8_scores.add_mean_scores(lse, q, k_mean, scale or q.shape[-1] ** -0.5)
     return out, lse

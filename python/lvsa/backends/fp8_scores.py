@@ -7,10 +7,17 @@ format, so a per-head scale only has to keep the head's largest value below e4m3
 The kernel multiplies the two descale factors into the softmax scale, which costs nothing per
 score.
 
-Encoder padding is never read by the kernels, but its values would enter a head's maximum: they
-are zeroed first, so that NaN or Inf there cannot reach the scale. Inf or NaN in the valid
-tokens of q or k makes that head's scale non-finite and its whole output NaN: unlike the 16-bit
-path, fp8 scores cannot confine a non-finite input to the rows that attend it.
+k is smoothed first (SageAttention's step): its mean over the tokens is subtracted per (batch,
+head). That changes every score of a query by the same amount, q · mean, which softmax ignores,
+so the attention is the same; but the rounding error of a score grows with |k|, and a bias that
+all keys share would add to it. Measured on the CPU with Gaussian inputs and a shared bias of
+twice their spread: 6.4e-2 relative error of the output without smoothing, 3.9e-2 with it, which
+is the error without any bias (docs/perf/cuda_sm90.md, v6).
+
+Encoder padding is never read by the kernels, but its values would enter a head's maximum and
+k's mean: they are zeroed first, so that NaN or Inf there cannot reach a scale. Inf or NaN in the
+valid tokens of q or k makes that head's scale non-finite and its whole output NaN: unlike the
+16-bit path, fp8 scores cannot confine a non-finite input to the rows that attend it.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ def padding_mask(plan, batch: int, seq: int, encoder_valid: Optional[torch.Tenso
 
 def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """``x`` ``[B, S, H, D]`` as contiguous float8_e4m3fn values and float32 descale factors
-    ``[B, H]``: x ≈ values * descale[b, h]."""
+    ``[B, H]``: x ≈ values * descale[b, h] (zeros where ``pad``)."""
     if pad is not None:
         x = x.masked_fill(pad[:, :, None, None], 0)
     # The max-abs reduction, then the quotient (float32: a 16-bit x divided by float32 factors
@@ -56,6 +63,32 @@ def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor
     descale = amax.clamp_min(torch.finfo(torch.float32).tiny) / E4M3_MAX
     values = (x / descale[:, None, :, None]).to(torch.float8_e4m3fn)
     return values.contiguous(), descale.contiguous()
+
+
+def quantize_scores(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor]):
+    """q and k as the fp8-score kernels take them, encoder padding zeroed: ``(q values, q descale,
+    k values, k descale, k mean)`` with q ≈ q values · q descale and k ≈ k values · k descale + k mean
+    (``[B, Hkv, D]`` float32, the mean over the valid tokens' sequence rounded to k's dtype)."""
+    B = q.shape[0]
+    q_pad = padding_mask(plan, B, q.shape[1], encoder_valid, q.device)
+    k_pad = padding_mask(plan, B, k.shape[1], encoder_valid, k.device)
+    if k_pad is not None:
+        k = k.masked_fill(k_pad[:, :, None, None], 0)
+    k_mean = k.mean(dim=1, keepdim=True, dtype=torch.float32).to(k.dtype)
+    q8, q_descale = quantize(q, q_pad)
+    k8, k_descale = quantize(k - k_mean, k_pad)
+    return q8, q_descale, k8, k_descale, k_mean[:, 0].float()
+
+
+def add_mean_scores(lse: torch.Tensor, q: torch.Tensor, k_mean: torch.Tensor, scale: float) -> torch.Tensor:
+    """The log-sum-exp ``[B, Hq, Sq]`` of the scores of k from that of the smoothed k's, which the
+    kernel returns: each row's lse grows by its query's score against k's mean, scale · q · mean,
+    from the 16-bit q (the mean's scores need not carry e4m3's rounding). Rows without keys (padded
+    encoder queries, whose q may hold anything) stay -inf."""
+    group = q.shape[2] // k_mean.shape[1]
+    mean = k_mean.repeat_interleave(group, dim=1)  # of each query head's key head
+    shift = scale * torch.einsum("bshd,bhd->bhs", q.float(), mean)
+    return torch.where(lse == float("-inf"), lse, lse + shift)
 
 
 def dequantize(values: torch.Tensor, descale: torch.Tensor) -> torch.Tensor:

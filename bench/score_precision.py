@@ -1,0 +1,87 @@
+"""How much accuracy quantised scores cost, on the CPU and without a GPU kernel: the exact
+attention (float32 reference backend) of q and k as each scheme rounds them, against that of the
+bfloat16 inputs. Gaussian data, head_dim 128, an LVSA plan; optionally with a bias that all keys of
+a head share (as projections with a bias give).
+
+    python3 bench/score_precision.py [--bias 0 2] [--out bench/results]
+
+Schemes: e4m3 with one scale per (batch, head), what ``precision="fp8"`` runs
+(``lvsa.backends.fp8_scores``, K smoothed), the same without smoothing, and two int8 schemes the
+kernel could run at the same tensor rate (one scale per head, K smoothed; Q per token). Prints a
+table of relative L2 errors and writes it to ``<out>/score_precision_cpu_<date>.txt``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+from pathlib import Path
+
+import torch
+
+import lvsa
+from lvsa import Geometry, PatternConfig, Planner
+from lvsa.backends import fp8_scores
+
+
+def _int8(x: torch.Tensor, dims) -> torch.Tensor:
+    """Symmetric int8 rounding with one scale per slice over ``dims``, dequantised."""
+    scale = x.float().abs().amax(dim=dims, keepdim=True).clamp_min(1e-30) / 127
+    return (x.float() / scale).round().clamp(-127, 127) * scale
+
+
+def _smoothed(k: torch.Tensor) -> torch.Tensor:
+    return (k.float() - k.float().mean(dim=1, keepdim=True)).to(k.dtype)
+
+
+def _fp8(q, k, plan):
+    """What precision="fp8" gives the kernel: q and the smoothed k, dequantised (softmax ignores the
+    mean's scores, which only lse gets back)."""
+    q8, q_descale, k8, k_descale, _ = fp8_scores.quantize_scores(q, k, plan, None)
+    return fp8_scores.dequantize(q8, q_descale), fp8_scores.dequantize(k8, k_descale)
+
+
+SCHEMES = {
+    "e4m3 per head, K smoothed (precision='fp8')": _fp8,
+    "e4m3 per head, K not smoothed":
+        lambda q, k, plan: (fp8_scores.dequantize(*fp8_scores.quantize(q, None)),
+                            fp8_scores.dequantize(*fp8_scores.quantize(k, None))),
+    "int8 per head, K smoothed": lambda q, k, plan: (_int8(q, (1, 3)), _int8(_smoothed(k), (1, 3))),
+    "int8 Q per token, K per head smoothed": lambda q, k, plan: (_int8(q, (3,)), _int8(_smoothed(k), (1, 3))),
+    "bf16 scores (the cpu backend)": None,
+}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bias", type=float, nargs="+", default=[0.0, 2.0],
+                    help="spread of the bias all keys of a head share, in units of k's (default 0 2)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    plan = Planner(Geometry(21, 200), PatternConfig(window=1, reference=5)).step(1)
+    S, H = plan.geometry.seq_len, 2
+    errors = {name: [] for name in SCHEMES}
+    for bias in args.bias:
+        q, k, v = (torch.randn(1, S, H, 128) for _ in range(3))
+        k = k + bias * torch.randn(1, 1, H, 128)
+        q, k, v = (x.bfloat16() for x in (q, k, v))
+        exact = lvsa.attention(q.float(), k.float(), v.float(), plan, backend="reference").double()
+        for name, scheme in SCHEMES.items():
+            out = (lvsa.attention(q, k, v, plan, backend="cpu") if scheme is None
+                   else lvsa.attention(*scheme(q, k, plan), v.float(), plan, backend="reference"))
+            errors[name].append(float((out.double() - exact).norm() / exact.norm()))
+    lines = [f"relative L2 error of the attention output against the bf16 inputs' exact attention "
+             f"(T={plan.geometry.frames}, P={plan.geometry.tokens_per_frame}, H={H}, D=128, Gaussian; "
+             f"CPU, torch {torch.__version__}, {_dt.date.today().isoformat()})",
+             "| scheme | " + " | ".join(f"K bias {b:g}" for b in args.bias) + " |",
+             "|---|" + "---|" * len(args.bias)]
+    lines += [f"| {name} | " + " | ".join(f"{e:.2e}" for e in errs) + " |" for name, errs in errors.items()]
+    text = "\n".join(lines)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"score_precision_cpu_{_dt.date.today().isoformat()}.txt").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
