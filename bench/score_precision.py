@@ -30,10 +30,6 @@ def _int8(x: torch.Tensor, dims) -> torch.Tensor:
     return (x.float() / scale).round().clamp(-127, 127) * scale
 
 
-def _smoothed(k: torch.Tensor) -> torch.Tensor:
-    return (k.float() - k.float().mean(dim=1, keepdim=True)).to(k.dtype)
-
-
 def _fp8(q, k, plan):
     """What precision="fp8" gives the kernel: q and the smoothed k, dequantised (softmax ignores the
     mean's scores, which only lse gets back)."""
@@ -46,8 +42,10 @@ SCHEMES = {
     "e4m3 per head, K not smoothed":
         lambda q, k, plan: (fp8_scores.dequantize(*fp8_scores.quantize(q, None)),
                             fp8_scores.dequantize(*fp8_scores.quantize(k, None))),
-    "int8 per head, K smoothed": lambda q, k, plan: (_int8(q, (1, 3)), _int8(_smoothed(k), (1, 3))),
-    "int8 Q per token, K per head smoothed": lambda q, k, plan: (_int8(q, (3,)), _int8(_smoothed(k), (1, 3))),
+    "int8 per head, K smoothed":
+        lambda q, k, plan: (_int8(q, (1, 3)), _int8(fp8_scores.smoothed(k, None)[0], (1, 3))),
+    "int8 Q per token, K per head smoothed":
+        lambda q, k, plan: (_int8(q, (3,)), _int8(fp8_scores.smoothed(k, None)[0], (1, 3))),
     "bf16 scores (the cpu backend)": None,
 }
 

@@ -60,14 +60,21 @@ forward_only(_sparse_attention)
 PRECISIONS = ("default", "fp8")
 
 
+def backend_for(backend: str, precision: str) -> str:
+    """The backend to ask for at ``precision``: fp8 scores exist only in the cuda backend, so
+    ``auto`` means ``cuda`` for them (an error where it cannot run, never a silent 16-bit
+    fallback), and any other backend is refused."""
+    if precision != "fp8":
+        return backend
+    if backend not in ("auto", "cuda"):
+        raise ValueError(f"lvsa: precision 'fp8' runs on the cuda backend only, got backend {backend!r}")
+    return "cuda"
+
+
 def _resolve_backend(backend: str, precision: str, q: torch.Tensor, strict: bool) -> str:
-    """The backend that runs: fp8 scores exist only in the cuda backend, so ``auto`` means
-    ``cuda`` for them (an error where it cannot run, never a silent 16-bit fallback)."""
-    if precision == "fp8":
-        if backend not in ("auto", "cuda"):
-            raise ValueError(f"lvsa: precision 'fp8' runs on the cuda backend only, got backend {backend!r}")
-        backend = "cuda"
-    return backends.resolve(backend, q.device, strict=strict, dtype=q.dtype, head_dim=q.shape[-1])
+    """The backend that runs."""
+    return backends.resolve(backend_for(backend, precision), q.device, strict=strict, dtype=q.dtype,
+                            head_dim=q.shape[-1])
 
 
 def _run(backend: str, precision: str, q, k, v, plan, encoder_valid, scale, return_lse):

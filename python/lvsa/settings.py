@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from . import _native, backends
 from .model_facts import ModelFacts
-from .ops import PRECISIONS
+from .ops import PRECISIONS, backend_for
 from .plan import Geometry, PatternConfig, Planner
 
 # How a processor computes q and k's norm and RoPE (lvsa.prologue): the fused CUDA kernel where a
@@ -145,8 +145,7 @@ def resolve(knobs: dict, facts: ModelFacts | None, model: str) -> Settings:
     precision = knobs.get("precision", "default")
     if precision not in PRECISIONS:
         raise ValueError(f"lvsa: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "fp8" and backend not in ("auto", "cuda"):
-        raise ValueError(f"lvsa: precision 'fp8' runs on the cuda backend only, got backend {backend!r}")
+    backend_for(backend, precision)  # refuses a backend without these scores
 
     frames = {name: knobs[name] for name in ("window", "n_first", "keyframe_interval") if name in knobs}
     if units == "video" and facts is None:

@@ -65,6 +65,15 @@ def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor
     return values.contiguous(), descale.contiguous()
 
 
+def smoothed(k: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``k`` less its mean over the tokens per (batch, head), and that mean ``[B, 1, Hkv, D]`` in
+    k's dtype; padded tokens (``pad``) are zeroed first, so they hold zeros in both."""
+    if pad is not None:
+        k = k.masked_fill(pad[:, :, None, None], 0)
+    mean = k.mean(dim=1, keepdim=True, dtype=torch.float32).to(k.dtype)
+    return k - mean, mean
+
+
 def quantize_scores(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor]):
     """q and k as the fp8-score kernels take them, encoder padding zeroed: ``(q values, q descale,
     k values, k descale, k mean)`` with q ≈ q values · q descale and k ≈ k values · k descale + k mean
@@ -72,11 +81,9 @@ def quantize_scores(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optio
     B = q.shape[0]
     q_pad = padding_mask(plan, B, q.shape[1], encoder_valid, q.device)
     k_pad = padding_mask(plan, B, k.shape[1], encoder_valid, k.device)
-    if k_pad is not None:
-        k = k.masked_fill(k_pad[:, :, None, None], 0)
-    k_mean = k.mean(dim=1, keepdim=True, dtype=torch.float32).to(k.dtype)
+    k_smoothed, k_mean = smoothed(k, k_pad)
     q8, q_descale = quantize(q, q_pad)
-    k8, k_descale = quantize(k - k_mean, k_pad)
+    k8, k_descale = quantize(k_smoothed, k_pad)
     return q8, q_descale, k8, k_descale, k_mean[:, 0].float()
 
 

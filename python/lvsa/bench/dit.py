@@ -223,17 +223,31 @@ def measure(fn, device, warmup: int, repeats: int) -> tuple[list[float], float]:
     return times, warm
 
 
+def _forward(transformer, data, call_context, x, t, cond: bool, step: int):
+    with torch.no_grad(), call_context(), step_context.denoising_step(step):
+        return transformer(**data.forward(x, t, cond), return_dict=False)[0]
+
+
+_TIMESTEP = 500.0  # of a single timed forward
+
+
+def _first_forward(transformer, data, call_context):
+    """The single timed forward: the conditional one at step 0."""
+    t = torch.tensor([_TIMESTEP], device=data.latents.device)
+    return _forward(transformer, data, call_context, data.latents, t, True, 0)
+
+
 def runner(transformer, spec, data, args, call_context):
     """One forward at step 0, or a denoising loop (CFG: conditional and unconditional forwards)."""
     device = data.latents.device
     guidance = 5.0
 
     def forward(x, t, cond, step):
-        with torch.no_grad(), call_context(), step_context.denoising_step(step):
-            return transformer(**data.forward(x, t, cond), return_dict=False)[0]
+        return _forward(transformer, data, call_context, x, t, cond, step)
 
-    if not args.steps:
-        return lambda: forward(data.latents, _FIRST_TIMESTEP.to(device), True, 0)
+    if not args.steps:  # the timestep made once, outside the timed calls
+        t = torch.tensor([_TIMESTEP], device=device)
+        return lambda: forward(data.latents, t, True, 0)
 
     def loop():
         scheduler = dit_models.scheduler(spec)
@@ -250,16 +264,11 @@ def runner(transformer, spec, data, args, call_context):
     return loop
 
 
-_FIRST_TIMESTEP = torch.tensor([500.0])  # of a single timed forward
-
-
-def _difference_from_lvsa_cuda(transformer, spec, data, pattern, out: torch.Tensor) -> float:
-    """Relative L2 difference of ``out`` (one forward at step 0) from lvsa-cuda's on the same inputs."""
+def _difference_from_lvsa_cuda(transformer, data, pattern, out: torch.Tensor) -> float:
+    """Relative L2 difference of ``out`` (``_first_forward``'s) from lvsa-cuda's on the same inputs."""
     undo, context = install("lvsa-cuda", transformer, pattern)
     try:
-        with torch.no_grad(), context(), step_context.denoising_step(0):
-            t = _FIRST_TIMESTEP.to(data.latents.device)
-            ref = transformer(**data.forward(data.latents, t, True), return_dict=False)[0].float()
+        ref = _first_forward(transformer, data, context).float()
     finally:
         undo()
     return ((out.float() - ref).norm() / ref.norm()).item()
@@ -310,12 +319,10 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
         if args.profile and device.type == "cuda":
             row["profile"] = profile.profile(runner(model, spec, data, args, call_context))
         if run.method == "lvsa-cuda-fp8" and run.mode == "eager":
-            with torch.no_grad(), call_context(), step_context.denoising_step(0):
-                t = _FIRST_TIMESTEP.to(device)
-                out = transformer(**data.forward(data.latents, t, True), return_dict=False)[0]
+            out = _first_forward(transformer, data, call_context)
             undo_method()
             undo_method = lambda: None  # noqa: E731 - done; the comparison installs its own
-            row["rel_diff_vs_lvsa_cuda"] = _difference_from_lvsa_cuda(transformer, spec, data, pattern, out)
+            row["rel_diff_vs_lvsa_cuda"] = _difference_from_lvsa_cuda(transformer, data, pattern, out)
     except Exception as error:  # noqa: BLE001 - recorded: the other methods still run
         first_line = (str(error).splitlines() or [""])[0]
         row["error"] = "out of memory" if _is_oom(error) else f"{type(error).__name__}: {first_line}"[:300]

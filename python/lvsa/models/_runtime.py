@@ -155,8 +155,7 @@ class Runtime:
         device, dtype and head_dim, so what the engagement line says is what runs). For callers
         that know the step and the geometry themselves: the forward pass in flight, or a
         serving engine whose requests carry them (the vLLM-Omni plugin)."""
-        # fp8 scores are the cuda backend's: auto may not fall back to 16-bit ones elsewhere.
-        requested = "cuda" if self.precision == "fp8" and self.backend == "auto" else self.backend
+        requested = ops.backend_for(self.backend, self.precision)
         backend, reason = backends.choose(requested, q.device, self.strict, q.dtype, q.shape[-1])
         self.backends_used.setdefault(backend, reason)
         if (geometry, backend) not in self._reported:
