@@ -33,8 +33,8 @@ def _int8(x: torch.Tensor, dims) -> torch.Tensor:
 def _fp8(q, k, plan):
     """What precision="fp8" gives the kernel: q and the smoothed k, dequantised (softmax ignores the
     mean's scores, which only lse gets back)."""
-    q8, q_descale, k8, k_descale, _ = fp8_scores.quantize_scores(q, k, plan, None)
-    return fp8_scores.dequantize(q8, q_descale), fp8_scores.dequantize(k8, k_descale)
+    x = fp8_scores.quantize_scores(q, k, plan, None)
+    return fp8_scores.dequantize(x.q, x.q_descale), fp8_scores.dequantize(x.k, x.k_descale)
 
 
 SCHEMES = {

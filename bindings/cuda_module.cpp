@@ -59,6 +59,19 @@ void set_device(int device) {
   }
 }
 
+lvsa::cuda::ScoreTensor score_tensor(const Tensor& t, uintptr_t valid, int64_t encoder_begin, int64_t encoder_len) {
+  const auto& [ptr, shape, stride] = t;
+  if (shape.size() != 4 || stride.size() != 4 || stride[3] != 1)
+    throw lvsa::Error("lvsa: fp8 scores: q and k must be [B, S, H, D] with unit stride in D");
+  lvsa::cuda::ScoreTensor x;
+  x.x = reinterpret_cast<const void*>(ptr);
+  x.batch = shape[0], x.rows = shape[1], x.heads = int(shape[2]), x.head_dim = int(shape[3]);
+  x.batch_stride = stride[0], x.row_stride = stride[1], x.head_stride = stride[2];
+  x.encoder_valid = reinterpret_cast<const int32_t*>(valid);
+  x.encoder_begin = encoder_begin, x.encoder_len = encoder_len;
+  return x;
+}
+
 }  // namespace
 
 NB_MODULE(_cuda, m) {
@@ -142,4 +155,40 @@ NB_MODULE(_cuda, m) {
       "device"_a, "x"_a, "x_batch_stride"_a, "x_row_stride"_a, "out"_a, "weight"_a, "cos"_a, "sin"_a,
       "rope_row_stride"_a, "batch"_a, "rows"_a, "heads"_a, "head_dim"_a, "group"_a, "eps"_a, "dtype"_a,
       "stream"_a);
+
+  // fp8 scores' inputs (lvsa.backends.fp8_scores): a bfloat16 q or k on cuda:`device` as
+  // (data_ptr, shape, strides), its encoder padding (valid_ptr 0: none) and output pointers.
+  m.attr("score_stats_chunk_rows") = lvsa::cuda::kScoreStatsChunkRows;
+  m.def(
+      "score_stats",
+      [](int device, const Tensor& x, uintptr_t valid, int64_t encoder_begin, int64_t encoder_len, uintptr_t sum,
+         uintptr_t min, uintptr_t max, uintptr_t stream) {
+        lvsa::cuda::ScoreStatsParams p;
+        p.x = score_tensor(x, valid, encoder_begin, encoder_len);
+        p.sum = reinterpret_cast<float*>(sum);
+        p.min = reinterpret_cast<float*>(min);
+        p.max = reinterpret_cast<float*>(max);
+        set_device(device);
+        lvsa::cuda::score_stats(p, reinterpret_cast<cudaStream_t>(stream));
+      },
+      "device"_a, "x"_a, "valid"_a, "encoder_begin"_a, "encoder_len"_a, "sum"_a, "min"_a, "max"_a, "stream"_a);
+  m.def(
+      "score_quantize",
+      [](int device, const Tensor& x, uintptr_t valid, int64_t encoder_begin, int64_t encoder_len,
+         uintptr_t descale, uintptr_t mean, uintptr_t score_mean, int group, float score_scale, uintptr_t mean_scores,
+         uintptr_t out, uintptr_t stream) {
+        lvsa::cuda::ScoreQuantizeParams p;
+        p.x = score_tensor(x, valid, encoder_begin, encoder_len);
+        p.descale = reinterpret_cast<const float*>(descale);
+        p.mean = reinterpret_cast<const float*>(mean);
+        p.score_mean = reinterpret_cast<const float*>(score_mean);
+        p.group = group;
+        p.score_scale = score_scale;
+        p.mean_scores = reinterpret_cast<float*>(mean_scores);
+        p.out = reinterpret_cast<void*>(out);
+        set_device(device);
+        lvsa::cuda::score_quantize(p, reinterpret_cast<cudaStream_t>(stream));
+      },
+      "device"_a, "x"_a, "valid"_a, "encoder_begin"_a, "encoder_len"_a, "descale"_a, "mean"_a, "score_mean"_a,
+      "group"_a, "score_scale"_a, "mean_scores"_a, "out"_a, "stream"_a);
 }

@@ -103,4 +103,47 @@ struct NormRopeParams {
 // 16-byte aligned x, out and weight rows.
 void norm_rope(const NormRopeParams& params, cudaStream_t stream);
 
+// fp8 scores' inputs (src/cuda/prologue/fp8_quantize.cu): a bfloat16 q or k
+// [batch, rows, heads, head_dim] in two passes, statistics then values. Encoder padding, the
+// rows [encoder_begin + encoder_valid[b], encoder_begin + encoder_len) of a whole sequence, is
+// never read (its values may be anything): a padded row counts as zeros.
+struct ScoreTensor {
+  const void* x = nullptr;  // bfloat16, unit stride within a head, 16-byte aligned rows
+  int64_t batch_stride = 0, row_stride = 0, head_stride = 0;  // in elements
+  int64_t batch = 0, rows = 0;
+  int heads = 0, head_dim = 0;
+  const int32_t* encoder_valid = nullptr;  // [batch], or null: no padding
+  int64_t encoder_begin = 0, encoder_len = 0;
+};
+
+// Rows per chunk of the statistics' partials (one chunk per block, reduced by the caller).
+constexpr int64_t kScoreStatsChunkRows = 1024;
+
+// Per chunk of kScoreStatsChunkRows rows: the sum, minimum and maximum of each (batch, head,
+// feature) over the chunk's unpadded rows, into [chunks, batch, heads, head_dim] float32 arrays.
+// NaN propagates into minimum and maximum (a non-finite input must reach the scale it feeds).
+struct ScoreStatsParams {
+  ScoreTensor x;
+  float* sum = nullptr;
+  float* min = nullptr;
+  float* max = nullptr;
+};
+void score_stats(const ScoreStatsParams& params, cudaStream_t stream);
+
+// out = e4m3(x / descale[b, h]), or with `mean` e4m3(bfloat16(x - mean[b, h]) / descale[b, h])
+// (k smoothed), saturating, padded rows zero. With `score_mean` ([batch, heads / group, head_dim],
+// k's mean per key head), also mean_scores[b, row, h] = score_scale * x[b, row, h] . score_mean[b,
+// h / group] in float32 from the 16-bit x (what q's scores against k's mean add to the lse).
+struct ScoreQuantizeParams {
+  ScoreTensor x;
+  const float* descale = nullptr;     // [batch, heads]
+  const float* mean = nullptr;        // [batch, heads, head_dim], or null
+  const float* score_mean = nullptr;  // or null
+  int group = 1;
+  float score_scale = 1.0f;
+  float* mean_scores = nullptr;  // [batch, rows, heads], written when score_mean is given
+  void* out = nullptr;           // float8 e4m3 [batch, rows, heads, head_dim], contiguous
+};
+void score_quantize(const ScoreQuantizeParams& params, cudaStream_t stream);
+
 }  // namespace lvsa::cuda

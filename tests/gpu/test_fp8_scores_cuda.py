@@ -60,10 +60,8 @@ def _make(T, P, E, side, kfi, B, Hq, Hkv, valid, video_only, step=1):
 def _kernel_inputs(q, k, plan, valid):
     """What the kernel computes with: q and the smoothed k, dequantised; and what it adds to lse,
     the scores against k's mean ``[B, Hq, Sq]``."""
-    q8, q_descale, k8, k_descale, k_mean = fp8_scores.quantize_scores(q, k, plan, valid)
-    mean_scores = fp8_scores.add_mean_scores(q.new_zeros((q.shape[0], q.shape[2], q.shape[1]), dtype=torch.float32),
-                                             q, k_mean, q.shape[-1] ** -0.5)
-    return fp8_scores.dequantize(q8, q_descale), fp8_scores.dequantize(k8, k_descale), mean_scores
+    x = fp8_scores.quantize_scores_cuda(q, k, plan, valid, q.shape[-1] ** -0.5)
+    return fp8_scores.dequantize(x.q, x.q_descale), fp8_scores.dequantize(x.k, x.k_descale), x.mean_scores
 
 
 def _check(plan, q, k, v, valid, out, lse, rows=None, heads=None):
@@ -90,6 +88,54 @@ def _check(plan, q, k, v, valid, out, lse, rows=None, heads=None):
         if fin.any():
             assert (got_lse[fin].double() - ref_lse[fin]).abs().max().item() < 2e-3
     return kernel_rel, fp8_rel
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_cuda_quantiser_matches_the_pytorch_reference(case):
+    """quantize_scores_cuda (the kernels the backend runs) against quantize_scores (PyTorch ops), with
+    NaN in the padded encoder rows, which neither may read: q's values and scale exactly; k's mean
+    within one bfloat16 step (its float32 sum adds in another order), its scale and values as close
+    as that allows; the mean's scores to float32 rounding."""
+    plan, q, k, v, valid = _make(*case[1:])
+    pad = fp8_scores.padding_mask(plan, q.shape[0], k.shape[1], valid, DEV)
+    if pad is not None:
+        k = k.masked_fill(pad[:, :, None, None], float("nan"))
+        if q.shape[1] == k.shape[1]:
+            q = q.masked_fill(pad[:, :, None, None], float("nan"))
+    k = k + 0.5 * torch.randn_like(k[:, :1])  # a bias the keys of a head share: the mean is not ~0
+    scale = q.shape[-1] ** -0.5
+    got = fp8_scores.quantize_scores_cuda(q, k, plan, valid, scale)
+    ref = fp8_scores.quantize_scores(q, k, plan, valid, scale)
+    assert got.q.dtype == got.k.dtype == torch.float8_e4m3fn and got.q.is_contiguous() and got.k.is_contiguous()
+    assert torch.equal(got.q.view(torch.uint8), ref.q.view(torch.uint8))
+    assert torch.equal(got.q_descale, ref.q_descale)
+    step = ref.k_mean.abs() * 2.0 ** -7 + 1e-30  # one bfloat16 step of the mean
+    assert ((got.k_mean - ref.k_mean).abs() <= step).all()
+    torch.testing.assert_close(got.k_descale, ref.k_descale, rtol=1e-2, atol=0)
+    same = (got.k.view(torch.uint8) == ref.k.view(torch.uint8)).float().mean().item()
+    assert same > 0.97, f"{same:.2%} of k's e4m3 values agree"
+    # k back from its parts: e4m3's rounding (2^-4 relative, 2^-10 of the scale at subnormals) of
+    # k - mean, which was rounded to bfloat16 first (2^-9 relative).
+    mean = got.k_mean[:, None]
+    back = fp8_scores.dequantize(got.k, got.k_descale) + mean
+    bound = (2.0 ** -4 + 2.0 ** -8) * (k.float() - mean).abs() + 2.0 ** -9 * got.k_descale[:, None, :, None]
+    live = torch.ones_like(back, dtype=torch.bool) if pad is None else ~pad[:, :, None, None].expand_as(back)
+    assert ((back - k.float()).abs() <= bound)[live].all()
+    assert torch.isfinite(got.mean_scores).all()  # padded query rows: zero, whatever their q holds
+    torch.testing.assert_close(got.mean_scores, ref.mean_scores.nan_to_num(0), rtol=1e-4, atol=1e-3)
+
+
+def test_cuda_quantiser_carries_a_non_finite_token_into_its_head():
+    """NaN or Inf in an unpadded token of q or k makes its head's scale non-finite (so the head's
+    output, never a finite wrong one), as the reference's reductions do; the other heads keep theirs."""
+    plan, q, k, v, valid = _make(6, 33, 20, "before", 2, 1, 2, 2, [7], False)
+    for x, value in ((q, float("nan")), (k, float("inf")), (k, float("nan"))):
+        y = x.clone()
+        y[0, plan.geometry.video_begin + 3, 1, 5] = value
+        a, b = (q, y) if x is k else (y, k)
+        got = fp8_scores.quantize_scores_cuda(a, b, plan, valid)
+        descale = got.k_descale if x is k else got.q_descale
+        assert not torch.isfinite(descale[0, 1]) and torch.isfinite(descale[0, 0])
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])

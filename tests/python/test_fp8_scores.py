@@ -66,10 +66,10 @@ def test_padded_encoder_tokens_are_zeroed_and_never_reach_the_scale(side):
 def _emulated(q, k, v, plan, valid=None, return_lse=False):
     """What the fp8-score kernel computes, in float32 on the reference backend: attention of the
     dequantised q against the smoothed dequantised k, and its lse with the mean's scores added back."""
-    q8, q_descale, k8, k_descale, k_mean = fp8_scores.quantize_scores(q, k, plan, valid)
-    out, lse = lvsa.attention(fp8_scores.dequantize(q8, q_descale), fp8_scores.dequantize(k8, k_descale), v.float(),
-                              plan, encoder_valid=valid, backend="reference", return_lse=True)
-    lse = fp8_scores.add_mean_scores(lse, q, k_mean, q.shape[-1] ** -0.5)
+    x = fp8_scores.quantize_scores(q, k, plan, valid, q.shape[-1] ** -0.5)
+    out, lse = lvsa.attention(fp8_scores.dequantize(x.q, x.q_descale), fp8_scores.dequantize(x.k, x.k_descale),
+                              v.float(), plan, encoder_valid=valid, backend="reference", return_lse=True)
+    lse = fp8_scores.add_mean_scores(lse, x.mean_scores)
     return (out, lse) if return_lse else out
 
 
@@ -87,13 +87,14 @@ def test_smoothing_k_leaves_attention_and_lse_as_they_are_and_removes_a_shared_b
     q, k, v = (x.bfloat16() for x in (q, k, v))
     exact, exact_lse = lvsa.attention(q.float(), k.float(), v.float(), plan, encoder_valid=valid,
                                       backend="reference", return_lse=True)
-    q8, q_descale, k8, k_descale, k_mean = fp8_scores.quantize_scores(q, k, plan, valid)
-    assert k_mean.shape == (2, 2, 128)
+    x = fp8_scores.quantize_scores(q, k, plan, valid)
+    k_mean = x.k_mean
+    assert k_mean.shape == (2, 2, 128) and x.mean_scores is None
     # The smoothing itself is exact: attention against k - mean is attention against k.
     smoothed, smoothed_lse = lvsa.attention(q.float(), k.float() - k_mean[:, None], v.float(), plan,
                                             encoder_valid=valid, backend="reference", return_lse=True)
     assert _relative(smoothed, exact) < 1e-5
-    fixed = fp8_scores.add_mean_scores(smoothed_lse, q, k_mean, 128 ** -0.5)
+    fixed = fp8_scores.add_mean_scores(smoothed_lse, fp8_scores.mean_scores(q, k_mean, 128 ** -0.5))
     live = torch.isfinite(exact_lse)
     assert torch.equal(torch.isfinite(fixed), live)
     assert (fixed[live] - exact_lse[live]).abs().max() < 1e-4  # the mean's scores put back: exact
@@ -101,11 +102,12 @@ def test_smoothing_k_leaves_attention_and_lse_as_they_are_and_removes_a_shared_b
     assert torch.equal(torch.isfinite(lse), live)
     garbage = q.clone()
     garbage[~live.permute(0, 2, 1)] = float("nan")  # padded query rows may hold anything
-    assert torch.equal(fp8_scores.add_mean_scores(smoothed_lse, garbage, k_mean, 128 ** -0.5).isneginf(), ~live)
+    garbage_scores = fp8_scores.mean_scores(garbage, k_mean, 128 ** -0.5)
+    assert torch.equal(fp8_scores.add_mean_scores(smoothed_lse, garbage_scores).isneginf(), ~live)
     lse_error = (lse[live] - exact_lse[live]).abs().max().item()
     assert lse_error < 0.1, lse_error  # e4m3's rounding of the smoothed scores
     # Without smoothing the shared bias adds to every score's rounding error.
-    unsmoothed = lvsa.attention(fp8_scores.dequantize(q8, q_descale),
+    unsmoothed = lvsa.attention(fp8_scores.dequantize(x.q, x.q_descale),
                                 fp8_scores.dequantize(*fp8_scores.quantize(k, fp8_scores.padding_mask(
                                     plan, 2, S, valid, torch.device("cpu")))),
                                 v.float(), plan, encoder_valid=valid, backend="reference")

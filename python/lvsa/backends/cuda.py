@@ -216,15 +216,15 @@ def _dense(q, k, v, scale):
     return out.transpose(1, 2).contiguous(), None
 
 
-def _fp8_inputs(q, k, plan, encoder_valid, family):
-    """``fp8_scores.quantize_scores`` of q and k, after checking that the sm90 kernels can run them."""
+def _fp8_inputs(q, k, plan, encoder_valid, family, lse_scale):
+    """``fp8_scores.quantize_scores_cuda`` of q and k, after checking that the sm90 kernels can run them."""
     reason = fp8_scores.inputs_reason(q.dtype, q.shape[-1])
     if reason is None and family.name != "sm90":
         reason = (f"precision 'fp8' runs on the sm90 kernels (H100/H200), but {q.device} runs the "
                   f"{family.name} kernels")
     if reason:
         raise ValueError(f"lvsa: cuda backend: {reason}")
-    return fp8_scores.quantize_scores(q, k, plan, encoder_valid)
+    return fp8_scores.quantize_scores_cuda(q, k, plan, encoder_valid, lse_scale)
 
 
 def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "default"):
@@ -248,16 +248,17 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "defau
     if encoder_valid is not None:
         encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()
         valid_ptr = encoder_valid.data_ptr()
-    q_in, k_in = q, k
-    q_descale = k_descale = None
+    q_in, k_in, scaled = q, k, None
     if fp8:
-        q_in, q_descale, k_in, k_descale, k_mean = _fp8_inputs(q, k, plan, encoder_valid, device_plan.family)
+        lse_scale = (scale or q.shape[-1] ** -0.5) if return_lse else None
+        scaled = _fp8_inputs(q, k, plan, encoder_valid, device_plan.family, lse_scale)
+        q_in, k_in = scaled.q, scaled.k
     _cuda.attention(plan.core, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q_in),
                     _tensor(k_in), _tensor(v), _tensor(out), _DTYPE_NAMES.get(v.dtype, str(v.dtype)),
                     lse.data_ptr() if lse is not None else 0, valid_ptr, float(scale or 0.0),
                     stream.cuda_stream, device_plan.family,
-                    q_descale.data_ptr() if fp8 else 0, k_descale.data_ptr() if fp8 else 0)
+                    scaled.q_descale.data_ptr() if fp8 else 0, scaled.k_descale.data_ptr() if fp8 else 0)
     device_plan.used(stream, capturing)
     if fp8 and lse is not None:  # the kernel saw k smoothed
-        lse = fp8_scores.add_mean_scores(lse, q, k_mean, scale or q.shape[-1] ** -0.5)
+        lse = fp8_scores.add_mean_scores(lse, scaled.mean_scores)
     return out, lse

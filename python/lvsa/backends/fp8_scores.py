@@ -22,7 +22,7 @@ valid tokens of q or k makes that head's scale non-finite and its whole output N
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -74,28 +74,103 @@ def smoothed(k: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor
     return k - mean, mean
 
 
-def quantize_scores(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor]):
-    """q and k as the fp8-score kernels take them, encoder padding zeroed: ``(q values, q descale,
-    k values, k descale, k mean)`` with q ≈ q values · q descale and k ≈ k values · k descale + k mean
-    (``[B, Hkv, D]`` float32, the mean over the valid tokens' sequence rounded to k's dtype)."""
+class ScoreInputs(NamedTuple):
+    """q and k as the fp8-score kernels take them: q ≈ q · q_descale and k ≈ k · k_descale + k_mean
+    (values float8_e4m3fn ``[B, S, H, D]``, descales float32 ``[B, H]``, k's mean float32 ``[B, Hkv,
+    D]``, rounded to k's dtype), and the scores of q against k's mean ``[B, Hq, Sq]`` float32 that
+    the lse needs back (None unless asked for)."""
+    q: torch.Tensor
+    q_descale: torch.Tensor
+    k: torch.Tensor
+    k_descale: torch.Tensor
+    k_mean: torch.Tensor
+    mean_scores: Optional[torch.Tensor]
+
+
+def quantize_scores(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor],
+                    lse_scale: Optional[float] = None) -> ScoreInputs:
+    """:class:`ScoreInputs` of q and k in PyTorch ops, on any device, encoder padding zeroed: the
+    reference of :func:`quantize_scores_cuda` and the CPU's emulation of fp8 scores. With
+    ``lse_scale``, also the mean's scores at that softmax scale."""
     B = q.shape[0]
     q_pad = padding_mask(plan, B, q.shape[1], encoder_valid, q.device)
     k_pad = padding_mask(plan, B, k.shape[1], encoder_valid, k.device)
     k_smoothed, k_mean = smoothed(k, k_pad)
     q8, q_descale = quantize(q, q_pad)
     k8, k_descale = quantize(k_smoothed, k_pad)
-    return q8, q_descale, k8, k_descale, k_mean[:, 0].float()
+    k_mean = k_mean[:, 0].float()
+    return ScoreInputs(q8, q_descale, k8, k_descale, k_mean,
+                       None if lse_scale is None else mean_scores(q, k_mean, lse_scale))
 
 
-def add_mean_scores(lse: torch.Tensor, q: torch.Tensor, k_mean: torch.Tensor, scale: float) -> torch.Tensor:
-    """The log-sum-exp ``[B, Hq, Sq]`` of the scores of k from that of the smoothed k's, which the
-    kernel returns: each row's lse grows by its query's score against k's mean, scale · q · mean,
-    from the 16-bit q (the mean's scores need not carry e4m3's rounding). Rows without keys (padded
-    encoder queries, whose q may hold anything) stay -inf."""
+def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor],
+                         lse_scale: Optional[float] = None) -> ScoreInputs:
+    """:func:`quantize_scores` in LVSA's CUDA kernels (``lvsa._cuda.score_stats`` and
+    ``score_quantize``: two reads of q and of k, one e4m3 write), as the cuda backend runs it. The
+    same values, but for k's mean, whose float32 sum adds in another order (rarely one bfloat16
+    rounding step apart, which moves k's values in that feature by as much)."""
+    from .. import _cuda  # noqa: PLC0415 - the cuda backend's module, built with it
+
+    for name, x in (("q", q), ("k", k)):
+        if not x.is_cuda or x.dtype != torch.bfloat16:
+            raise ValueError(f"lvsa: fp8 scores: the CUDA quantiser takes bfloat16 CUDA tensors, got {name} "
+                             f"{x.dtype} on {x.device}")
+    device = q.device.index if q.device.index is not None else torch.cuda.current_device()
+    stream = torch.cuda.current_stream(q.device).cuda_stream
+    valid = None if encoder_valid is None else encoder_valid.to(device=q.device, dtype=torch.int32).contiguous()
+
+    def padding(x):  # the padded rows' description (none for a tensor of the video tokens only)
+        g = plan.geometry
+        if valid is None or g.encoder_len == 0 or x.shape[1] != g.seq_len:
+            return 0, 0, 0
+        return valid.data_ptr(), g.encoder_begin, g.encoder_len
+
+    def stats(x):  # per (batch, head, feature): the sum, min and max over the unpadded rows
+        chunks = -(-x.shape[1] // _cuda.score_stats_chunk_rows)
+        partial = x.new_empty((3, chunks, *x.shape[0:1], *x.shape[2:]), dtype=torch.float32)
+        _cuda.score_stats(device, (x.data_ptr(), x.shape, x.stride()), *padding(x), partial[0].data_ptr(),
+                          partial[1].data_ptr(), partial[2].data_ptr(), stream)
+        return partial[0].sum(0), partial[1].amin(0), partial[2].amax(0)
+
+    def values(x, descale, mean=None, score_mean=None, group=1):
+        out = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device=x.device)
+        scores = None
+        if score_mean is not None:
+            scores = torch.empty((x.shape[0], x.shape[1], x.shape[2]), dtype=torch.float32, device=x.device)
+        _cuda.score_quantize(device, (x.data_ptr(), x.shape, x.stride()), *padding(x), descale.data_ptr(),
+                             0 if mean is None else mean.data_ptr(),
+                             0 if score_mean is None else score_mean.data_ptr(), group,
+                             float(lse_scale or 0.0), 0 if scores is None else scores.data_ptr(), out.data_ptr(),
+                             stream)
+        return out, scores
+
+    tiny = torch.finfo(torch.float32).tiny
+    _, q_min, q_max = stats(q)
+    q_descale = torch.maximum(q_max.amax(-1), -q_min.amin(-1)).clamp_min(tiny) / E4M3_MAX
+    k_sum, k_min, k_max = stats(k)
+    k_mean = (k_sum / k.shape[1]).to(k.dtype).float()  # padded rows count as zeros, as in smoothed()
+    # max |bfloat16(k - mean)| over the rows: the largest distance of either extreme from the mean.
+    k_amax = torch.maximum(k_max - k_mean, k_mean - k_min).to(k.dtype).float().amax(-1)
+    k_descale = k_amax.clamp_min(tiny) / E4M3_MAX
+    k8, _ = values(k, k_descale, mean=k_mean.contiguous())
+    q8, scores = values(q, q_descale.contiguous(), score_mean=None if lse_scale is None else k_mean.contiguous(),
+                        group=q.shape[2] // k.shape[2])
+    return ScoreInputs(q8, q_descale, k8, k_descale, k_mean, None if scores is None else scores.permute(0, 2, 1))
+
+
+def mean_scores(q: torch.Tensor, k_mean: torch.Tensor, scale: float) -> torch.Tensor:
+    """``[B, Hq, Sq]`` float32: each query's score against its key head's mean, scale · q · mean, from
+    the 16-bit q (the mean's scores need not carry e4m3's rounding)."""
     group = q.shape[2] // k_mean.shape[1]
     mean = k_mean.repeat_interleave(group, dim=1)  # of each query head's key head
-    shift = scale * torch.einsum("bshd,bhd->bhs", q.float(), mean)
-    return torch.where(lse == float("-inf"), lse, lse + shift)
+    return scale * torch.einsum("bshd,bhd->bhs", q.float(), mean)
+
+
+def add_mean_scores(lse: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    """The log-sum-exp ``[B, Hq, Sq]`` of the scores of k from that of the smoothed k's, which the
+    kernel returns: each row's lse grows by its query's score against k's mean (``mean_scores``).
+    Rows without keys (padded encoder queries, whose q may hold anything) stay -inf."""
+    return torch.where(lse == float("-inf"), lse, lse + scores)
 
 
 def dequantize(values: torch.Tensor, descale: torch.Tensor) -> torch.Tensor:
