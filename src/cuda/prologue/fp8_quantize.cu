@@ -11,8 +11,8 @@
 // not of |x|, because k's scale is that of k less its mean: max |k - mean| over the rows is
 // max(max k - mean, mean - min k) per feature.
 //
-// Values: one thread per 8 features (a 16-byte load, an 8-byte store); q's dot product with
-// k's mean is reduced over the head's threads with shuffles.
+// Values: one thread per 8 features (a 16-byte load, an 8-byte store), a block per 16 rows;
+// q's dot product with k's mean is reduced over the head's threads with shuffles.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
@@ -28,15 +28,24 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kStatVec = 4;      // features per thread in the statistics (an 8-byte load)
 constexpr int kQuantizeVec = 8;  // features per thread in the values (a 16-byte load)
+// Rows per block of the values: 32-bit index arithmetic within a block (64-bit divisions per
+// element cost more than the memory traffic).
+constexpr int kQuantizeRows = 16;
 
 // NaN-propagating min and max (fminf/fmaxf drop NaN): once NaN, it stays.
 __device__ inline float max_keeping_nan(float m, float v) { return (v > m || v != v) ? v : m; }
 __device__ inline float min_keeping_nan(float m, float v) { return (v < m || v != v) ? v : m; }
 
-__device__ inline bool padded(const ScoreTensor& x, int64_t b, int64_t row) {
-  if (!x.encoder_valid) return false;
+// The padded rows [begin, end) of batch b (empty without padding), read once per block.
+struct PaddedRows {
+  int64_t begin = 0, end = 0;
+  __device__ bool contains(int64_t row) const { return row >= begin && row < end; }
+};
+
+__device__ inline PaddedRows padded_rows(const ScoreTensor& x, int64_t b) {
+  if (!x.encoder_valid) return {};
   const int64_t valid = min(max(int64_t(x.encoder_valid[b]), int64_t(0)), x.encoder_len);
-  return row >= x.encoder_begin + valid && row < x.encoder_begin + x.encoder_len;
+  return {x.encoder_begin + valid, x.encoder_begin + x.encoder_len};
 }
 
 __device__ inline const __nv_bfloat16* row_of(const ScoreTensor& x, int64_t b, int64_t row, int h) {
@@ -57,10 +66,13 @@ __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams 
   float sum[kStatVec], lo[kStatVec], hi[kStatVec];
 #pragma unroll
   for (int i = 0; i < kStatVec; ++i) sum[i] = 0.0f, lo[i] = INFINITY, hi[i] = -INFINITY;
+  const PaddedRows padded = padded_rows(x, b);
+  const __nv_bfloat16* at = row_of(x, b, begin + group, h) + feature;
+  const int64_t step = row_groups * x.row_stride;
 #pragma unroll 4
-  for (int64_t row = begin + group; row < end; row += row_groups) {
-    if (padded(x, b, row)) continue;
-    const uint2 raw = *reinterpret_cast<const uint2*>(row_of(x, b, row, h) + feature);
+  for (int64_t row = begin + group; row < end; row += row_groups, at += step) {
+    if (padded.contains(row)) continue;
+    const uint2 raw = *reinterpret_cast<const uint2*>(at);
     const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
 #pragma unroll
     for (int i = 0; i < kStatVec / 2; ++i) {
@@ -94,56 +106,65 @@ __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams 
 __global__ void __launch_bounds__(kThreads) score_quantize_kernel(ScoreQuantizeParams p) {
   const ScoreTensor& x = p.x;
   const int lanes = x.head_dim / kQuantizeVec;  // threads of one (row, head), adjacent in a warp
-  const int64_t vectors = x.batch * x.rows * x.heads * lanes;
-  const int64_t index = int64_t(blockIdx.x) * kThreads + threadIdx.x;
-  // Threads past the end stay for the shuffles, with nothing to load or store.
-  const bool active = index < vectors;
-  const int64_t head_row = active ? index / lanes : 0;  // (b * rows + row) * heads + h
-  const int feature = int(index % lanes) * kQuantizeVec;
-  const int h = int(head_row % x.heads);
-  const int64_t row = (head_row / x.heads) % x.rows, b = head_row / (int64_t(x.heads) * x.rows);
-  const bool skip = !active || padded(x, b, row);
+  const int row_vectors = x.heads * lanes;
+  const int64_t b = blockIdx.y;
+  const int64_t first_row = int64_t(blockIdx.x) * kQuantizeRows;
+  const int rows = int(min(int64_t(kQuantizeRows), x.rows - first_row));
+  const float* descales = p.descale + b * x.heads;
+  const PaddedRows padded = padded_rows(x, b);
+  // The block's vectors in row-major order; the bound is the same for every thread of a warp,
+  // so threads past the end stay for the shuffles, with nothing to load or store.
+  for (int base = 0; base < rows * row_vectors; base += kThreads) {
+    const int index = base + int(threadIdx.x);
+    const bool active = index < rows * row_vectors;
+    const int r = active ? index / row_vectors : 0;
+    const int in_row = index - r * row_vectors;
+    const int h = in_row / lanes, feature = (in_row - h * lanes) * kQuantizeVec;
+    const int64_t row = first_row + r;
+    const bool skip = !active || padded.contains(row);
 
-  float e[kQuantizeVec];
-  if (!skip) {
-    const uint4 raw = *reinterpret_cast<const uint4*>(row_of(x, b, row, h) + feature);
-    const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+    float e[kQuantizeVec];
+    if (!skip) {
+      const uint4 raw = *reinterpret_cast<const uint4*>(row_of(x, b, row, h) + feature);
+      const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
 #pragma unroll
-    for (int i = 0; i < kQuantizeVec / 2; ++i) {
-      const float2 f = __bfloat1622float2(pairs[i]);
-      e[2 * i] = f.x, e[2 * i + 1] = f.y;
+      for (int i = 0; i < kQuantizeVec / 2; ++i) {
+        const float2 f = __bfloat1622float2(pairs[i]);
+        e[2 * i] = f.x, e[2 * i + 1] = f.y;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kQuantizeVec; ++i) e[i] = 0.0f;
     }
-  } else {
-#pragma unroll
-    for (int i = 0; i < kQuantizeVec; ++i) e[i] = 0.0f;
-  }
+    const int64_t head_row = (b * x.rows + row) * x.heads + h;
 
-  if (p.score_mean) {
-    const float* mean = p.score_mean + (b * (x.heads / p.group) + h / p.group) * x.head_dim + feature;
-    float dot = 0.0f;
+    if (p.score_mean) {
+      const float* mean = p.score_mean + (b * (x.heads / p.group) + h / p.group) * x.head_dim + feature;
+      float dot = 0.0f;
 #pragma unroll
-    for (int i = 0; i < kQuantizeVec; ++i) dot += e[i] * mean[i];
-    for (int offset = lanes / 2; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-    if (active && feature == 0) p.mean_scores[head_row] = p.score_scale * dot;
-  }
-  if (!active) return;
-
-  uint2 packed = make_uint2(0, 0);  // a padded row: zeros
-  if (!skip) {
-    const float descale = p.descale[b * x.heads + h];
-    if (p.mean) {
-      // Rounded to bfloat16 as the 16-bit subtraction k - mean of the reference rounds it.
-      const float* mean = p.mean + (b * x.heads + h) * x.head_dim + feature;
-#pragma unroll
-      for (int i = 0; i < kQuantizeVec; ++i) e[i] = __bfloat162float(__float2bfloat16_rn(e[i] - mean[i]));
+      for (int i = 0; i < kQuantizeVec; ++i) dot += e[i] * mean[i];
+      for (int offset = lanes / 2; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+      if (active && feature == 0) p.mean_scores[head_row] = p.score_scale * dot;
     }
-    auto* out = reinterpret_cast<__nv_fp8x2_storage_t*>(&packed);
+    if (!active) continue;
+
+    uint2 packed = make_uint2(0, 0);  // a padded row: zeros
+    if (!skip) {
+      const float descale = descales[h];
+      if (p.mean) {
+        // Rounded to bfloat16 as the 16-bit subtraction k - mean of the reference rounds it.
+        const float* mean = p.mean + (b * x.heads + h) * x.head_dim + feature;
 #pragma unroll
-    for (int i = 0; i < kQuantizeVec / 2; ++i)  // IEEE division: --use_fast_math would approximate '/'
-      out[i] = __nv_cvt_float2_to_fp8x2(make_float2(__fdiv_rn(e[2 * i], descale), __fdiv_rn(e[2 * i + 1], descale)),
-                                        __NV_SATFINITE, __NV_E4M3);
+        for (int i = 0; i < kQuantizeVec; ++i) e[i] = __bfloat162float(__float2bfloat16_rn(e[i] - mean[i]));
+      }
+      auto* out = reinterpret_cast<__nv_fp8x2_storage_t*>(&packed);
+#pragma unroll
+      for (int i = 0; i < kQuantizeVec / 2; ++i)  // IEEE division: --use_fast_math would approximate '/'
+        out[i] = __nv_cvt_float2_to_fp8x2(
+            make_float2(__fdiv_rn(e[2 * i], descale), __fdiv_rn(e[2 * i + 1], descale)), __NV_SATFINITE, __NV_E4M3);
+    }
+    *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.out) + head_row * x.head_dim + feature) = packed;
   }
-  *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.out) + head_row * x.head_dim + feature) = packed;
 }
 
 [[noreturn]] void fail(const char* kernel, const std::string& message) {
@@ -181,9 +202,9 @@ void score_quantize(const ScoreQuantizeParams& p, cudaStream_t stream) {
   check(p.x, kQuantizeVec, "score_quantize");
   if (p.score_mean && (p.group <= 0 || p.x.heads % p.group != 0 || !p.mean_scores))
     fail("score_quantize", "mean scores need a group dividing the heads and a mean_scores output");
-  const int64_t threads = p.x.batch * p.x.rows * p.x.heads * (p.x.head_dim / kQuantizeVec);
-  if (threads == 0) return;
-  score_quantize_kernel<<<unsigned((threads + kThreads - 1) / kThreads), kThreads, 0, stream>>>(p);
+  if (p.x.batch == 0 || p.x.rows == 0) return;
+  const dim3 grid(unsigned((p.x.rows + kQuantizeRows - 1) / kQuantizeRows), unsigned(p.x.batch));
+  score_quantize_kernel<<<grid, kThreads, 0, stream>>>(p);
   launched("launching score_quantize");
 }
 
