@@ -56,12 +56,15 @@ def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor
     ``[B, H]``: x ≈ values * descale[b, h] (zeros where ``pad``)."""
     if pad is not None:
         x = x.masked_fill(pad[:, :, None, None], 0)
-    # The max-abs reduction, then the quotient (float32: a 16-bit x divided by float32 factors
-    # promotes, with no float32 copy of x) and the cast.
+    # The max-abs reduction, then the product with the scale's reciprocal (float32: a 16-bit x
+    # times float32 factors promotes, with no float32 copy of x; a product, as the CUDA kernel
+    # computes it, where a division per element would cost more than the pass's memory traffic)
+    # and the cast.
     amax = torch.linalg.vector_norm(x, ord=float("inf"), dim=(1, 3)).float()
-    # An all-zero head keeps a positive factor: its values quantise to zeros either way.
-    descale = amax.clamp_min(torch.finfo(torch.float32).tiny) / E4M3_MAX
-    values = (x / descale[:, None, :, None]).to(torch.float8_e4m3fn)
+    # An all-zero head keeps a positive factor with a finite reciprocal: its values quantise to
+    # zeros either way.
+    descale = (amax / E4M3_MAX).clamp_min(torch.finfo(torch.float32).tiny)
+    values = (x * (1 / descale)[:, None, :, None]).to(torch.float8_e4m3fn)
     return values.contiguous(), descale.contiguous()
 
 
@@ -146,12 +149,12 @@ def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: 
 
     tiny = torch.finfo(torch.float32).tiny
     _, q_min, q_max = stats(q)
-    q_descale = torch.maximum(q_max.amax(-1), -q_min.amin(-1)).clamp_min(tiny) / E4M3_MAX
+    q_descale = (torch.maximum(q_max.amax(-1), -q_min.amin(-1)) / E4M3_MAX).clamp_min(tiny)
     k_sum, k_min, k_max = stats(k)
     k_mean = (k_sum / k.shape[1]).to(k.dtype).float()  # padded rows count as zeros, as in smoothed()
     # max |bfloat16(k - mean)| over the rows: the largest distance of either extreme from the mean.
     k_amax = torch.maximum(k_max - k_mean, k_mean - k_min).to(k.dtype).float().amax(-1)
-    k_descale = k_amax.clamp_min(tiny) / E4M3_MAX
+    k_descale = (k_amax / E4M3_MAX).clamp_min(tiny)
     k8, _ = values(k, k_descale, mean=k_mean.contiguous())
     q8, scores = values(q, q_descale.contiguous(), score_mean=None if lse_scale is None else k_mean.contiguous(),
                         group=q.shape[2] // k.shape[2])

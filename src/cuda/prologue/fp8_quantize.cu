@@ -11,8 +11,9 @@
 // not of |x|, because k's scale is that of k less its mean: max |k - mean| over the rows is
 // max(max k - mean, mean - min k) per feature.
 //
-// Values: one thread per 8 features (a 16-byte load, an 8-byte store), a block per 16 rows;
-// q's dot product with k's mean is reduced over the head's threads with shuffles.
+// Both: one thread per 8 features (16-byte loads), four loads in flight per thread. Values: a
+// block per 16 rows, an 8-byte store per thread; q's dot product with k's mean is reduced over
+// the head's threads with shuffles.
 #include <cuda_bf16.h>
 #include <cuda_fp8.h>
 
@@ -26,10 +27,12 @@ namespace lvsa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kStatVec = 4;      // features per thread in the statistics (an 8-byte load)
-constexpr int kQuantizeVec = 8;  // features per thread in the values (a 16-byte load)
-// Rows per block of the values: 32-bit index arithmetic within a block (64-bit divisions per
-// element cost more than the memory traffic).
+constexpr int kVec = 8;  // features per thread: a 16-byte load
+// Loads each thread issues before it uses them: bytes in flight per SM are what a pass over
+// memory is bound by (one 16-byte load per thread at a time reads at a fraction of HBM's rate).
+constexpr int kUnroll = 4;
+// Rows per block of the values: 32-bit index arithmetic within a block (a 64-bit division per
+// vector costs more than its memory traffic).
 constexpr int kQuantizeRows = 16;
 
 // NaN-propagating min and max (fminf/fmaxf drop NaN): once NaN, it stays.
@@ -52,41 +55,55 @@ __device__ inline const __nv_bfloat16* row_of(const ScoreTensor& x, int64_t b, i
   return static_cast<const __nv_bfloat16*>(x.x) + b * x.batch_stride + row * x.row_stride + h * x.head_stride;
 }
 
+__device__ inline void unpack(const uint4& raw, float (&e)[kVec]) {
+  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < kVec / 2; ++i) {
+    const float2 f = __bfloat1622float2(pairs[i]);
+    e[2 * i] = f.x, e[2 * i + 1] = f.y;
+  }
+}
+
 __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams p) {
   const ScoreTensor& x = p.x;
-  const int lanes = x.head_dim / kStatVec;  // threads across one row
+  const int lanes = x.head_dim / kVec;      // threads across one row
   const int row_groups = kThreads / lanes;  // rows read side by side
-  const int feature = (threadIdx.x % lanes) * kStatVec;
+  const int feature = (threadIdx.x % lanes) * kVec;
   const int group = threadIdx.x / lanes;
   const int h = blockIdx.y;
   const int64_t b = blockIdx.z;
   const int64_t begin = int64_t(blockIdx.x) * kScoreStatsChunkRows;
   const int64_t end = min(begin + kScoreStatsChunkRows, x.rows);
-
-  float sum[kStatVec], lo[kStatVec], hi[kStatVec];
-#pragma unroll
-  for (int i = 0; i < kStatVec; ++i) sum[i] = 0.0f, lo[i] = INFINITY, hi[i] = -INFINITY;
   const PaddedRows padded = padded_rows(x, b);
-  const __nv_bfloat16* at = row_of(x, b, begin + group, h) + feature;
-  const int64_t step = row_groups * x.row_stride;
-#pragma unroll 4
-  for (int64_t row = begin + group; row < end; row += row_groups, at += step) {
-    if (padded.contains(row)) continue;
-    const uint2 raw = *reinterpret_cast<const uint2*>(at);
-    const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+  const __nv_bfloat16* base = row_of(x, b, 0, h) + feature;
+
+  float sum[kVec], lo[kVec], hi[kVec];
 #pragma unroll
-    for (int i = 0; i < kStatVec / 2; ++i) {
-      const float2 f = __bfloat1622float2(pairs[i]);
-      sum[2 * i] += f.x, sum[2 * i + 1] += f.y;
-      lo[2 * i] = min_keeping_nan(lo[2 * i], f.x), lo[2 * i + 1] = min_keeping_nan(lo[2 * i + 1], f.y);
-      hi[2 * i] = max_keeping_nan(hi[2 * i], f.x), hi[2 * i + 1] = max_keeping_nan(hi[2 * i + 1], f.y);
+  for (int i = 0; i < kVec; ++i) sum[i] = 0.0f, lo[i] = INFINITY, hi[i] = -INFINITY;
+  for (int64_t row0 = begin + group; row0 < end; row0 += int64_t(kUnroll) * row_groups) {
+    uint4 raw[kUnroll];
+    bool live[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int64_t row = row0 + int64_t(u) * row_groups;
+      live[u] = row < end && !padded.contains(row);
+      if (live[u]) raw[u] = *reinterpret_cast<const uint4*>(base + row * x.row_stride);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      if (!live[u]) continue;
+      float e[kVec];
+      unpack(raw[u], e);
+#pragma unroll
+      for (int i = 0; i < kVec; ++i)
+        sum[i] += e[i], lo[i] = min_keeping_nan(lo[i], e[i]), hi[i] = max_keeping_nan(hi[i], e[i]);
     }
   }
 
   // The row groups' partials, reduced by one thread per feature in a fixed order.
-  __shared__ float shared[3][kThreads * kStatVec];
+  __shared__ float shared[3][kThreads * kVec];
 #pragma unroll
-  for (int i = 0; i < kStatVec; ++i) {
+  for (int i = 0; i < kVec; ++i) {
     const int at = group * x.head_dim + feature + i;
     shared[0][at] = sum[i], shared[1][at] = lo[i], shared[2][at] = hi[i];
   }
@@ -105,65 +122,65 @@ __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams 
 
 __global__ void __launch_bounds__(kThreads) score_quantize_kernel(ScoreQuantizeParams p) {
   const ScoreTensor& x = p.x;
-  const int lanes = x.head_dim / kQuantizeVec;  // threads of one (row, head), adjacent in a warp
+  const int lanes = x.head_dim / kVec;  // threads of one (row, head), adjacent in a warp
   const int row_vectors = x.heads * lanes;
   const int64_t b = blockIdx.y;
   const int64_t first_row = int64_t(blockIdx.x) * kQuantizeRows;
-  const int rows = int(min(int64_t(kQuantizeRows), x.rows - first_row));
-  const float* descales = p.descale + b * x.heads;
+  const int vectors = int(min(int64_t(kQuantizeRows), x.rows - first_row)) * row_vectors;
   const PaddedRows padded = padded_rows(x, b);
-  // The block's vectors in row-major order; the bound is the same for every thread of a warp,
-  // so threads past the end stay for the shuffles, with nothing to load or store.
-  for (int base = 0; base < rows * row_vectors; base += kThreads) {
-    const int index = base + int(threadIdx.x);
-    const bool active = index < rows * row_vectors;
-    const int r = active ? index / row_vectors : 0;
-    const int in_row = index - r * row_vectors;
-    const int h = in_row / lanes, feature = (in_row - h * lanes) * kQuantizeVec;
-    const int64_t row = first_row + r;
-    const bool skip = !active || padded.contains(row);
-
-    float e[kQuantizeVec];
-    if (!skip) {
-      const uint4 raw = *reinterpret_cast<const uint4*>(row_of(x, b, row, h) + feature);
-      const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+  // The block's vectors in row-major order, kUnroll loads per thread in flight. The loop bound
+  // is the same for every thread of a warp: threads past the end stay for the shuffles, with
+  // nothing to load or store.
+  for (int base = 0; base < vectors; base += kThreads * kUnroll) {
+    uint4 raw[kUnroll];
+    int h[kUnroll], feature[kUnroll];
+    int64_t row[kUnroll];
+    bool active[kUnroll], live[kUnroll];
 #pragma unroll
-      for (int i = 0; i < kQuantizeVec / 2; ++i) {
-        const float2 f = __bfloat1622float2(pairs[i]);
-        e[2 * i] = f.x, e[2 * i + 1] = f.y;
+    for (int u = 0; u < kUnroll; ++u) {
+      const int index = base + u * kThreads + int(threadIdx.x);
+      active[u] = index < vectors;
+      const int r = active[u] ? index / row_vectors : 0;
+      const int in_row = index - r * row_vectors;
+      h[u] = in_row / lanes;
+      feature[u] = (in_row - h[u] * lanes) * kVec;
+      row[u] = first_row + r;
+      live[u] = active[u] && !padded.contains(row[u]);
+      raw[u] = live[u] ? *reinterpret_cast<const uint4*>(row_of(x, b, row[u], h[u]) + feature[u]) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float e[kVec];
+      unpack(raw[u], e);  // a padded row or none: zeros
+      const int64_t head_row = (b * x.rows + row[u]) * x.heads + h[u];
+      if (p.score_mean) {
+        const float* mean = p.score_mean + (b * (x.heads / p.group) + h[u] / p.group) * x.head_dim + feature[u];
+        float dot = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kVec; ++i) dot += e[i] * mean[i];
+        for (int offset = lanes / 2; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
+        if (active[u] && feature[u] == 0) p.mean_scores[head_row] = p.score_scale * dot;
       }
-    } else {
+      if (!active[u]) continue;
+      uint2 packed = make_uint2(0, 0);  // a padded row: zeros
+      if (live[u]) {
+        // x times the reciprocal of its scale, as the reference computes it (an IEEE reciprocal:
+        // --use_fast_math would approximate 1 / descale).
+        const float inverse = __frcp_rn(p.descale[b * x.heads + h[u]]);
+        if (p.mean) {
+          // Rounded to bfloat16 as the 16-bit subtraction k - mean of the reference rounds it.
+          const float* mean = p.mean + (b * x.heads + h[u]) * x.head_dim + feature[u];
 #pragma unroll
-      for (int i = 0; i < kQuantizeVec; ++i) e[i] = 0.0f;
-    }
-    const int64_t head_row = (b * x.rows + row) * x.heads + h;
-
-    if (p.score_mean) {
-      const float* mean = p.score_mean + (b * (x.heads / p.group) + h / p.group) * x.head_dim + feature;
-      float dot = 0.0f;
+          for (int i = 0; i < kVec; ++i) e[i] = __bfloat162float(__float2bfloat16_rn(e[i] - mean[i]));
+        }
+        auto* out = reinterpret_cast<__nv_fp8x2_storage_t*>(&packed);
 #pragma unroll
-      for (int i = 0; i < kQuantizeVec; ++i) dot += e[i] * mean[i];
-      for (int offset = lanes / 2; offset > 0; offset /= 2) dot += __shfl_xor_sync(0xffffffffu, dot, offset);
-      if (active && feature == 0) p.mean_scores[head_row] = p.score_scale * dot;
-    }
-    if (!active) continue;
-
-    uint2 packed = make_uint2(0, 0);  // a padded row: zeros
-    if (!skip) {
-      const float descale = descales[h];
-      if (p.mean) {
-        // Rounded to bfloat16 as the 16-bit subtraction k - mean of the reference rounds it.
-        const float* mean = p.mean + (b * x.heads + h) * x.head_dim + feature;
-#pragma unroll
-        for (int i = 0; i < kQuantizeVec; ++i) e[i] = __bfloat162float(__float2bfloat16_rn(e[i] - mean[i]));
+        for (int i = 0; i < kVec / 2; ++i)
+          out[i] = __nv_cvt_float2_to_fp8x2(make_float2(e[2 * i] * inverse, e[2 * i + 1] * inverse), __NV_SATFINITE,
+                                            __NV_E4M3);
       }
-      auto* out = reinterpret_cast<__nv_fp8x2_storage_t*>(&packed);
-#pragma unroll
-      for (int i = 0; i < kQuantizeVec / 2; ++i)  // IEEE division: --use_fast_math would approximate '/'
-        out[i] = __nv_cvt_float2_to_fp8x2(
-            make_float2(__fdiv_rn(e[2 * i], descale), __fdiv_rn(e[2 * i + 1], descale)), __NV_SATFINITE, __NV_E4M3);
+      *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.out) + head_row * x.head_dim + feature[u]) = packed;
     }
-    *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.out) + head_row * x.head_dim + feature) = packed;
   }
 }
 
@@ -190,7 +207,7 @@ void launched(const char* what) {
 }  // namespace
 
 void score_stats(const ScoreStatsParams& p, cudaStream_t stream) {
-  check(p.x, kStatVec, "score_stats");
+  check(p.x, kVec, "score_stats");
   if (p.x.batch == 0 || p.x.rows == 0) return;
   const dim3 grid(unsigned((p.x.rows + kScoreStatsChunkRows - 1) / kScoreStatsChunkRows), unsigned(p.x.heads),
                   unsigned(p.x.batch));
@@ -199,7 +216,7 @@ void score_stats(const ScoreStatsParams& p, cudaStream_t stream) {
 }
 
 void score_quantize(const ScoreQuantizeParams& p, cudaStream_t stream) {
-  check(p.x, kQuantizeVec, "score_quantize");
+  check(p.x, kVec, "score_quantize");
   if (p.score_mean && (p.group <= 0 || p.x.heads % p.group != 0 || !p.mean_scores))
     fail("score_quantize", "mean scores need a group dividing the heads and a mean_scores output");
   if (p.x.batch == 0 || p.x.rows == 0) return;
