@@ -15,6 +15,7 @@ unsharded self again. On GPUs, Wan also runs under diffusers' own ``enable_paral
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import socket
@@ -204,6 +205,7 @@ def _refusals(degree: int) -> dict:
 
 
 def main(report: str) -> None:
+    faulthandler.enable()  # a rank that aborts prints every thread's stack (the test shows stderr)
     device = lvsa.parallel.init_process_group()
     degree = torch.distributed.get_world_size()
     rank = torch.distributed.get_rank()

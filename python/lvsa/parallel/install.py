@@ -10,6 +10,7 @@ processors must keep attending locally (their queries are the rank's tokens, the
 
 from __future__ import annotations
 
+import atexit
 import weakref
 from typing import Callable
 
@@ -62,6 +63,11 @@ def check(transformers: dict[str, torch.nn.Module], adapters_by_name: dict, degr
 # (degree, default process group) -> ParallelConfig: built once per process group, since each build
 # makes new process groups (and NCCL communicators) that enabling LVSA again must not multiply.
 _configs: dict = {}
+# The configs hold their device mesh's process groups: released at exit, while the interpreter is
+# whole, rather than by its teardown, where a gloo process group's worker threads can abort the
+# process (PyTorch's own reports of "terminate called without an active exception"; the likely
+# cause of a CI run in which a gloo rank aborted so after its work and destroy_process_group).
+atexit.register(_configs.clear)
 
 
 def configure(degree: int):
