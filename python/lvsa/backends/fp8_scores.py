@@ -14,8 +14,9 @@ all keys share would add to it. Measured on the CPU with Gaussian inputs and a s
 twice their spread: 6.4e-2 relative error of the output without smoothing, 3.9e-2 with it, which
 is the error without any bias (docs/perf/cuda_sm90.md, v6).
 
-Encoder padding is never read by the kernels, but its values would enter a head's maximum and
-k's mean: they are zeroed first, so that NaN or Inf there cannot reach a scale. Inf or NaN in the
+Encoder padding is never read by the attention kernels, but its values would enter a head's
+maximum and k's mean: the CUDA pre-pass never reads it either, and the PyTorch reference zeroes it
+first, so that NaN or Inf there cannot reach a scale (a padded token counts as zeros in k's mean). Inf or NaN in the
 valid tokens of q or k makes that head's scale non-finite and its whole output NaN: unlike the
 16-bit path, fp8 scores cannot confine a non-finite input to the rows that attend it.
 """
