@@ -16,9 +16,10 @@ is the error without any bias (docs/perf/cuda_sm90.md, v6).
 
 Encoder padding is never read by the attention kernels, but its values would enter a head's
 maximum and k's mean: the CUDA pre-pass never reads it either, and the PyTorch reference zeroes it
-first, so that NaN or Inf there cannot reach a scale (a padded token counts as zeros in k's mean). Inf or NaN in the
-valid tokens of q or k makes that head's scale non-finite and its whole output NaN: unlike the
-16-bit path, fp8 scores cannot confine a non-finite input to the rows that attend it.
+first, so that NaN or Inf there cannot reach a scale (a padded token counts as zeros in k's mean).
+Inf or NaN in the valid tokens of q or k makes that head's scale non-finite and its whole output
+NaN: unlike the 16-bit path, fp8 scores cannot confine a non-finite input to the rows that attend
+it.
 """
 
 from __future__ import annotations
