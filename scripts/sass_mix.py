@@ -44,6 +44,8 @@ def main():
         arch = name.split()[0]
         family = "sm90" if "sm90" in name else "sm80"
         dtype = "bf16" if "bfloat16" in name else "fp16" if "half" in name else "?"
+        if "fp8_e4m3" in name:  # fp8 scores: the instantiation spec's e4m3/<dtype>
+            dtype = f"e4m3/{dtype}"
         args = " ".join(re.findall(r"Li(\d+)E", name))
         print(f"{' '.join([arch, family, dtype, args]):36s}" + "".join(f"{counts[op]:7d}" for op in OPS))
 
