@@ -189,7 +189,7 @@ __global__ void __launch_bounds__(kThreads) score_quantize_kernel(ScoreQuantizeP
 }
 
 void check(const ScoreTensor& x, int vec, const char* kernel) {
-  if (x.head_dim % vec != 0 || 32 % (x.head_dim / vec) != 0 || x.head_dim / vec == 0)
+  if (x.head_dim < vec || x.head_dim % vec != 0 || 32 % (x.head_dim / vec) != 0)
     fail(kernel, "head_dim must be " + std::to_string(vec) + " x (a divisor of 32), got " +
                      std::to_string(x.head_dim));
   if (reinterpret_cast<uintptr_t>(x.x) % 16 != 0 || x.batch_stride % 8 || x.row_stride % 8 || x.head_stride % 8)
