@@ -250,3 +250,23 @@ def test_enabled_wan_with_fp8_scores_says_so_and_stays_close(monkeypatch, cuda_k
     # Not a bound derived from the error per attention (it compounds over the layers): a sanity
     # limit, and the measured value in the message.
     assert 0 < relative < 0.1, f"fp8 scores move the output by {relative:.2%}"
+
+
+def test_cuda_quantiser_refuses_what_it_cannot_read():
+    """Wrong dtype or device from Python, and a head_dim or layout the kernels cannot take from the
+    C++ checks, each a clear error naming it."""
+    from lvsa import _cuda
+
+    plan = Planner(Geometry(3, 20), PatternConfig(reference=2)).step(0)
+    q = torch.randn((1, 60, 2, 128), dtype=torch.bfloat16, device=DEV)
+    with pytest.raises(ValueError, match="takes bfloat16 CUDA tensors, got q torch.float16"):
+        fp8_scores.quantize_scores_cuda(q.half(), q, plan, None)
+    with pytest.raises(ValueError, match="got k torch.bfloat16 on cpu"):
+        fp8_scores.quantize_scores_cuda(q, q.cpu(), plan, None)
+    stream = torch.cuda.current_stream().cuda_stream
+    sums = torch.empty((3, 1, 1, 2, 128), dtype=torch.float32, device=DEV)
+    for x, match in ((torch.randn((1, 60, 2, 12), dtype=torch.bfloat16, device=DEV), "head_dim must be 8 x"),
+                     (torch.randn((1, 60, 2, 136), dtype=torch.bfloat16, device=DEV)[..., 4:132], "16-byte aligned")):
+        with pytest.raises(ValueError, match=match):
+            _cuda.score_stats(DEV.index or 0, (x.data_ptr(), x.shape, x.stride()), 0, 0, 0, sums[0].data_ptr(),
+                              sums[1].data_ptr(), sums[2].data_ptr(), stream)
