@@ -7,8 +7,11 @@ a head share (as projections with a bias give).
 
 Schemes: e4m3 with one scale per (batch, head), what ``precision="fp8"`` runs
 (``lvsa.backends.fp8_scores``, K smoothed), the same without smoothing, and two int8 schemes the
-kernel could run at the same tensor rate (one scale per head, K smoothed; Q per token). Prints a
-table of relative L2 errors and writes it to ``<out>/score_precision_cpu_<date>.txt``.
+kernel could run at the same tensor rate (one scale per head, K smoothed; Q per token), and e4m3
+with the static scale that a per-head RMSNorm's bound allows (what the fused prologue could write
+without a pre-pass; measured on inputs RMS-normed per head, which every scheme also sees in its
+own columns). Prints a table of relative L2 errors and writes it to
+``<out>/score_precision_cpu_<date>.txt``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,17 @@ def _fp8(q, k, plan):
     return fp8_scores.dequantize(x.q, x.q_descale), fp8_scores.dequantize(x.k, x.k_descale)
 
 
+def _static(x: torch.Tensor) -> torch.Tensor:
+    """e4m3 with the one scale a per-head RMSNorm's output allows without reading it: |x| <= sqrt(D)
+    (weight 1), so descale = sqrt(D) / 448 (what the fused QK prologue could write directly)."""
+    descale = torch.full(x.shape[::2], x.shape[-1] ** 0.5 / fp8_scores.E4M3_MAX)
+    return fp8_scores.dequantize((x.float() / descale[:, None, :, None]).to(torch.float8_e4m3fn), descale)
+
+
+def _rms_normed(x: torch.Tensor) -> torch.Tensor:
+    return (x.float() * torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True))).to(x.dtype)
+
+
 SCHEMES = {
     "e4m3 per head, K smoothed (precision='fp8')": _fp8,
     "e4m3 per head, K not smoothed":
@@ -46,8 +60,11 @@ SCHEMES = {
         lambda q, k, plan: (_int8(q, (1, 3)), _int8(fp8_scores.smoothed(k, None)[0], (1, 3))),
     "int8 Q per token, K per head smoothed":
         lambda q, k, plan: (_int8(q, (3,)), _int8(fp8_scores.smoothed(k, None)[0], (1, 3))),
+    "e4m3 static scale sqrt(D)/448, K not smoothed (RMS-normed inputs only)":
+        lambda q, k, plan: (_static(q), _static(k)),
     "bf16 scores (the cpu backend)": None,
 }
+STATIC = "e4m3 static scale sqrt(D)/448, K not smoothed (RMS-normed inputs only)"
 
 
 def main(argv=None) -> None:
@@ -60,21 +77,28 @@ def main(argv=None) -> None:
     plan = Planner(Geometry(21, 200), PatternConfig(window=1, reference=5)).step(1)
     S, H = plan.geometry.seq_len, 2
     errors = {name: [] for name in SCHEMES}
-    for bias in args.bias:
+    columns = [(bias, normed) for bias in args.bias for normed in (False, True)]
+    for bias, normed in columns:
         q, k, v = (torch.randn(1, S, H, 128) for _ in range(3))
         k = k + bias * torch.randn(1, 1, H, 128)
         q, k, v = (x.bfloat16() for x in (q, k, v))
+        if normed:  # as a per-head RMSNorm (weight 1) leaves them: the fused prologue's output
+            q, k = _rms_normed(q), _rms_normed(k)
         exact = lvsa.attention(q.float(), k.float(), v.float(), plan, backend="reference").double()
         for name, scheme in SCHEMES.items():
+            if name == STATIC and not normed:  # its scale bounds normed values only
+                errors[name].append(None)
+                continue
             out = (lvsa.attention(q, k, v, plan, backend="cpu") if scheme is None
                    else lvsa.attention(*scheme(q, k, plan), v.float(), plan, backend="reference"))
             errors[name].append(float((out.double() - exact).norm() / exact.norm()))
     lines = [f"relative L2 error of the attention output against the bf16 inputs' exact attention "
              f"(T={plan.geometry.frames}, P={plan.geometry.tokens_per_frame}, H={H}, D=128, Gaussian; "
              f"CPU, torch {torch.__version__}, {_dt.date.today().isoformat()})",
-             "| scheme | " + " | ".join(f"K bias {b:g}" for b in args.bias) + " |",
-             "|---|" + "---|" * len(args.bias)]
-    lines += [f"| {name} | " + " | ".join(f"{e:.2e}" for e in errs) + " |" for name, errs in errors.items()]
+             "| scheme | " + " | ".join(f"K bias {b:g}{', RMS-normed' if n else ''}" for b, n in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    lines += [f"| {name} | " + " | ".join("n/a" if e is None else f"{e:.2e}" for e in errs) + " |"
+              for name, errs in errors.items()]
     text = "\n".join(lines)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
