@@ -3,7 +3,9 @@
 //
 // The same work in PyTorch ops (python/lvsa/backends/fp8_scores.py, kept as the reference) is
 // a chain of reductions over strided dimensions and float32 temporaries: 5.2 ms at Wan 2.1
-// 1.3B, T = 121 on an H200 (2026-12-02), a tenth of the kernel it feeds.
+// 1.3B, T = 121 on an H200 (2026-12-02), a tenth of the kernel it feeds; these two kernels take
+// 1.2 ms there for q and k together, against a 0.7 ms floor of their traffic
+// (docs/perf/cuda_sm90.md, v6).
 //
 // Statistics: one block per (chunk of rows, head, batch) keeps, per feature, the sum, minimum
 // and maximum over the chunk; the caller reduces the chunks (deterministically, in PyTorch), so
