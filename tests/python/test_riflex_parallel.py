@@ -13,6 +13,7 @@ is refused with a clear error, not rewritten from guessed positions.
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -96,6 +97,7 @@ def _rope_split_refusals(degree: int) -> dict:
 
 
 def main(report: str) -> None:
+    faulthandler.enable()  # a rank that aborts prints every thread's stack (the test shows stderr)
     device = lvsa.parallel.init_process_group()
     degree = torch.distributed.get_world_size()
     rank = torch.distributed.get_rank()

@@ -64,9 +64,8 @@ def check(transformers: dict[str, torch.nn.Module], adapters_by_name: dict, degr
 # makes new process groups (and NCCL communicators) that enabling LVSA again must not multiply.
 _configs: dict = {}
 # The configs hold their device mesh's process groups: released at exit, while the interpreter is
-# whole, rather than by its teardown, where a gloo process group's worker threads can abort the
-# process (PyTorch's own reports of "terminate called without an active exception"; the likely
-# cause of a CI run in which a gloo rank aborted so after its work and destroy_process_group).
+# whole, rather than by its teardown, where a process group's worker threads can abort the process
+# (PyTorch's reports of "terminate called without an active exception" at exit).
 atexit.register(_configs.clear)
 
 
