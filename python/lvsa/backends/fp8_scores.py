@@ -42,15 +42,26 @@ def inputs_reason(dtype, head_dim) -> Optional[str]:
     return None
 
 
-def padding_mask(plan, batch: int, seq: int, encoder_valid: Optional[torch.Tensor], device) -> Optional[torch.Tensor]:
-    """``[B, seq]`` True at the padded encoder tokens of a sequence of ``seq`` tokens (the whole
-    sequence, or the video tokens only, which hold none); None when nothing is padded."""
+def encoder_span(plan, seq: int, encoder_valid: Optional[torch.Tensor]) -> Optional[tuple[int, int]]:
+    """``(begin, length)`` of the encoder tokens whose tail ``encoder_valid`` pads, in a sequence of
+    ``seq`` tokens (the whole sequence, or the video tokens only, which hold none); None when
+    nothing can be padded."""
     g = plan.geometry
     if encoder_valid is None or g.encoder_len == 0 or seq != g.seq_len:
         return None
+    return g.encoder_begin, g.encoder_len
+
+
+def padding_mask(plan, batch: int, seq: int, encoder_valid: Optional[torch.Tensor], device) -> Optional[torch.Tensor]:
+    """``[B, seq]`` True at the padded encoder tokens of a sequence of ``seq`` tokens; None when
+    nothing is padded (``encoder_span``)."""
+    span = encoder_span(plan, seq, encoder_valid)
+    if span is None:
+        return None
+    begin, length = span
     pos = torch.arange(seq, device=device)
-    first_pad = g.encoder_begin + encoder_valid.to(device=device, dtype=torch.int64)
-    return (pos[None, :] >= first_pad[:, None]) & (pos[None, :] < g.encoder_begin + g.encoder_len)
+    first_pad = begin + encoder_valid.to(device=device, dtype=torch.int64)
+    return (pos[None, :] >= first_pad[:, None]) & (pos[None, :] < begin + length)
 
 
 def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,11 +135,9 @@ def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: 
     stream = torch.cuda.current_stream(q.device).cuda_stream
     valid = None if encoder_valid is None else encoder_valid.to(device=q.device, dtype=torch.int32).contiguous()
 
-    def padding(x):  # the padded rows' description (none for a tensor of the video tokens only)
-        g = plan.geometry
-        if valid is None or g.encoder_len == 0 or x.shape[1] != g.seq_len:
-            return 0, 0, 0
-        return valid.data_ptr(), g.encoder_begin, g.encoder_len
+    def padding(x):  # the kernels' description of x's padded rows: (valid_ptr, begin, length)
+        span = encoder_span(plan, x.shape[1], valid)
+        return (0, 0, 0) if span is None else (valid.data_ptr(), *span)
 
     def stats(x):  # per (batch, head, feature): the sum, min and max over the unpadded rows
         chunks = -(-x.shape[1] // _cuda.score_stats_chunk_rows)
