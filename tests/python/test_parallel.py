@@ -205,8 +205,7 @@ def _refusals(degree: int) -> dict:
 
 
 def main(report: str) -> None:
-    faulthandler.enable()  # a rank that aborts prints every thread's stack (the test shows stderr)
-    device = lvsa.parallel.init_process_group()
+    device = join_workers()
     degree = torch.distributed.get_world_size()
     rank = torch.distributed.get_rank()
     results: list = []
@@ -214,6 +213,13 @@ def main(report: str) -> None:
     if device.type == "cuda" and CASES_AT[degree] is FAMILIES:
         _diffusers_wan_cases(results, degree)
     report_from_every_rank(report, device, dict(rank=rank, results=results, refusals=_refusals(degree)))
+
+
+def join_workers() -> torch.device:
+    """A worker's start: join torchrun's process group, with faulthandler on, so that a rank that
+    aborts prints every thread's stack (the test shows its stderr)."""
+    faulthandler.enable()
+    return lvsa.parallel.init_process_group()
 
 
 def report_from_every_rank(report: str, device: torch.device, mine: dict) -> None:

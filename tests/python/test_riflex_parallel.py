@@ -13,7 +13,6 @@ is refused with a clear error, not rewritten from guessed positions.
 
 from __future__ import annotations
 
-import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -25,11 +24,10 @@ pytest.importorskip("diffusers")
 import torch  # noqa: E402
 
 import lvsa  # noqa: E402
-import lvsa.parallel  # noqa: E402
 import lvsa.riflex as riflex  # noqa: E402
 import tiny_diffusers as td  # noqa: E402
 from test_parallel import (FAMILIES, GEOMETRIES, _at_geometry, _compare, _error, _run,  # noqa: E402
-                           report_from_every_rank, torchrun)
+                           join_workers, report_from_every_rank, torchrun)
 
 RIFLEX_FAMILIES = ["wan", "hunyuan_video", "cogvideox", "cogvideox1.5", "cosmos", "wan_ti2v", "hunyuan_video_i2v"]
 S, TRAIN_LEN = 2.0, 4  # train_len below the tiny videos' 7 and 8 frames: the rewritten frequency matters
@@ -97,8 +95,7 @@ def _rope_split_refusals(degree: int) -> dict:
 
 
 def main(report: str) -> None:
-    faulthandler.enable()  # a rank that aborts prints every thread's stack (the test shows stderr)
-    device = lvsa.parallel.init_process_group()
+    device = join_workers()
     degree = torch.distributed.get_world_size()
     rank = torch.distributed.get_rank()
     results: list = []
