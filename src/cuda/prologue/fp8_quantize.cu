@@ -23,13 +23,14 @@
 #include <string>
 
 #include "common/params.hpp"
+#include "common/vec16.cuh"
 #include "lvsa/cuda.hpp"
 
 namespace lvsa::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kVec = 8;  // features per thread: a 16-byte load
+constexpr int kVec = kVec16;  // features per thread: a 16-byte load
 // Loads each thread issues before it uses them: bytes in flight per SM are what a pass over
 // memory is bound by (one 16-byte load per thread at a time reads at a fraction of HBM's rate).
 constexpr int kUnroll = 4;
@@ -55,15 +56,6 @@ __device__ inline PaddedRows padded_rows(const ScoreTensor& x, int64_t b) {
 
 __device__ inline const __nv_bfloat16* row_of(const ScoreTensor& x, int64_t b, int64_t row, int h) {
   return static_cast<const __nv_bfloat16*>(x.x) + b * x.batch_stride + row * x.row_stride + h * x.head_stride;
-}
-
-__device__ inline void unpack(const uint4& raw, float (&e)[kVec]) {
-  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) {
-    const float2 f = __bfloat1622float2(pairs[i]);
-    e[2 * i] = f.x, e[2 * i + 1] = f.y;
-  }
 }
 
 __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams p) {
@@ -95,7 +87,7 @@ __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams 
     for (int u = 0; u < kUnroll; ++u) {
       if (!live[u]) continue;
       float e[kVec];
-      unpack(raw[u], e);
+      unpack<__nv_bfloat16>(raw[u], e);
 #pragma unroll
       for (int i = 0; i < kVec; ++i)
         sum[i] += e[i], lo[i] = min_keeping_nan(lo[i], e[i]), hi[i] = max_keeping_nan(hi[i], e[i]);
@@ -153,7 +145,7 @@ __global__ void __launch_bounds__(kThreads) score_quantize_kernel(ScoreQuantizeP
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       float e[kVec];
-      unpack(raw[u], e);  // a padded row or none: zeros
+      unpack<__nv_bfloat16>(raw[u], e);  // a padded row or none: zeros
       const int64_t head_row = (b * x.rows + row[u]) * x.heads + h[u];
       if (p.score_mean) {
         const float* mean = p.score_mean + (b * (x.heads / p.group) + h[u] / p.group) * x.head_dim + feature[u];

@@ -18,39 +18,14 @@
 #include <string>
 
 #include "common/params.hpp"
+#include "common/vec16.cuh"
 #include "lvsa/cuda.hpp"
 
 namespace lvsa::cuda {
 namespace {
 
-constexpr int kVec = 8;  // elements per 16-byte vector
+constexpr int kVec = kVec16;
 constexpr int kWarps = 8;
-
-template <class T>
-struct Pair;
-template <>
-struct Pair<__nv_bfloat16> {
-  using T2 = __nv_bfloat162;
-  static __device__ float2 to_float2(T2 v) { return __bfloat1622float2(v); }
-  static __device__ T2 from_float2(float2 v) { return __float22bfloat162_rn(v); }
-};
-template <>
-struct Pair<__half> {
-  using T2 = __half2;
-  static __device__ float2 to_float2(T2 v) { return __half22float2(v); }
-  static __device__ T2 from_float2(float2 v) { return __float22half2_rn(v); }
-};
-
-template <class T>
-__device__ inline void unpack(const uint4& raw, float (&x)[kVec]) {
-  const auto* pairs = reinterpret_cast<const typename Pair<T>::T2*>(&raw);
-#pragma unroll
-  for (int i = 0; i < kVec / 2; ++i) {
-    const float2 f = Pair<T>::to_float2(pairs[i]);
-    x[2 * i] = f.x;
-    x[2 * i + 1] = f.y;
-  }
-}
 
 template <class T>
 __global__ void __launch_bounds__(kWarps * 32) norm_rope_kernel(NormRopeParams p) {
