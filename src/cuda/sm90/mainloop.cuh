@@ -49,6 +49,7 @@ template <class Tr>
 __device__ __forceinline__ void gemm_pv(float (&o)[Tr::kD / 2], const uint32_t (&pa)[Tr::kN / 16][4],
                                         uint32_t v_addr) {
   using T = typename Tr::T;
+  if constexpr (Tr::kSkipPV) return;
   const uint64_t base = ptx::desc_base(Tr::kN * 128, 1024);
 #pragma unroll
   for (int kk = 0; kk < Tr::kN / 16; ++kk) {
