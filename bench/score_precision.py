@@ -6,7 +6,7 @@ a head share (as projections with a bias give).
     python3 bench/score_precision.py [--bias 0 2] [--out bench/results]
 
 Schemes: e4m3 with one scale per (batch, head), what ``precision="fp8"`` runs
-(``lvsa.backends.fp8_scores``, K smoothed), the same without smoothing, and two int8 schemes the
+(``lvsa.backends.quantized_scores``, K smoothed), the same without smoothing, and two int8 schemes the
 kernel could run at the same tensor rate (one scale per head, K smoothed; Q per token), and e4m3
 with the static scale that a per-head RMSNorm's bound allows (what the fused prologue could write
 without a pre-pass; measured on inputs RMS-normed per head, which every scheme also sees in its
@@ -24,7 +24,7 @@ import torch
 
 import lvsa
 from lvsa import Geometry, PatternConfig, Planner
-from lvsa.backends import fp8_scores
+from lvsa.backends import quantized_scores
 
 
 def _int8(x: torch.Tensor, dims) -> torch.Tensor:
@@ -36,15 +36,15 @@ def _int8(x: torch.Tensor, dims) -> torch.Tensor:
 def _fp8(q, k, plan):
     """What precision="fp8" gives the kernel: q and the smoothed k, dequantised (softmax ignores the
     mean's scores, which only lse gets back)."""
-    x = fp8_scores.quantize_scores(q, k, plan, None)
-    return fp8_scores.dequantize(x.q, x.q_descale), fp8_scores.dequantize(x.k, x.k_descale)
+    x = quantized_scores.quantize_scores(q, k, plan, None)
+    return quantized_scores.dequantize(x.q, x.q_descale), quantized_scores.dequantize(x.k, x.k_descale)
 
 
 def _static(x: torch.Tensor) -> torch.Tensor:
     """e4m3 with the one scale a per-head RMSNorm's output allows without reading it: |x| <= sqrt(D)
     (weight 1), so descale = sqrt(D) / 448 (what the fused QK prologue could write directly)."""
-    descale = torch.full(x.shape[::2], x.shape[-1] ** 0.5 / fp8_scores.E4M3_MAX)
-    return fp8_scores.dequantize((x.float() / descale[:, None, :, None]).to(torch.float8_e4m3fn), descale)
+    descale = torch.full(x.shape[::2], x.shape[-1] ** 0.5 / quantized_scores.E4M3_MAX)
+    return quantized_scores.dequantize((x.float() / descale[:, None, :, None]).to(torch.float8_e4m3fn), descale)
 
 
 def _rms_normed(x: torch.Tensor) -> torch.Tensor:
@@ -54,12 +54,12 @@ def _rms_normed(x: torch.Tensor) -> torch.Tensor:
 SCHEMES = {
     "e4m3 per head, K smoothed (precision='fp8')": _fp8,
     "e4m3 per head, K not smoothed":
-        lambda q, k, plan: (fp8_scores.dequantize(*fp8_scores.quantize(q, None)),
-                            fp8_scores.dequantize(*fp8_scores.quantize(k, None))),
+        lambda q, k, plan: (quantized_scores.dequantize(*quantized_scores.quantize(q, None)),
+                            quantized_scores.dequantize(*quantized_scores.quantize(k, None))),
     "int8 per head, K smoothed":
-        lambda q, k, plan: (_int8(q, (1, 3)), _int8(fp8_scores.smoothed(k, None)[0], (1, 3))),
+        lambda q, k, plan: (_int8(q, (1, 3)), _int8(quantized_scores.smoothed(k, None)[0], (1, 3))),
     "int8 Q per token, K per head smoothed":
-        lambda q, k, plan: (_int8(q, (3,)), _int8(fp8_scores.smoothed(k, None)[0], (1, 3))),
+        lambda q, k, plan: (_int8(q, (3,)), _int8(quantized_scores.smoothed(k, None)[0], (1, 3))),
     "e4m3 static scale sqrt(D)/448, K not smoothed (RMS-normed inputs only)":
         lambda q, k, plan: (_static(q), _static(k)),
     "bf16 scores (the cpu backend)": None,

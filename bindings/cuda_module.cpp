@@ -34,6 +34,13 @@ lvsa::DType parse_dtype(const std::string& dtype) {
   throw lvsa::Error("lvsa: cuda backend: q has dtype " + dtype + "; the CUDA kernels take float16 or bfloat16");
 }
 
+// The dtype of quantised scores' q and k: "float8_e4m3" or "int8".
+lvsa::DType parse_score_dtype(const std::string& scores) {
+  if (scores == "float8_e4m3") return lvsa::DType::E4M3;
+  if (scores == "int8") return lvsa::DType::I8;
+  throw lvsa::Error("lvsa: cuda backend: quantised scores are float8_e4m3 or int8, got " + scores);
+}
+
 using Tensor = std::tuple<uintptr_t, std::vector<int64_t>, std::vector<int64_t>>;
 
 lvsa::TensorRef tensor_ref(const Tensor& t, lvsa::DType dtype, const char* name) {
@@ -62,7 +69,7 @@ void set_device(int device) {
 lvsa::cuda::ScoreTensor score_tensor(const Tensor& t, uintptr_t valid, int64_t encoder_begin, int64_t encoder_len) {
   const auto& [ptr, shape, stride] = t;
   if (shape.size() != 4 || stride.size() != 4 || stride[3] != 1)
-    throw lvsa::Error("lvsa: fp8 scores: q and k must be [B, S, H, D] with unit stride in D");
+    throw lvsa::Error("lvsa: quantised scores: q and k must be [B, S, H, D] with unit stride in D");
   lvsa::cuda::ScoreTensor x;
   x.x = reinterpret_cast<const void*>(ptr);
   x.batch = shape[0], x.rows = shape[1], x.heads = int(shape[2]), x.head_dim = int(shape[3]);
@@ -96,16 +103,16 @@ NB_MODULE(_cuda, m) {
   // The pointers come from the backend: q, k and v it checked to be on cuda:`device`, out,
   // lse, encoder_valid, the descale factors and the plan buffer it placed there. So the C++
   // contract skips its per-pointer device queries; every other check of it runs. `dtype` is v's
-  // and out's; with descale factors (fp8 scores) q and k hold float8 e4m3, else v's dtype.
+  // and out's, and q's and k's unless `scores` names quantised ones (float8_e4m3 or int8, with
+  // descale factors).
   m.def(
       "attention",
       [](const lvsa::StepPlan& plan, int device, uintptr_t plan_ptr, int64_t capacity, const Tensor& q,
          const Tensor& k, const Tensor& v, const Tensor& out, const std::string& dtype, uintptr_t lse,
          uintptr_t encoder_valid, float scale, uintptr_t stream, lvsa::cuda::KernelFamily family,
-         uintptr_t q_descale, uintptr_t k_descale) {
+         uintptr_t q_descale, uintptr_t k_descale, const std::string& scores) {
         const lvsa::DType dt = parse_dtype(dtype);
-        const bool fp8_scores = q_descale != 0 || k_descale != 0;
-        const lvsa::DType score_dt = fp8_scores ? lvsa::DType::E4M3 : dt;
+        const lvsa::DType score_dt = scores.empty() ? dt : parse_score_dtype(scores);
         lvsa::AttentionParams p;
         p.q = tensor_ref(q, score_dt, "q");
         p.k = tensor_ref(k, score_dt, "k");
@@ -125,7 +132,7 @@ NB_MODULE(_cuda, m) {
         lvsa::cuda::attention(plan.ranges, view, p, reinterpret_cast<cudaStream_t>(stream), options);
       },
       "plan"_a, "device"_a, "plan_ptr"_a, "capacity"_a, "q"_a, "k"_a, "v"_a, "out"_a, "dtype"_a, "lse"_a,
-      "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a, "q_descale"_a = 0, "k_descale"_a = 0);
+      "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a, "q_descale"_a = 0, "k_descale"_a = 0, "scores"_a = "");
 
   // The QK prologue (lvsa.prologue): pointers the caller checked to be on cuda:`device`.
   m.def(
@@ -156,8 +163,9 @@ NB_MODULE(_cuda, m) {
       "rope_row_stride"_a, "batch"_a, "rows"_a, "heads"_a, "head_dim"_a, "group"_a, "eps"_a, "dtype"_a,
       "stream"_a);
 
-  // fp8 scores' inputs (lvsa.backends.fp8_scores): a bfloat16 q or k on cuda:`device` as
-  // (data_ptr, shape, strides), its encoder padding (valid_ptr 0: none) and output pointers.
+  // Quantised scores' inputs (lvsa.backends.quantized_scores): a bfloat16 q or k on cuda:`device`
+  // as (data_ptr, shape, strides), its encoder padding (valid_ptr 0: none) and output pointers;
+  // score_quantize writes `scores` values (float8_e4m3 or int8).
   m.attr("score_stats_chunk_rows") = lvsa::cuda::kScoreStatsChunkRows;
   m.def(
       "score_stats",
@@ -176,8 +184,9 @@ NB_MODULE(_cuda, m) {
       "score_quantize",
       [](int device, const Tensor& x, uintptr_t valid, int64_t encoder_begin, int64_t encoder_len,
          uintptr_t descale, uintptr_t mean, uintptr_t score_mean, int group, float score_scale, uintptr_t mean_scores,
-         uintptr_t out, uintptr_t stream) {
+         uintptr_t out, const std::string& scores, uintptr_t stream) {
         lvsa::cuda::ScoreQuantizeParams p;
+        p.out_dtype = parse_score_dtype(scores);
         p.x = score_tensor(x, valid, encoder_begin, encoder_len);
         p.descale = reinterpret_cast<const float*>(descale);
         p.mean = reinterpret_cast<const float*>(mean);
@@ -190,5 +199,5 @@ NB_MODULE(_cuda, m) {
         lvsa::cuda::score_quantize(p, reinterpret_cast<cudaStream_t>(stream));
       },
       "device"_a, "x"_a, "valid"_a, "encoder_begin"_a, "encoder_len"_a, "descale"_a, "mean"_a, "score_mean"_a,
-      "group"_a, "score_scale"_a, "mean_scores"_a, "out"_a, "stream"_a);
+      "group"_a, "score_scale"_a, "mean_scores"_a, "out"_a, "scores"_a, "stream"_a);
 }

@@ -57,7 +57,7 @@ def latency_table(result: dict) -> str:
             if key.endswith(":compile") and key != COMPILED_DENSE != baseline and field in compiled:
                 notes.append(f"{compiled[field] / r[field]:.2f}x vs {COMPILED_DENSE}")
             bf16 = timed.get((first["frames"], f"lvsa-cuda:{r['mode']}"), {})
-            if "rel_diff_vs_lvsa_cuda" in r and field in bf16:  # fp8 scores against the 16-bit kernel
+            if "rel_diff_vs_lvsa_cuda" in r and field in bf16:  # quantised scores against the 16-bit kernel
                 notes.append(f"{bf16[field] / r[field]:.2f}x vs lvsa-cuda, output {r['rel_diff_vs_lvsa_cuda']:.2%} "
                              "from its")
             cells.append(f"{seconds:.2f}" + (f" ({'; '.join(notes)})" if notes else ""))

@@ -1,8 +1,9 @@
 // Times kernel schedules (the list in bench/cuda/CMakeLists.txt) against the shipped sm80 and
 // sm90 kernels on one LVSA shape, bf16, on the same data; every output is poisoned first and
 // compared with the shipped sm80 kernel's of the same head dim (verified by tests/gpu). Schedules
-// with fp8 scores read Q and K rounded to e4m3 (descale 1: the data lies in [-2, 2]), so their
-// difference is that rounding's.
+// with fp8 scores read Q and K rounded to e4m3 (descale 1: the data lies in [-2, 2]), those with
+// int8 scores Q and K rounded to multiples of 2/127 (descale 2/127), so their difference is that
+// rounding's.
 //
 //   lvsa_cuda_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5] [only=name,name,...]
 //
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <tuple>
 #include <utility>
 #include <string>
 #include <vector>
@@ -54,13 +56,15 @@ std::vector<Variant> run_order() {
   std::vector<Variant> order;
   for (int d : dims)
     for (Family family : {Family::Sm80, Family::Sm90}) {
-      const lvsa::DType bf16 = lvsa::DType::BF16, e4m3 = lvsa::DType::E4M3;
+      const lvsa::DType bf16 = lvsa::DType::BF16, e4m3 = lvsa::DType::E4M3, i8 = lvsa::DType::I8;
       const KernelEntry* shipped = find_kernel(kFwdKernels, family, bf16, bf16, d);
       if (shipped == nullptr) continue;  // the sm90 family is not built
       const std::string prefix = family == Family::Sm90 ? "sm90" : "sm80";
       order.push_back({prefix + " shipped", d, bf16, shipped->launch});
       if (const KernelEntry* fp8 = find_kernel(kFwdKernels, family, bf16, e4m3, d))
         order.push_back({prefix + " shipped e4m3", d, e4m3, fp8->launch});
+      if (const KernelEntry* int8 = find_kernel(kFwdKernels, family, bf16, i8, d))
+        order.push_back({prefix + " shipped int8", d, i8, int8->launch});
       for (const KernelEntry& e : kVariantKernels)
         if (e.family == family && e.head_dim == d) order.push_back({e.name, d, e.score_dtype, e.launch});
       if (family == Family::Sm90) order.push_back({prefix + " shipped, again", d, bf16, shipped->launch});
@@ -110,20 +114,29 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMemcpy(static_cast<uint16_t*>(dst) + off, pool.data() + (dst == k ? 7 : dst == v ? 13 : 0),
                     size_t(std::min<int64_t>(cnt, int64_t(pool.size()) - 13)) * 2, cudaMemcpyHostToDevice));
     }
-  // e4m3 copies of q and k for the fp8-score schedules, with descale factors 1.
-  void *q8, *k8;
-  float* ones;
-  for (void** ptr : {&q8, &k8}) CHECK_CUDA(cudaMalloc(ptr, size_t(n)));
+  // e4m3 copies of q and k for the fp8-score schedules, with descale factors 1, and int8 ones
+  // for the int8-score schedules, with descale factors 2/127.
+  constexpr float kInt8Descale = 2.0f / 127.0f;
+  void *q8, *k8, *qi8, *ki8;
+  float *ones, *int8_descale;
+  for (void** ptr : {&q8, &k8, &qi8, &ki8}) CHECK_CUDA(cudaMalloc(ptr, size_t(n)));
   CHECK_CUDA(cudaMalloc(&ones, size_t(H) * sizeof(float)));
+  CHECK_CUDA(cudaMalloc(&int8_descale, size_t(H) * sizeof(float)));
   {
     std::vector<uint16_t> h(static_cast<size_t>(n));
     std::vector<__nv_fp8_e4m3> h8(static_cast<size_t>(n));
-    const std::vector<float> one(size_t(H), 1.0f);
+    std::vector<int8_t> hi8(static_cast<size_t>(n));
+    const std::vector<float> one(size_t(H), 1.0f), int8_scale(size_t(H), kInt8Descale);
     CHECK_CUDA(cudaMemcpy(ones, one.data(), one.size() * sizeof(float), cudaMemcpyHostToDevice));
-    for (auto [src, dst] : {std::pair{q, q8}, std::pair{k, k8}}) {
+    CHECK_CUDA(cudaMemcpy(int8_descale, int8_scale.data(), int8_scale.size() * sizeof(float), cudaMemcpyHostToDevice));
+    for (auto [src, dst, dst_i8] : {std::tuple{q, q8, qi8}, std::tuple{k, k8, ki8}}) {
       CHECK_CUDA(cudaMemcpy(h.data(), src, size_t(n) * 2, cudaMemcpyDeviceToHost));
-      for (size_t i = 0; i < h.size(); ++i) h8[i] = __nv_fp8_e4m3(bf16_value(h[i]));
+      for (size_t i = 0; i < h.size(); ++i) {
+        h8[i] = __nv_fp8_e4m3(bf16_value(h[i]));
+        hi8[i] = int8_t(std::clamp(std::nearbyint(bf16_value(h[i]) / kInt8Descale), -127.0f, 127.0f));
+      }
       CHECK_CUDA(cudaMemcpy(dst, h8.data(), size_t(n), cudaMemcpyHostToDevice));
+      CHECK_CUDA(cudaMemcpy(dst_i8, hi8.data(), size_t(n), cudaMemcpyHostToDevice));
     }
   }
   lvsa::cuda::DevicePlan dplan(T, lvsa::worst_case_capacity(T));
@@ -151,11 +164,11 @@ int main(int argc, char** argv) {
     const int d = variants[vi].d;
     // The reference is the first row of a head dim; a filtered run compares nothing.
     const bool first_of_dim = !only.empty() || vi == 0 || variants[vi - 1].d != d;
-    const bool fp8 = variants[vi].score_dtype == lvsa::DType::E4M3;
-    ref(ap.q, fp8 ? q8 : q, d, variants[vi].score_dtype);
-    ref(ap.k, fp8 ? k8 : k, d, variants[vi].score_dtype);
+    const bool fp8 = variants[vi].score_dtype == lvsa::DType::E4M3, int8 = variants[vi].score_dtype == lvsa::DType::I8;
+    ref(ap.q, fp8 ? q8 : int8 ? qi8 : q, d, variants[vi].score_dtype);
+    ref(ap.k, fp8 ? k8 : int8 ? ki8 : k, d, variants[vi].score_dtype);
     ref(ap.v, v, d);
-    ap.q_descale = ap.k_descale = fp8 ? ones : nullptr;
+    ap.q_descale = ap.k_descale = fp8 ? ones : int8 ? int8_descale : nullptr;
     ref(ap.out, first_of_dim ? o0 : o, d);
     const double vflop = flop * d / D;
     const FwdParams p = build_fwd_params(plan.ranges, dplan.view(), ap);

@@ -25,10 +25,14 @@
 
 namespace lvsa {
 
-// E4M3 (float8_e4m3fn) only for fp8 scores: q and k of the CUDA sm90 kernels (AttentionParams).
-enum class DType : int { F32 = 0, F16 = 1, BF16 = 2, E4M3 = 3 };
+// E4M3 (float8_e4m3fn) and I8 (int8) only for quantised scores: q and k of the CUDA sm90
+// kernels (AttentionParams).
+enum class DType : int { F32 = 0, F16 = 1, BF16 = 2, E4M3 = 3, I8 = 4 };
 
 const char* dtype_name(DType dtype);
+
+// Whether q and k of this dtype carry quantised scores (fp8 or int8, with descale factors).
+inline bool is_quantized_score(DType dtype) { return dtype == DType::E4M3 || dtype == DType::I8; }
 
 struct TensorRef {
   void* data = nullptr;
@@ -43,9 +47,10 @@ struct AttentionParams {
   float* lse = nullptr;                    // optional [B, Hq, Sq] contiguous, natural log
   const int32_t* encoder_valid = nullptr;  // optional [B]; null: all encoder tokens valid
   float scale = 0.0f;                      // 0: 1/sqrt(D)
-  // fp8 scores (opt-in; only the CUDA backend's sm90 kernels run them): q and k are E4M3 and
-  // stand for q_descale[b * Hq + h] * q[b, :, h, :] and k_descale[b * Hkv + h] * k[b, :, h, :];
-  // v and out are float16 or bfloat16. Both null otherwise, when q, k, v and out share a dtype.
+  // Quantised scores (opt-in; only the CUDA backend's sm90 kernels run them): q and k are E4M3
+  // (fp8 scores) or I8 (int8 scores) and stand for q_descale[b * Hq + h] * q[b, :, h, :] and
+  // k_descale[b * Hkv + h] * k[b, :, h, :]; v and out are float16 or bfloat16. Both null
+  // otherwise, when q, k, v and out share a dtype.
   const float* q_descale = nullptr;  // [B, Hq] contiguous, float32, on q's device
   const float* k_descale = nullptr;  // [B, Hkv]
 };
@@ -54,8 +59,8 @@ struct AttentionParams {
 // Throws lvsa::Error naming the argument and what was expected.
 void validate_attention(const KeyRanges& ranges, const AttentionParams& params);
 
-// Throws lvsa::Error when params carry fp8 scores, which `backend` does not run.
-void refuse_fp8_scores(const AttentionParams& params, const char* backend);
+// Throws lvsa::Error when params carry quantised scores, which `backend` does not run.
+void refuse_quantized_scores(const AttentionParams& params, const char* backend);
 
 // True when the queries are the video tokens only (Sq == T·P and an encoder exists).
 bool video_queries_only(const KeyRanges& ranges, const AttentionParams& params);

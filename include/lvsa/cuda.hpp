@@ -103,7 +103,7 @@ struct NormRopeParams {
 // 16-byte aligned x, out and weight rows.
 void norm_rope(const NormRopeParams& params, cudaStream_t stream);
 
-// fp8 scores' inputs (src/cuda/prologue/fp8_quantize.cu): a bfloat16 q or k
+// Quantised scores' inputs (src/cuda/prologue/quantize_scores.cu): a bfloat16 q or k
 // [batch, rows, heads, head_dim] in two passes, statistics then values. Encoder padding, the
 // rows [encoder_begin + encoder_valid[b], encoder_begin + encoder_len) of a whole sequence, is
 // never read (its values may be anything): a padded row counts as zeros.
@@ -131,7 +131,8 @@ struct ScoreStatsParams {
 void score_stats(const ScoreStatsParams& params, cudaStream_t stream);
 
 // out = e4m3(x / descale[b, h]), or with `mean` e4m3(bfloat16(x - mean[b, h]) / descale[b, h])
-// (k smoothed), saturating, padded rows zero. With `score_mean` ([batch, heads / group, head_dim],
+// (k smoothed), saturating, padded rows zero; with out_dtype I8 the same values rounded to the
+// nearest integer (ties to even) and clamped to [-127, 127]. With `score_mean` ([batch, heads / group, head_dim],
 // k's mean per key head), also mean_scores[b, row, h] = score_scale * x[b, row, h] . score_mean[b,
 // h / group] in float32 from the 16-bit x (what q's scores against k's mean add to the lse).
 struct ScoreQuantizeParams {
@@ -142,7 +143,8 @@ struct ScoreQuantizeParams {
   int group = 1;
   float score_scale = 1.0f;
   float* mean_scores = nullptr;  // [batch, rows, heads], written when score_mean is given
-  void* out = nullptr;           // float8 e4m3 [batch, rows, heads, head_dim], contiguous
+  DType out_dtype = DType::E4M3;  // E4M3 or I8
+  void* out = nullptr;            // out_dtype [batch, rows, heads, head_dim], contiguous
 };
 void score_quantize(const ScoreQuantizeParams& params, cudaStream_t stream);
 

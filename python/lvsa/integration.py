@@ -44,7 +44,7 @@ class Handle:
                 f"expand {'on' if c.expand else 'off'}, rotate {'on' if c.rotate else 'off'} (latent frames; "
                 f"given in {s.units} frames); {count} self-attention layers in {', '.join(self.layers)}; "
                 f"cross-attention dense; backend {s.backend}{', strict' if s.strict else ''}"
-                f"{', fp8 scores' if s.precision == 'fp8' else ''}"
+                f"{f', {s.precision} scores' if s.precision != 'default' else ''}"
                 f"{f'; Ulysses over {s.parallel} processes' if s.parallel > 1 else ''}")
 
     def backends_used(self) -> dict[str, object]:
@@ -103,8 +103,8 @@ def enable(pipe, **config) -> Handle:
         step is known);
       prologue ("fused", the default: q and k's RMSNorm and RoPE in one CUDA kernel where the cuda
         or flashinfer backend runs, see ``lvsa.prologue``; "model": the model's own ops);
-      precision ("default", or "fp8": opt-in scores from q and k in float8 e4m3 on the cuda
-        backend's Hopper kernels, bfloat16 models with head_dim 128, see ``lvsa.attention``);
+      precision ("default", or "fp8" / "int8": opt-in scores from q and k in float8 e4m3 / int8 on
+        the cuda backend's Hopper kernels, bfloat16 models with head_dim 128, see ``lvsa.attention``);
       parallel (a process count, or "auto" for torch.distributed's world size): under torchrun,
         split every transformer's sequence over the processes with Ulysses (``lvsa.parallel``);
         the output is the same as in one process.

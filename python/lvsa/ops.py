@@ -57,17 +57,17 @@ def forward_only(op) -> None:
 forward_only(_sparse_attention)
 
 
-PRECISIONS = ("default", "fp8")
+PRECISIONS = ("default", "fp8", "int8")
 
 
 def backend_for(backend: str, precision: str) -> str:
-    """The backend to ask for at ``precision``: fp8 scores exist only in the cuda backend, so
-    ``auto`` means ``cuda`` for them (an error where it cannot run, never a silent 16-bit
-    fallback), and any other backend is refused."""
-    if precision != "fp8":
+    """The backend to ask for at ``precision``: quantised scores (fp8, int8) exist only in the cuda
+    backend, so ``auto`` means ``cuda`` for them (an error where it cannot run, never a silent
+    16-bit fallback), and any other backend is refused."""
+    if precision == "default":
         return backend
     if backend not in ("auto", "cuda"):
-        raise ValueError(f"lvsa: precision 'fp8' runs on the cuda backend only, got backend {backend!r}")
+        raise ValueError(f"lvsa: precision {precision!r} runs on the cuda backend only, got backend {backend!r}")
     return "cuda"
 
 
@@ -79,7 +79,7 @@ def _resolve_backend(backend: str, precision: str, q: torch.Tensor, strict: bool
 
 def _run(backend: str, precision: str, q, k, v, plan, encoder_valid, scale, return_lse):
     module = backends.load(backend)
-    if precision == "fp8":
+    if precision != "default":
         return module.run(q, k, v, plan, encoder_valid, scale, return_lse, precision=precision)
     return module.run(q, k, v, plan, encoder_valid, scale, return_lse)
 
@@ -182,10 +182,11 @@ def attention(
             ``cuda``, ``torch``, ``reference``, ``flashinfer`` (FlashInfer's block-sparse
             kernels, extra ``lvsa[flashinfer]``; never chosen by ``auto``).
         strict: with ``auto``, fail instead of falling back when the compiled backend is missing.
-        precision: ``default`` (scores in the inputs' dtype) or ``fp8`` (opt-in: q and k rounded to
-            float8 e4m3 with one scale per batch and head, S = Q K^T at the fp8 tensor rate, v and
-            the output in bfloat16; the cuda backend's sm90 kernels, bfloat16, head_dim 128; see
-            ``lvsa.backends.fp8_scores``).
+        precision: ``default`` (scores in the inputs' dtype), ``fp8`` or ``int8`` (opt-in: q and k
+            rounded to float8 e4m3 or int8 with one scale per batch and head, S = Q K^T at the
+            8-bit tensor rate, v and the output in bfloat16; the cuda backend's sm90 kernels,
+            bfloat16, head_dim 128; int8 is the more accurate at the same rate; see
+            ``lvsa.backends.quantized_scores``).
 
     Returns ``out`` (``[B, Sq, Hq, D]``, dtype of q), or ``(out, lse)``.
 

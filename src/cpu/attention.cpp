@@ -334,7 +334,7 @@ void run_tiles(const KeyRanges& ranges, const AttentionParams& params, int num_t
 
 void attention_cpu(const KeyRanges& ranges, const AttentionParams& params, int num_threads) {
   validate_attention(ranges, params);
-  refuse_fp8_scores(params, "the CPU kernels");
+  refuse_quantized_scores(params, "the CPU kernels");
   switch (params.q.shape[3]) {
     case 64: return run_tiles<64>(ranges, params, num_threads);
     case 128: return run_tiles<128>(ranges, params, num_threads);

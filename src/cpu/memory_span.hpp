@@ -16,7 +16,7 @@ struct MemorySpan {
   bool overlaps(const MemorySpan& other) const { return begin < other.end && other.begin < end; }
 };
 
-inline int64_t element_size(DType dtype) { return dtype == DType::F32 ? 4 : dtype == DType::E4M3 ? 1 : 2; }
+inline int64_t element_size(DType dtype) { return dtype == DType::F32 ? 4 : is_quantized_score(dtype) ? 1 : 2; }
 
 // From the first element to one past the last one the shape and (non-negative) strides
 // reach; nullopt when that does not fit the address space. Shapes must be > 0.

@@ -13,7 +13,7 @@ namespace lvsa {
 
 void attention_reference(const KeyRanges& ranges, const AttentionParams& p) {
   validate_attention(ranges, p);
-  refuse_fp8_scores(p, "the reference");
+  refuse_quantized_scores(p, "the reference");
   using namespace cpu;
   const Geometry& g = ranges.geometry;
   const int64_t B = p.q.shape[0], Sq = p.q.shape[1], Hq = p.q.shape[2], D = p.q.shape[3];

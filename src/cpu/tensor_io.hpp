@@ -41,7 +41,8 @@ void load_row(const TensorRef& t, int64_t offset, int64_t n, Out* dst) {
       for (int64_t d = 0; d < n; ++d) dst[d] = Out(bf16_to_float(src[d * sd]));
       break;
     }
-    case DType::E4M3:  // fp8 scores: refused before any row is read (refuse_fp8_scores)
+    case DType::E4M3:  // quantised scores: refused before any row is read (refuse_quantized_scores)
+    case DType::I8:
       break;
   }
 }
@@ -66,6 +67,7 @@ inline void store_row(const TensorRef& t, int64_t offset, int64_t n, const float
       break;
     }
     case DType::E4M3:  // never an output dtype (validate_attention)
+    case DType::I8:
       break;
   }
 }

@@ -23,9 +23,10 @@ std::string shape_str(const TensorRef& t) { return dims_str(t.shape); }
 
 void check_tensor(const TensorRef& t, const char* name) {
   const int dtype = int(t.dtype);
-  if (dtype < 0 || dtype > 3)
+  if (dtype < 0 || dtype > 4)
     fail(std::string(name) + " has an unknown dtype " + std::to_string(dtype) +
-         ", expected float32 (0), float16 (1), bfloat16 (2) or float8_e4m3 (3, q and k of fp8 scores)");
+         ", expected float32 (0), float16 (1), bfloat16 (2), float8_e4m3 (3, q and k of fp8 scores) or int8 "
+         "(4, q and k of int8 scores)");
   if (t.data == nullptr) fail(std::string(name) + " has no data (null pointer)");
   for (int i = 0; i < 4; ++i) {
     if (t.shape[i] <= 0)
@@ -108,14 +109,16 @@ const char* dtype_name(DType dtype) {
     case DType::F16: return "float16";
     case DType::BF16: return "bfloat16";
     case DType::E4M3: return "float8_e4m3";
+    case DType::I8: return "int8";
   }
   return "unknown";
 }
 
-void refuse_fp8_scores(const AttentionParams& p, const char* backend) {
-  if (p.q.dtype == DType::E4M3 || p.k.dtype == DType::E4M3)
-    fail(std::string("q and k are float8_e4m3 (fp8 scores), which only the CUDA backend's sm90 kernels run, "
-                     "not ") + backend + "; it takes float32, float16 or bfloat16");
+void refuse_quantized_scores(const AttentionParams& p, const char* backend) {
+  for (const TensorRef* t : {&p.q, &p.k})
+    if (is_quantized_score(t->dtype))
+      fail(std::string("q and k are ") + dtype_name(t->dtype) + " (quantised scores), which only the CUDA "
+           "backend's sm90 kernels run, not " + backend + "; it takes float32, float16 or bfloat16");
 }
 
 bool video_queries_only(const KeyRanges& ranges, const AttentionParams& params) {
@@ -162,17 +165,19 @@ void validate_attention(const KeyRanges& ranges, const AttentionParams& p) {
            dtype_name(like.dtype));
   };
   same_dtype(p.k, "k", p.q, "q");
-  if (p.q.dtype == DType::E4M3) {  // fp8 scores: 16-bit values and per-head descale factors
+  if (is_quantized_score(p.q.dtype)) {  // quantised scores: 16-bit values and per-head descale factors
+    const std::string scores = std::string(dtype_name(p.q.dtype)) + " q and k (quantised scores)";
     if (p.v.dtype != DType::F16 && p.v.dtype != DType::BF16)
-      fail(std::string("v has dtype ") + dtype_name(p.v.dtype) +
-           "; with float8_e4m3 q and k (fp8 scores) v must be float16 or bfloat16");
+      fail(std::string("v has dtype ") + dtype_name(p.v.dtype) + "; with " + scores +
+           " v must be float16 or bfloat16");
     if (p.q_descale == nullptr || p.k_descale == nullptr)
-      fail("q and k are float8_e4m3 (fp8 scores) but q_descale or k_descale is null; both are needed");
+      fail("q and k are " + std::string(dtype_name(p.q.dtype)) +
+           " (quantised scores) but q_descale or k_descale is null; both are needed");
   } else {
     same_dtype(p.v, "v", p.q, "q");
     if (p.q_descale != nullptr || p.k_descale != nullptr)
       fail(std::string("q_descale or k_descale is set but q is ") + dtype_name(p.q.dtype) +
-           "; descale factors come only with float8_e4m3 q and k (fp8 scores)");
+           "; descale factors come only with float8_e4m3 or int8 q and k (quantised scores)");
   }
   same_dtype(p.out, "out", p.v, "v");
   check_no_aliasing(p);

@@ -44,7 +44,7 @@ void check_layout(const TensorRef& t, const char* name) {
   // cp.async moves 16-byte chunks: every row must start on a 16-byte boundary.
   if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0)
     fail(std::string(name) + " data pointer must be 16-byte aligned");
-  const int64_t elem_bytes = t.dtype == DType::E4M3 ? 1 : 2;
+  const int64_t elem_bytes = is_quantized_score(t.dtype) ? 1 : 2;
   for (int i = 0; i < 3; ++i)
     if (t.shape[i] > 1 && (t.stride[i] * elem_bytes) % 16 != 0)
       fail(std::string(name) + " stride[" + std::to_string(i) + "] = " + std::to_string(t.stride[i]) +
@@ -72,8 +72,8 @@ constexpr bool kAutoPicksSm90 = true;  // tests/gpu pass with it, 1.6x+ over sm8
 // What the instantiations cover, as the argument errors list it: "float16 or bfloat16",
 // "64 and 128".
 bool has_dtype(DType t) { return any_kernel([t](const KernelEntry& e) { return e.dtype == t; }); }
-bool has_fp8_scores(int64_t d) {
-  return any_kernel([d](const KernelEntry& e) { return e.score_dtype == DType::E4M3 && e.head_dim == d; });
+bool has_scores(DType scores, int64_t d) {
+  return any_kernel([=](const KernelEntry& e) { return e.score_dtype == scores && e.head_dim == d; });
 }
 bool has_head_dim(int64_t d) { return any_kernel([d](const KernelEntry& e) { return e.head_dim == d; }); }
 std::string dtype_choices() {
@@ -82,11 +82,11 @@ std::string dtype_choices() {
     if (has_dtype(t)) s += (s.empty() ? "" : " or ") + std::string(dtype_name(t));
   return s;
 }
-// The head dims of the kernels with fp8 scores (fp8_only) or of all of them.
-std::string head_dim_choices(bool fp8_only = false) {
+// The head dims of the kernels with quantised scores of this dtype (F32: of all kernels).
+std::string head_dim_choices(DType scores = DType::F32) {
   std::set<int> dims;
   for (const KernelEntry& e : kFwdKernels)
-    if (!fp8_only || e.score_dtype == DType::E4M3) dims.insert(e.head_dim);
+    if (scores == DType::F32 || e.score_dtype == scores) dims.insert(e.head_dim);
   std::string s;
   for (int d : dims) s += (s.empty() ? "" : " and ") + std::to_string(d);
   return s.empty() ? "none (built without the sm90 kernels)" : s;
@@ -173,17 +173,17 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 
   const Geometry& g = ranges.geometry;
   const TensorRef &q = params.q, &k = params.k, &v = params.v, &o = params.out;
-  const bool fp8_scores = q.dtype == DType::E4M3;  // validate_attention: then v is 16-bit, descales set
-  const TensorRef& typed = fp8_scores ? v : q;     // the tensor whose dtype selects the kernels
+  const bool quantized = is_quantized_score(q.dtype);  // validate_attention: then v is 16-bit, descales set
+  const TensorRef& typed = quantized ? v : q;          // the tensor whose dtype selects the kernels
   if (!has_dtype(typed.dtype))
-    fail(std::string(fp8_scores ? "v" : "q") + " has dtype " + dtype_name(typed.dtype) + "; the CUDA kernels take " +
+    fail(std::string(quantized ? "v" : "q") + " has dtype " + dtype_name(typed.dtype) + "; the CUDA kernels take " +
          dtype_choices());
   const int64_t D = q.shape[3];
   if (!has_head_dim(D))
     fail("head_dim (q.shape[3]) is " + std::to_string(D) + "; the CUDA kernels support " + head_dim_choices());
-  if (fp8_scores && !has_fp8_scores(D))
-    fail("q and k are float8_e4m3 (fp8 scores) with head_dim " + std::to_string(D) +
-         "; the fp8-score kernels support head_dim " + head_dim_choices(true));
+  if (quantized && !has_scores(q.dtype, D))
+    fail(std::string("q and k are ") + dtype_name(q.dtype) + " (quantised scores) with head_dim " + std::to_string(D) +
+         "; the kernels with " + dtype_name(q.dtype) + " scores support head_dim " + head_dim_choices(q.dtype));
   check_layout(q, "q");
   check_layout(k, "k");
   check_layout(v, "v");
@@ -281,9 +281,9 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
   const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.v.dtype, params.q.dtype,
                                           int(params.q.shape[3]),
                                           [&](int tile_n) { return key_tile_cost(ranges, tile_n); });
-  if (kernel == nullptr && params.q.dtype == DType::E4M3)
-    fail(std::string("q and k are float8_e4m3 (fp8 scores), which only the sm90 kernels (H100/H200) run; the "
-                     "kernel family here is ") +
+  if (kernel == nullptr && is_quantized_score(params.q.dtype))
+    fail(std::string("q and k are ") + dtype_name(params.q.dtype) +
+         " (quantised scores), which only the sm90 kernels (H100/H200) run; the kernel family here is " +
          (family == Family::Sm90 ? "sm90" : "sm80"));
   if (kernel == nullptr)
     fail(std::string("this build has no ") + (family == Family::Sm90 ? "sm90" : "sm80") + " kernel for " +

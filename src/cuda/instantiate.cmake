@@ -3,8 +3,8 @@
 #   <spec>  family:dtype:head_dim:tile_n                  the family's shipped schedule at that
 #                                                         key-tile width
 #           family:dtype:head_dim:tile_n:flags:label      a schedule variant (Traits arguments)
-#   family sm80 | sm90, dtype bf16 | fp16, or e4m3/bf16 | e4m3/fp16 (sm90: fp8 scores, Q and K in
-#   e4m3, V and O in the 16-bit type).
+#   family sm80 | sm90, dtype bf16 | fp16, or e4m3/<16-bit dtype> | s8/<16-bit dtype> (sm90:
+#   quantised scores, Q and K in e4m3 or int8, V and O in the 16-bit type).
 #
 # Writes, under ${CMAKE_CURRENT_BINARY_DIR}/generated/, one source per spec (from
 # instantiation.cu.in, so every instantiation compiles as its own unit) and <table>_kernels.hpp,
@@ -27,11 +27,18 @@ function(lvsa_cuda_instantiate table array)
     list(GET fields 1 dtype)
     list(GET fields 2 head_dim)
     set(score_enum "")
-    if(dtype MATCHES "^e4m3/(.*)$")
-      set(dtype ${CMAKE_MATCH_1})
-      set(score_enum E4M3)
+    if(dtype MATCHES "^(e4m3|s8)/(.*)$")
+      set(scores ${CMAKE_MATCH_1})
+      set(dtype ${CMAKE_MATCH_2})
+      if(scores STREQUAL "e4m3")
+        set(score_enum E4M3)
+        set(score_elem __nv_fp8_e4m3)
+      else()
+        set(score_enum I8)
+        set(score_elem int8_t)
+      endif()
       if(NOT FAMILY STREQUAL "sm90")
-        message(FATAL_ERROR "lvsa_cuda_instantiate: fp8 scores in '${spec}' are an sm90 schedule")
+        message(FATAL_ERROR "lvsa_cuda_instantiate: quantised scores in '${spec}' are an sm90 schedule")
       endif()
     endif()
     if(FAMILY STREQUAL "sm80")
@@ -62,12 +69,12 @@ function(lvsa_cuda_instantiate table array)
       string(APPEND TRAITS ", ${flags}")
     endif()
     if(score_enum)
-      if(NOT flags)  # Traits' score type follows its flags: spell out the default for fp8 scores
+      if(NOT flags)  # Traits' score type follows its flags: spell out the default for 8-bit scores
         string(APPEND TRAITS ", ${FAMILY}::kDefaultFlags<${head_dim}, 1>")
-        set(name "${FAMILY} e4m3/${dtype} d${head_dim} n${tile_n}")
+        set(name "${FAMILY} ${scores}/${dtype} d${head_dim} n${tile_n}")
       endif()
-      string(APPEND TRAITS ", __nv_fp8_e4m3")
-      string(APPEND unit _e4m3)
+      string(APPEND TRAITS ", ${score_elem}")
+      string(APPEND unit _${scores})
     else()
       set(score_enum ${dtype_enum})
     endif()

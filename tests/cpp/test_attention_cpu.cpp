@@ -708,32 +708,36 @@ TEST(AttentionCpuErrors, BadInputsNameTheArgument) {
   bad_ranges([](auto& k) { k.geometry.tokens_per_frame = 0; }, "tokens_per_frame");
 }
 
-TEST(AttentionCpuErrors, Fp8ScoresAreTheCudaKernelsAndCheckedAsOne) {
-  // fp8 scores: float8_e4m3 q and k with per-head descale factors, 16-bit v and out. The
-  // contract accepts them (the CUDA sm90 kernels run them); the CPU backends refuse them.
+TEST(AttentionCpuErrors, QuantizedScoresAreTheCudaKernelsAndCheckedAsOne) {
+  // Quantised scores: float8_e4m3 or int8 q and k with per-head descale factors, 16-bit v and
+  // out. The contract accepts them (the CUDA sm90 kernels run them); the CPU backends refuse them.
   Case c;
   c.g = {4, 6, 5, EncoderSide::After};
   c.Hq = 4;
   Problem pr(c, DType::BF16, 29);
   const lvsa::KeyRanges& r = pr.plan.ranges;
   const float descale[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-  lvsa::AttentionParams fp8 = pr.params;
-  fp8.q.dtype = fp8.k.dtype = DType::E4M3;
-  fp8.q_descale = fp8.k_descale = descale;
-  lvsa::validate_attention(r, fp8);
-  expect_error(r, fp8, "only the CUDA backend's sm90 kernels run");
-  auto bad = [&](auto edit, const char* needle) {
-    lvsa::AttentionParams p = fp8;
-    edit(p);
-    expect_error(r, p, needle);
-  };
-  bad([](auto& p) { p.k_descale = nullptr; }, "q_descale or k_descale is null");
-  bad([](auto& p) { p.k.dtype = DType::BF16; }, "k has dtype bfloat16, expected q's dtype float8_e4m3");
-  bad([](auto& p) { p.v.dtype = p.out.dtype = DType::E4M3; }, "v must be float16 or bfloat16");
-  bad([](auto& p) { p.out.dtype = DType::F16; }, "out has dtype float16, expected v's dtype bfloat16");
+  for (DType scores : {DType::E4M3, DType::I8}) {
+    SCOPED_TRACE(lvsa::dtype_name(scores));
+    lvsa::AttentionParams quantized = pr.params;
+    quantized.q.dtype = quantized.k.dtype = scores;
+    quantized.q_descale = quantized.k_descale = descale;
+    lvsa::validate_attention(r, quantized);
+    expect_error(r, quantized, "only the CUDA backend's sm90 kernels run");
+    auto bad = [&](auto edit, const std::string& needle) {
+      lvsa::AttentionParams p = quantized;
+      edit(p);
+      expect_error(r, p, needle.c_str());
+    };
+    bad([](auto& p) { p.k_descale = nullptr; }, "q_descale or k_descale is null");
+    bad([](auto& p) { p.k.dtype = DType::BF16; },
+        std::string("k has dtype bfloat16, expected q's dtype ") + lvsa::dtype_name(scores));
+    bad([scores](auto& p) { p.v.dtype = p.out.dtype = scores; }, "v must be float16 or bfloat16");
+    bad([](auto& p) { p.out.dtype = DType::F16; }, "out has dtype float16, expected v's dtype bfloat16");
+  }
   lvsa::AttentionParams bf16 = pr.params;
   bf16.q_descale = descale;
-  expect_error(r, bf16, "descale factors come only with float8_e4m3 q and k");
+  expect_error(r, bf16, "descale factors come only with float8_e4m3 or int8 q and k");
 }
 
 TEST(AttentionCpuErrors, VideoQueriesNeedAnEncoder) {

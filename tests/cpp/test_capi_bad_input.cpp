@@ -129,7 +129,7 @@ std::vector<AttentionRow> attention_rows() {
       {"hq_not_multiple_of_hkv", [&](Call& c) { other_heads(c, 3); },
        {"q has 3 heads", "not a multiple of the 2 heads of k and v"}},
       {"out_unknown_dtype", [](Call& c) { store_raw(c.args.out.dtype, 9); },
-       {"out has an unknown dtype 9", "expected float32 (0), float16 (1), bfloat16 (2) or float8_e4m3 (3"}},
+       {"out has an unknown dtype 9", "expected float32 (0), float16 (1), bfloat16 (2), float8_e4m3 (3"}},
       {"q_negative_dtype", [](Call& c) { store_raw(c.args.q.dtype, -1); },
        {"q has an unknown dtype -1", "expected float32"}},
       {"k_other_dtype", [](Call& c) { c.args.k.dtype = LVSA_F16; },

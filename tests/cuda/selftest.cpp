@@ -40,7 +40,9 @@ struct Case {
   lvsa::DType dtype = lvsa::DType::BF16;
   bool video_only = false;
   bool packed_qkv = false;  // q/k/v are slices of one [B, S, 3, H, D] tensor
-  bool fp8_scores = false;  // q and k to the kernel in e4m3 (not with packed_qkv)
+  // E4M3 or I8: q and k to the kernel quantised, with per-head scales (not with packed_qkv);
+  // any other dtype: q and k in `dtype`.
+  lvsa::DType scores = lvsa::DType::F32;
   std::vector<int32_t> valid;  // per batch, empty: all valid
 };
 
@@ -144,9 +146,9 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change, const lv
     d_q = to_device(qh); d_k = to_device(kh); d_v = to_device(vh);
     dp.q.data = d_q; dp.k.data = d_k; dp.v.data = d_v;
   }
-  // fp8 scores: q and k rounded to e4m3 with one factor per (batch, head), as lvsa.backends.
-  // fp8_scores does; the reference reads the dequantised values (in bf16: 4 significant bits
-  // times a float fit well within its 8).
+  // Quantised scores: q and k rounded to e4m3 or int8 with one factor per (batch, head), as
+  // lvsa.backends.quantized_scores does; the reference reads the dequantised values (rounded to
+  // the 16-bit dtype).
   void *d_q8 = nullptr, *d_k8 = nullptr;
   float *d_q_descale = nullptr, *d_k_descale = nullptr;
   auto quantize = [&](std::vector<uint16_t>& h, int64_t heads, void*& d_values, float*& d_descale) {
@@ -156,23 +158,34 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change, const lv
       const size_t bh = size_t((int64_t(i) / (rows * heads * D)) * heads + (int64_t(i) / D) % heads);
       descale[bh] = std::max(descale[bh], std::fabs(from_bits(h[i], c.dtype)));
     }
-    for (float& s : descale) s = std::max(s, 1e-30f) / 448.0f;
-    std::vector<__nv_fp8_e4m3> values(h.size());
+    const bool int8 = c.scores == lvsa::DType::I8;
+    for (float& s : descale) s = std::max(s, 1e-30f) / (int8 ? 127.0f : 448.0f);
+    std::vector<uint8_t> values(h.size());
     for (size_t i = 0; i < h.size(); ++i) {
       const float s = descale[size_t((int64_t(i) / (rows * heads * D)) * heads + (int64_t(i) / D) % heads)];
-      values[i] = __nv_fp8_e4m3(from_bits(h[i], c.dtype) / s);
-      h[i] = to_bits(float(values[i]) * s, c.dtype);
+      const float x = from_bits(h[i], c.dtype) / s;
+      float value;
+      if (int8) {
+        const auto v = int8_t(std::clamp(std::nearbyint(x), -127.0f, 127.0f));
+        values[i] = uint8_t(v);
+        value = float(v);
+      } else {
+        const __nv_fp8_e4m3 v(x);
+        values[i] = v.__x;
+        value = float(v);
+      }
+      h[i] = to_bits(value * s, c.dtype);
     }
     CHECK_CUDA(cudaMalloc(&d_values, values.size()));
     CHECK_CUDA(cudaMemcpy(d_values, values.data(), values.size(), cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMalloc(&d_descale, descale.size() * 4));
     CHECK_CUDA(cudaMemcpy(d_descale, descale.data(), descale.size() * 4, cudaMemcpyHostToDevice));
   };
-  if (c.fp8_scores) {
+  if (lvsa::is_quantized_score(c.scores)) {
     quantize(qh, Hq, d_q8, d_q_descale);
     quantize(kh, Hkv, d_k8, d_k_descale);
     dp.q.data = d_q8; dp.k.data = d_k8;
-    dp.q.dtype = dp.k.dtype = lvsa::DType::E4M3;
+    dp.q.dtype = dp.k.dtype = c.scores;
     dp.q_descale = d_q_descale;
     dp.k_descale = d_k_descale;
   }
@@ -297,11 +310,13 @@ int main(int argc, char** argv) {
   // LVSA_CUDA_KERNEL as in the Python package, so that sanitizer runs can cover either family.
   lvsa::cuda::LaunchOptions launch;
   launch.family = lvsa::cuda::choose_kernel_family(0, std::getenv("LVSA_CUDA_KERNEL"));
-  if (launch.family == lvsa::cuda::KernelFamily::Sm90) {  // fp8 scores: the sm90 kernels only
-    { auto& c = add("fp8 scores wan-like T9 P37", 9, 37, 0, EncoderSide::None, 1, lvsa::kAutoKeyframes); c.D = 128; c.fp8_scores = true; }
-    { auto& c = add("fp8 scores enc after, padded B2", 7, 40, 29, EncoderSide::After, 1, 3); c.B = 2; c.valid = {11, 29}; c.D = 128; c.fp8_scores = true; }
-    { auto& c = add("fp8 scores GQA 2:1 P=200, full tiles", 6, 200, 0, EncoderSide::None, 1, 3); c.Hq = 2; c.Hkv = 1; c.D = 128; c.fp8_scores = true; }
-  }
+  if (launch.family == lvsa::cuda::KernelFamily::Sm90)  // quantised scores: the sm90 kernels only
+    for (lvsa::DType scores : {lvsa::DType::E4M3, lvsa::DType::I8}) {
+      const std::string name = scores == lvsa::DType::I8 ? "int8 scores " : "fp8 scores ";
+      { auto& c = add(name + "wan-like T9 P37", 9, 37, 0, EncoderSide::None, 1, lvsa::kAutoKeyframes); c.D = 128; c.scores = scores; }
+      { auto& c = add(name + "enc after, padded B2", 7, 40, 29, EncoderSide::After, 1, 3); c.B = 2; c.valid = {11, 29}; c.D = 128; c.scores = scores; }
+      { auto& c = add(name + "GQA 2:1 P=200, full tiles", 6, 200, 0, EncoderSide::None, 1, 3); c.Hq = 2; c.Hkv = 1; c.D = 128; c.scores = scores; }
+    }
   std::printf("kernel family %s\n", launch.family == lvsa::cuda::KernelFamily::Sm90 ? "sm90" : "sm80");
   std::mt19937 rng(12345);
   bool all = true;

@@ -32,7 +32,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .. import _cuda, _native
 from .._log import say_once
-from . import _common, fp8_scores
+from . import _common, quantized_scores
 
 _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
 _DTYPE_NAMES = {**_DTYPES, torch.float32: "float32"}  # float32 for the C++ contract's message
@@ -216,20 +216,20 @@ def _dense(q, k, v, scale):
     return out.transpose(1, 2).contiguous(), None
 
 
-def _fp8_inputs(q, k, plan, encoder_valid, family, lse_scale):
-    """``fp8_scores.quantize_scores_cuda`` of q and k, after checking that the sm90 kernels can run them."""
-    reason = fp8_scores.inputs_reason(q.dtype, q.shape[-1])
+def _quantized_inputs(q, k, plan, encoder_valid, family, lse_scale, precision):
+    """``quantized_scores.quantize_scores_cuda`` of q and k, after checking that the sm90 kernels can run them."""
+    reason = quantized_scores.inputs_reason(q.dtype, q.shape[-1], precision)
     if reason is None and family.name != "sm90":
-        reason = (f"precision 'fp8' runs on the sm90 kernels (H100/H200), but {q.device} runs the "
+        reason = (f"precision {precision!r} runs on the sm90 kernels (H100/H200), but {q.device} runs the "
                   f"{family.name} kernels")
     if reason:
         raise ValueError(f"lvsa: cuda backend: {reason}")
-    return fp8_scores.quantize_scores_cuda(q, k, plan, encoder_valid, lse_scale)
+    return quantized_scores.quantize_scores_cuda(q, k, plan, encoder_valid, lse_scale, precision)
 
 
 def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "default"):
-    """``precision="fp8"``: scores from q and k in float8 e4m3 (``fp8_scores``; sm90, bfloat16,
-    head_dim 128)."""
+    """``precision="fp8"`` or ``"int8"``: scores from q and k in float8 e4m3 or int8
+    (``quantized_scores``; sm90, bfloat16, head_dim 128)."""
     # lvsa.attention has checked the inputs; the C++ contract checks shapes, dtype, head_dim and
     # layout. This device check is what lets it skip querying every pointer's device.
     device = q.device
@@ -239,8 +239,8 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "defau
     index = device.index
     stream = torch.cuda.current_stream(index)
     capturing = torch.cuda.is_current_stream_capturing()
-    fp8 = precision == "fp8"
-    if not fp8 and _runs_dense(plan, _slot(plan, index), encoder_valid, return_lse):
+    quantized = precision in quantized_scores.FORMATS
+    if not quantized and _runs_dense(plan, _slot(plan, index), encoder_valid, return_lse):
         return _dense(q, k, v, scale)
     device_plan = _prepare(plan, index, stream, capturing)
     out, lse = _common.allocate_outputs(q, return_lse)
@@ -249,16 +249,17 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "defau
         encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()
         valid_ptr = encoder_valid.data_ptr()
     q_in, k_in, scaled = q, k, None
-    if fp8:
+    if quantized:
         lse_scale = (scale or q.shape[-1] ** -0.5) if return_lse else None
-        scaled = _fp8_inputs(q, k, plan, encoder_valid, device_plan.family, lse_scale)
+        scaled = _quantized_inputs(q, k, plan, encoder_valid, device_plan.family, lse_scale, precision)
         q_in, k_in = scaled.q, scaled.k
     _cuda.attention(plan.core, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q_in),
                     _tensor(k_in), _tensor(v), _tensor(out), _DTYPE_NAMES.get(v.dtype, str(v.dtype)),
                     lse.data_ptr() if lse is not None else 0, valid_ptr, float(scale or 0.0),
                     stream.cuda_stream, device_plan.family,
-                    scaled.q_descale.data_ptr() if fp8 else 0, scaled.k_descale.data_ptr() if fp8 else 0)
+                    scaled.q_descale.data_ptr() if quantized else 0, scaled.k_descale.data_ptr() if quantized else 0,
+                    quantized_scores.FORMATS[precision].kernel_dtype if quantized else "")
     device_plan.used(stream, capturing)
-    if fp8 and lse is not None:  # the kernel saw k smoothed
-        lse = fp8_scores.add_mean_scores(lse, scaled.mean_scores)
+    if quantized and lse is not None:  # the kernel saw k smoothed
+        lse = quantized_scores.add_mean_scores(lse, scaled.mean_scores)
     return out, lse

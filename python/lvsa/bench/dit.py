@@ -19,9 +19,10 @@ whole transformer; the row says which):
   flex                       FlexAttention (compiled) with exactly LVSA's mask (a BlockMask of the
                              plan); eager mode only
   lvsa-cuda, lvsa-torch      ``lvsa.enable(transformer, backend=...)``
-  lvsa-cuda-fp8              the same with ``precision="fp8"`` (scores from e4m3 q and k); its row also
-                             has rel_diff_vs_lvsa_cuda, the relative L2 difference of one forward's
-                             output from lvsa-cuda's on the same inputs (eager rows)
+  lvsa-cuda-fp8, -int8       the same with ``precision="fp8"`` / ``"int8"`` (scores from e4m3 / int8 q
+                             and k); their rows also have rel_diff_vs_lvsa_cuda, the relative L2
+                             difference of one forward's output from lvsa-cuda's on the same inputs
+                             (eager rows)
   lvsa-flashinfer            the same with ``backend="flashinfer"`` (FlashInfer's block-sparse kernels on
                              LVSA's pattern); recorded as skipped, "not installed", without FlashInfer
   dense-valid-cudnn, -flash  padded encoder tokens dropped before attention, then dense SDPA with
@@ -64,8 +65,8 @@ from . import dit_models, profile, results
 from .mask import block_mask, flex_attention, kept_pairs
 
 _KERNELS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
-METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-cuda-fp8", "lvsa-torch",
-           "lvsa-flashinfer", "dense-valid-cudnn", "dense-valid-flash")
+METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-cuda-fp8", "lvsa-cuda-int8",
+           "lvsa-torch", "lvsa-flashinfer", "dense-valid-cudnn", "dense-valid-flash")
 MODES = ("eager", "compile")
 BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager")
 
@@ -172,8 +173,9 @@ def install(method: str, transformer, pattern: dict):
         return (lambda: None), (lambda: sdpa_kernel(_KERNELS[method.removeprefix("dense-")]))
     if method == "diffusers":
         return (lambda: None), contextlib.nullcontext
-    backend = method.removeprefix("lvsa-").removesuffix("-fp8") if method.startswith("lvsa-") else "torch"
-    precision = "fp8" if method.endswith("-fp8") else "default"
+    precision = next((p for p in ("fp8", "int8") if method.endswith(f"-{p}")), "default")
+    backend = (method.removeprefix("lvsa-").removesuffix(f"-{precision}") if method.startswith("lvsa-")
+               else "torch")
     handle = enable(transformer, backend=backend, strict=True, precision=precision, **pattern)
     if method == "flex" or method.startswith("dense-valid-"):
         for runtime in handle.runtimes.values():
@@ -318,7 +320,7 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
             row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
         if args.profile and device.type == "cuda":
             row["profile"] = profile.profile(runner(model, spec, data, args, call_context))
-        if run.method == "lvsa-cuda-fp8" and run.mode == "eager":
+        if run.method in ("lvsa-cuda-fp8", "lvsa-cuda-int8") and run.mode == "eager":
             out = _first_forward(transformer, data, call_context)
             undo_method()
             undo_method = lambda: None  # noqa: E731 - done; the comparison installs its own

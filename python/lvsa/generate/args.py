@@ -87,9 +87,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reference-latent-frames", type=int, default=None,
                    help="the model's training horizon in latent frames (default: the model's, e.g. Wan 21)")
     s.add_argument("--backend", default=None, help="auto, cpu, cuda, torch, reference or flashinfer (default auto)")
-    s.add_argument("--precision", default=None, choices=["default", "fp8"],
-                   help="the attention scores: default (the model's dtype) or fp8 (q and k rounded to float8 e4m3; "
-                        "the cuda backend on H100/H200, bfloat16 models with head_dim 128)")
+    s.add_argument("--precision", default=None, choices=["default", "fp8", "int8"],
+                   help="the attention scores: default (the model's dtype), fp8 or int8 (q and k rounded to float8 "
+                        "e4m3 or int8; the cuda backend on H100/H200, bfloat16 models with head_dim 128)")
     s.add_argument("--show-mask", action="store_true",
                    help="print the frame mask of the first denoising step and save it as a PNG next to the video")
 

@@ -53,7 +53,8 @@ def engagement(handle, token_frames: int, tokens_per_frame: int, warnings: list)
                    f"(density {density:.2f}, ~{1 / density:.1f}x less attention)")
     line = (f"LVSA on: {layers} self-attention layers in {', '.join(handle.layers)}; T={token_frames} latent frames "
             f"x P={tokens_per_frame} (reference {config.reference}, {token_frames / config.reference:.2f}x); "
-            f"{pattern}; backend {backend}{', fp8 scores' if handle.settings.precision == 'fp8' else ''}")
+            f"{pattern}; backend {backend}"
+            f"{f', {handle.settings.precision} scores' if handle.settings.precision != 'default' else ''}")
     if warnings:
         line += f"; {len(warnings)} warning(s): " + " | ".join(warnings)
     return {"enabled": True, "line": line, "family": handle.family, "model": handle.model, "layers": layers,

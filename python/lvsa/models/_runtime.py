@@ -36,6 +36,9 @@ from ..plan import Geometry, PatternConfig, Planner, StepPlan
 ValueCheck = tuple[torch.Tensor, str]
 
 
+# What the engagement line adds for quantised scores (lvsa.attention's precision).
+_QUANTIZED_NOTE = {"fp8": ", fp8 scores (q and k in e4m3)", "int8": ", int8 scores (q and k in int8)"}
+
 class Unsupported(Exception):
     """The inputs of this forward pass are valid for the model but outside what LVSA can express
     (its layers then run the model's own attention)."""
@@ -55,7 +58,7 @@ class Runtime:
         self.config = config
         self.backend = backend
         self.strict = strict
-        self.precision = precision  # of the scores: "default" or "fp8" (lvsa.attention)
+        self.precision = precision  # of the scores: "default", "fp8" or "int8" (lvsa.attention)
         self.prologue = prologue  # how processors compute q and k's norm and RoPE (lvsa.prologue)
         self._planners: "OrderedDict[Geometry, Planner]" = OrderedDict()
         self.grid: Optional[tuple[int, int]] = None   # (T, P) of the forward in flight
@@ -181,7 +184,7 @@ class Runtime:
                  f"reference {c.reference} ({self.reference_note}), extension {g.frames / c.reference:.2f}x; "
                  f"{pattern}, globals {_span(globals_)}, attended {_span(attended)}/{g.frames} frames, "
                  f"density {density:.2f}; backend {describe_backend(backend, reason)}"
-                 f"{', fp8 scores (q and k in e4m3)' if self.precision == 'fp8' else ''}")
+                 f"{_QUANTIZED_NOTE.get(self.precision, '')}")
 
     def fall_back(self, reason: str) -> None:
         """Keep the model's own attention for this call: an error in strict mode, else said once."""

@@ -67,12 +67,12 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
   m[0] = m[1] = -CUDART_INF_F;
   l[0] = l[1] = 0.0f;
 
-  // fp8 scores: the descale factors of this head's Q and K fold into the softmax scale. The
-  // 16-bit kernels read p.scale_log2 where they use it, as before fp8 scores existed: a value
-  // held across the loop would change their register allocation (their PTX is unchanged).
-  float fp8_scale_log2 = p.scale_log2;
-  if constexpr (Tr::kFp8Scores)
-    fp8_scale_log2 *= p.q_descale[b * p.heads_q + h] * p.k_descale[b * p.heads_kv + h / p.group];
+  // Quantised scores: the descale factors of this head's Q and K fold into the softmax scale.
+  // The 16-bit kernels read p.scale_log2 where they use it, as before quantised scores existed:
+  // a value held across the loop would change their register allocation (their PTX is unchanged).
+  float quant_scale_log2 = p.scale_log2;
+  if constexpr (Tr::kQuantScores)
+    quant_scale_log2 *= p.q_descale[b * p.heads_q + h] * p.k_descale[b * p.heads_kv + h / p.group];
 
   const uint32_t q_addr = s_base + Tr::kQOffset + wg * Tr::kWGRows * 128;
   const uint32_t k_addr = s_base + Tr::kKOffset, v_addr = s_base + Tr::kVOffset;
@@ -90,9 +90,10 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     turns.end(false);
     ptx::wgmma_wait<0>();
     ptx::fence_regs(s);
+    if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kFp8Scores ? fp8_scale_log2 : p.scale_log2);
+    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     to_operand<Tr>(pa, s);
     walk.advance();
   }
@@ -117,9 +118,10 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     turns.end(false);
     ptx::wgmma_wait<1>();  // S of tile j is in
     ptx::fence_regs(s);
+    if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty + 8 * st, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kFp8Scores ? fp8_scale_log2 : p.scale_log2);
+    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change
     ptx::fence_regs(o);
     ptx::fence_regs(s);
@@ -144,6 +146,8 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::wgmma_wait<0>();
     ptx::fence_regs(o);
   }
+  if constexpr (Tr::kIntScores)  // the row max carries int_scores_as_float's offset; lse must not
+    for (float& mh : m) mh -= kIntScoreOffset * quant_scale_log2;
   store_rows<Tr>(p, o, m, l, b, h, qt, qt.valid_rows, wg, ctid);
 }
 

@@ -11,24 +11,27 @@ SHAPES_SS = (64, 112, 128, 144, 160, 176, 192, 208, 224)  # QK^T: N = key-tile w
 SHAPES_RS = (64, 128)  # PV:   N = head dim
 # (PTX type, C++ tag type, K of one instruction: 32 bytes of each operand row)
 TYPES = (("bf16", "__nv_bfloat16", 16), ("f16", "__half", 16))
-SCORE_TYPES = (("e4m3", "__nv_fp8_e4m3", 32),)  # fp8 scores: S = Q K^T only
+# Quantised scores, S = Q K^T only: (PTX type, C++ tag type, K, accumulator type)
+SCORE_TYPES = (("e4m3", "__nv_fp8_e4m3", 32, "f32"), ("s8", "int8_t", 32, "s32"))
 
 
 def acc_list(n_regs, first=0):
     return ", ".join(f"%{first + i}" for i in range(n_regs))
 
 
-def emit(kind, n, ptx_t, c_t, k):
+def emit(kind, n, ptx_t, c_t, k, acc="f32"):
     regs = n // 2
-    outs = ", ".join(f'"+f"(d[{i}])' for i in range(regs))
+    # int32 accumulators live in the float array as bit patterns (the caller converts them).
+    out = '"+f"(d[{}])' if acc == "f32" else '"+r"(reinterpret_cast<uint32_t&>(d[{}]))'
+    outs = ", ".join(out.format(i) for i in range(regs))
     if kind == "ss":
         ins = f'"l"(desc_a), "l"(desc_b), "n"(ScaleD)'
         a_ops = f"%{regs}"
         b_op = f"%{regs + 1}"
         sc = f"%{regs + 2}"
         # scale-a, scale-b, then for 16-bit types trans-a, trans-b (0: K-major); 8-bit types
-        # are K-major only and take no transpose operands.
-        tail = "1, 1, 0, 0" if k == 16 else "1, 1"
+        # are K-major only and take no transpose operands, integer types neither operand.
+        tail = "1, 1, 0, 0" if k == 16 else "1, 1" if acc == "f32" else ""
         sig = "uint64_t desc_a, uint64_t desc_b"
     else:
         ins = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(ScaleD)'
@@ -42,7 +45,7 @@ def emit(kind, n, ptx_t, c_t, k):
     print('  asm volatile(')
     print('      "{\\n.reg .pred p;\\n"')
     print(f'      "setp.ne.b32 p, {sc}, 0;\\n"')
-    print(f'      "wgmma.mma_async.sync.aligned.m64n{n}k{k}.f32.{ptx_t}.{ptx_t} "')
+    print(f'      "wgmma.mma_async.sync.aligned.m64n{n}k{k}.{acc}.{ptx_t}.{ptx_t} "')
     # Break the accumulator list into lines of 16 operands.
     accs = [f"%{i}" for i in range(regs)]
     lines = [", ".join(accs[i:i + 16]) for i in range(0, regs, 16)]
@@ -50,7 +53,7 @@ def emit(kind, n, ptx_t, c_t, k):
     for j, line in enumerate(lines):
         sep = "," if j + 1 < len(lines) else ""
         print(f'      "{line}{sep}"')
-    print(f'      "}}, {a_ops}, {b_op}, p, {tail};\\n}}\\n"')
+    print(f'      "}}, {a_ops}, {b_op}, p{", " + tail if tail else ""};\\n}}\\n"')
     print(f"      : {outs}")
     print(f"      : {ins});")
     print("}\n")
@@ -61,7 +64,8 @@ def main():
     print("// accumulators. ss: A and B from shared memory, both K-major (S = Q K^T). rs: A from")
     print("// registers, B from shared memory MN-major (O += P V with V stored [keys][head dim]).")
     print("// The element-type tag argument selects the overload and with it K: 16 for 16-bit types,")
-    print("// 32 for e4m3 (ss only: fp8 scores), so one instruction always reads 32 bytes per row.")
+    print("// 32 for e4m3 and int8 (ss only: quantised scores; int8 accumulates in int32, held as bit")
+    print("// patterns in the float array), so one instruction always reads 32 bytes per row.")
     print("#pragma once\n")
     print("#include <cuda_bf16.h>\n#include <cuda_fp16.h>\n#include <cuda_fp8.h>\n#include <cstdint>\n")
     print("namespace lvsa::cuda::sm90 {\n")
@@ -70,9 +74,9 @@ def main():
             emit("ss", n, ptx_t, c_t, k)
         for n in SHAPES_RS:
             emit("rs", n, ptx_t, c_t, k)
-    for ptx_t, c_t, k in SCORE_TYPES:
+    for ptx_t, c_t, k, acc in SCORE_TYPES:
         for n in SHAPES_SS:
-            emit("ss", n, ptx_t, c_t, k)
+            emit("ss", n, ptx_t, c_t, k, acc)
     print("}  // namespace lvsa::cuda::sm90")
 
 

@@ -8,13 +8,15 @@
 //                    online softmax in registers, O += P V by wgmma with P from registers
 // The producer gives most of its registers to the consumers (setmaxnreg).
 //
-// Scores in FP8 (ScoreElem = __nv_fp8_e4m3, opt-in): Q and K arrive quantised to e4m3 with one
-// descale factor per (batch, head) (FwdParams::q_descale, k_descale) and S = Q K^T runs at the
-// fp8 tensor rate; V, P and O keep the 16-bit Elem. A row of D e4m3 elements is D bytes, so at
-// D = 128 a Q or K tile has the byte layout of a 16-bit D = 64 tile: one 128-byte column block.
+// Quantised scores (ScoreElem = __nv_fp8_e4m3 or int8_t, opt-in): Q and K arrive quantised to
+// e4m3 or int8 with one descale factor per (batch, head) (FwdParams::q_descale, k_descale) and
+// S = Q K^T runs at the 8-bit tensor rate; V, P and O keep the 16-bit Elem. A row of D 8-bit
+// elements is D bytes, so at D = 128 a Q or K tile has the byte layout of a 16-bit D = 64 tile:
+// one 128-byte column block. int8 scores accumulate in int32 (mainloop.cuh: as_scores).
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../common/params.hpp"
 #include "../common/row_loader.cuh"
@@ -51,8 +53,8 @@ inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoE
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
 // spills), and at D = 64 a 3-stage ring (+1.5-4 %; at D = 128 only 128-key tiles leave room for
-// one, and they lose more than it gains). With fp8 scores (1-byte Q and K) a 3-stage ring of
-// 176-key tiles fits at D = 128 as well.
+// one, and they lose more than it gains). With quantised scores (1-byte Q and K) a 3-stage ring
+// of 176-key tiles fits at D = 128 as well.
 template <int HeadDim, int ScoreBytes = 2>
 inline constexpr int kDefaultFlags =
     kPingPong | kTmaKV | (HeadDim == 64 || ScoreBytes == 1 ? kThreeStages : 0);
@@ -70,8 +72,9 @@ struct Traits {
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   static constexpr bool kSkipPV = (Flags & kDiagNoPV) != 0;
   using T = Elem;        // V, P, O
-  using TS = ScoreElem;  // Q, K: Elem, or e4m3 (fp8 scores)
-  static constexpr bool kFp8Scores = sizeof(TS) == 1;
+  using TS = ScoreElem;  // Q, K: Elem, or e4m3 / int8 (quantised scores)
+  static constexpr bool kQuantScores = sizeof(TS) == 1;
+  static constexpr bool kIntScores = std::is_same_v<TS, int8_t>;
   static constexpr int kD = HeadDim;
   static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)
   static constexpr int kN = TileN;  // keys per K/V tile
@@ -106,7 +109,7 @@ struct Traits {
   using ValueLoader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
 
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
-  static_assert(sizeof(T) == 2 && (sizeof(TS) == 2 || sizeof(TS) == 1), "16-bit values, 16-bit or e4m3 scores");
+  static_assert(sizeof(T) == 2 && (sizeof(TS) == 2 || sizeof(TS) == 1), "16-bit values, 16-bit or 8-bit scores");
   static_assert(kScoreRowBytes % 128 == 0, "Q and K rows of whole 128-byte column blocks");
   static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192 ||
                     kN == 208 || kN == 224,

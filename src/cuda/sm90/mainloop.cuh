@@ -17,7 +17,8 @@
 namespace lvsa::cuda::sm90 {
 
 // S[64 x kN] = Q[this warpgroup's 64 rows] . K_tile^T. Each instruction reads 32 bytes of every
-// row (k16 of 16-bit elements, k32 of e4m3): four per 128-byte column block.
+// row (k16 of 16-bit elements, k32 of e4m3 or int8): four per 128-byte column block. With int8
+// the accumulator registers hold int32 (int_scores_as_float).
 template <class Tr>
 __device__ __forceinline__ void gemm_qk(float (&s)[Tr::kN / 2], uint32_t q_addr, uint32_t k_addr) {
   using TS = typename Tr::TS;
@@ -42,6 +43,18 @@ __device__ __forceinline__ void gemm_qk(float (&s)[Tr::kN / 2], uint32_t q_addr,
     LVSA_SM90_QK(224)
 #undef LVSA_SM90_QK
   }
+}
+
+// int8 scores accumulate in int32, |S| <= 127^2 * D < 2^22. One integer add to the bits of
+// kIntScoreOffset = 1.5 * 2^23 turns each into the float kIntScoreOffset + S exactly (that float's
+// mantissa holds 2^22 + S). The offset is the same in every score and row max, so the softmax
+// cancels it (exp2 of differences); only the row max kept for lse carries it, which the consumer
+// takes out before the epilogue.
+inline constexpr float kIntScoreOffset = 12582912.0f;
+template <int kN>
+__device__ __forceinline__ void int_scores_as_float(float (&s)[kN / 2]) {
+#pragma unroll
+  for (int i = 0; i < kN / 2; ++i) s[i] = __int_as_float(__float_as_int(s[i]) + 0x4B400000);
 }
 
 // O[64 x kD] += P[64 x kN] . V_tile[kN x kD]

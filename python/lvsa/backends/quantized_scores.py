@@ -1,11 +1,14 @@
-"""fp8 scores (``precision="fp8"``): q and k rounded to float8 e4m3 so that S = Q K^T runs at the
-fp8 tensor rate of Hopper; v, the probabilities and the output keep bfloat16.
+"""Quantised scores (``precision="fp8"`` or ``"int8"``): q and k rounded to float8 e4m3 or to int8
+so that S = Q K^T runs at the 8-bit tensor rate of Hopper; v, the probabilities and the output
+keep bfloat16.
 
-One scale per (batch, head), as FlashAttention-3's fp8 path uses: e4m3 is a floating-point
-format, so a per-head scale only has to keep the head's largest value below e4m3's maximum
-(448); every other value keeps e4m3's relative precision (3 mantissa bits) whatever its size.
-The kernel multiplies the two descale factors into the softmax scale, which costs nothing per
-score.
+One scale per (batch, head) that maps the head's largest value to the format's largest (448 for
+e4m3, FlashAttention-3's fp8 choice; 127 for int8). e4m3 is a floating-point format, so every
+other value keeps its relative precision (3 mantissa bits) whatever its size; int8 keeps an
+absolute step of amax / 127, which for values spread like attention inputs is 2.5x more
+accurate (docs/perf/cuda_sm90.md, v6), at the same tensor rate. The kernel multiplies the two
+descale factors into the softmax scale, which costs nothing per score; int8 products
+accumulate exactly in int32.
 
 k is smoothed first (SageAttention's step): its mean over the tokens is subtracted per (batch,
 head). That changes every score of a query by the same amount, q · mean, which softmax ignores,
@@ -18,8 +21,8 @@ Encoder padding is never read by the attention kernels, but its values would ent
 maximum and k's mean: the CUDA pre-pass never reads it either, and the PyTorch reference zeroes it
 first, so that NaN or Inf there cannot reach a scale (a padded token counts as zeros in k's mean).
 Inf or NaN in the valid tokens of q or k makes that head's scale non-finite and its whole output
-NaN: unlike the 16-bit path, fp8 scores cannot confine a non-finite input to the rows that attend
-it.
+NaN: unlike the 16-bit path, quantised scores cannot confine a non-finite input to the rows that
+attend it.
 """
 
 from __future__ import annotations
@@ -29,16 +32,37 @@ from typing import NamedTuple, Optional
 import torch
 
 E4M3_MAX = 448.0  # largest finite float8_e4m3fn value
-HEAD_DIMS = (128,)  # the instantiated fp8-score kernels (src/cuda/CMakeLists.txt)
+INT8_MAX = 127.0  # symmetric: -128 is never used
+HEAD_DIMS = (128,)  # the instantiated kernels with quantised scores (src/cuda/CMakeLists.txt)
 DTYPES = (torch.bfloat16,)
 
 
-def inputs_reason(dtype, head_dim) -> Optional[str]:
-    """Why fp8 scores cannot take inputs of ``dtype`` and ``head_dim`` (None: they can)."""
+class Format(NamedTuple):
+    """One quantised-score format: the values' dtype, the largest value a head's maximum maps to,
+    and the name the CUDA kernels give the dtype."""
+    dtype: torch.dtype
+    max: float
+    kernel_dtype: str
+
+    def cast(self, scaled: torch.Tensor) -> torch.Tensor:
+        """``scaled`` (float32, |x| <= max) in this format: e4m3 rounds to nearest; int8 rounds to
+        the nearest integer, ties to even, as the CUDA quantiser's __float2int_rn."""
+        if self.dtype == torch.int8:
+            return scaled.round().clamp(-self.max, self.max).to(torch.int8)
+        return scaled.to(self.dtype)
+
+
+FORMATS = {"fp8": Format(torch.float8_e4m3fn, E4M3_MAX, "float8_e4m3"),
+           "int8": Format(torch.int8, INT8_MAX, "int8")}
+
+
+def inputs_reason(dtype, head_dim, precision: str = "fp8") -> Optional[str]:
+    """Why ``precision``'s quantised scores cannot take inputs of ``dtype`` and ``head_dim`` (None:
+    they can)."""
     if dtype not in DTYPES:
-        return f"precision 'fp8' takes bfloat16 q, k and v, got {dtype}"
+        return f"precision {precision!r} takes bfloat16 q, k and v, got {dtype}"
     if head_dim not in HEAD_DIMS:
-        return f"precision 'fp8' takes head_dim {' or '.join(map(str, HEAD_DIMS))}, got {head_dim}"
+        return f"precision {precision!r} takes head_dim {' or '.join(map(str, HEAD_DIMS))}, got {head_dim}"
     return None
 
 
@@ -64,9 +88,10 @@ def padding_mask(plan, batch: int, seq: int, encoder_valid: Optional[torch.Tenso
     return (pos[None, :] >= first_pad[:, None]) & (pos[None, :] < begin + length)
 
 
-def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x`` ``[B, S, H, D]`` as contiguous float8_e4m3fn values and float32 descale factors
-    ``[B, H]``: x ≈ values * descale[b, h] (zeros where ``pad``)."""
+def quantize(x: torch.Tensor, pad: Optional[torch.Tensor], precision: str = "fp8") -> tuple[torch.Tensor, torch.Tensor]:
+    """``x`` ``[B, S, H, D]`` as contiguous values of ``precision``'s format (float8_e4m3fn or int8)
+    and float32 descale factors ``[B, H]``: x ≈ values * descale[b, h] (zeros where ``pad``)."""
+    fmt = FORMATS[precision]
     if pad is not None:
         x = x.masked_fill(pad[:, :, None, None], 0)
     # The max-abs reduction, then the product with the scale's reciprocal (float32: a 16-bit x
@@ -76,8 +101,8 @@ def quantize(x: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor
     amax = torch.linalg.vector_norm(x, ord=float("inf"), dim=(1, 3)).float()
     # An all-zero head keeps a positive factor with a finite reciprocal: its values quantise to
     # zeros either way.
-    descale = (amax / E4M3_MAX).clamp_min(torch.finfo(torch.float32).tiny)
-    values = (x * (1 / descale)[:, None, :, None]).to(torch.float8_e4m3fn)
+    descale = (amax / fmt.max).clamp_min(torch.finfo(torch.float32).tiny)
+    values = fmt.cast(x * (1 / descale)[:, None, :, None])
     return values.contiguous(), descale.contiguous()
 
 
@@ -91,10 +116,10 @@ def smoothed(k: torch.Tensor, pad: Optional[torch.Tensor]) -> tuple[torch.Tensor
 
 
 class ScoreInputs(NamedTuple):
-    """q and k as the fp8-score kernels take them: q ≈ q · q_descale and k ≈ k · k_descale + k_mean
-    (values float8_e4m3fn ``[B, S, H, D]``, descales float32 ``[B, H]``, k's mean float32 ``[B, Hkv,
-    D]``, rounded to k's dtype), and the scores of q against k's mean ``[B, Hq, Sq]`` float32 that
-    the lse needs back (None unless asked for)."""
+    """q and k as the kernels with quantised scores take them: q ≈ q · q_descale and k ≈ k · k_descale
+    + k_mean (values float8_e4m3fn or int8 ``[B, S, H, D]``, descales float32 ``[B, H]``, k's mean
+    float32 ``[B, Hkv, D]``, rounded to k's dtype), and the scores of q against k's mean ``[B, Hq,
+    Sq]`` float32 that the lse needs back (None unless asked for)."""
     q: torch.Tensor
     q_descale: torch.Tensor
     k: torch.Tensor
@@ -104,32 +129,33 @@ class ScoreInputs(NamedTuple):
 
 
 def quantize_scores(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor],
-                    lse_scale: Optional[float] = None) -> ScoreInputs:
-    """:class:`ScoreInputs` of q and k in PyTorch ops, on any device, encoder padding zeroed: the
-    reference of :func:`quantize_scores_cuda` and the CPU's emulation of fp8 scores. With
-    ``lse_scale``, also the mean's scores at that softmax scale."""
+                    lse_scale: Optional[float] = None, precision: str = "fp8") -> ScoreInputs:
+    """:class:`ScoreInputs` of q and k in ``precision``'s format in PyTorch ops, on any device,
+    encoder padding zeroed: the reference of :func:`quantize_scores_cuda` and the CPU's emulation
+    of quantised scores. With ``lse_scale``, also the mean's scores at that softmax scale."""
     B = q.shape[0]
     q_pad = padding_mask(plan, B, q.shape[1], encoder_valid, q.device)
     k_pad = padding_mask(plan, B, k.shape[1], encoder_valid, k.device)
     k_smoothed, k_mean = smoothed(k, k_pad)
-    q8, q_descale = quantize(q, q_pad)
-    k8, k_descale = quantize(k_smoothed, k_pad)
+    q8, q_descale = quantize(q, q_pad, precision)
+    k8, k_descale = quantize(k_smoothed, k_pad, precision)
     k_mean = k_mean[:, 0].float()
     return ScoreInputs(q8, q_descale, k8, k_descale, k_mean,
                        None if lse_scale is None else mean_scores(q, k_mean, lse_scale))
 
 
 def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor],
-                         lse_scale: Optional[float] = None) -> ScoreInputs:
+                         lse_scale: Optional[float] = None, precision: str = "fp8") -> ScoreInputs:
     """:func:`quantize_scores` in LVSA's CUDA kernels (``lvsa._cuda.score_stats`` and
-    ``score_quantize``: two reads of q and of k, one e4m3 write), as the cuda backend runs it. The
+    ``score_quantize``: two reads of q and of k, one 8-bit write), as the cuda backend runs it. The
     same values, but for k's mean, whose float32 sum adds in another order (rarely one bfloat16
     rounding step apart, which moves k's values in that feature by as much)."""
+    fmt = FORMATS[precision]
     from .. import _cuda  # noqa: PLC0415 - the cuda backend's module, built with it
 
     for name, x in (("q", q), ("k", k)):
         if not x.is_cuda or x.dtype != torch.bfloat16:
-            raise ValueError(f"lvsa: fp8 scores: the CUDA quantiser takes bfloat16 CUDA tensors, got {name} "
+            raise ValueError(f"lvsa: {precision} scores: the CUDA quantiser takes bfloat16 CUDA tensors, got {name} "
                              f"{x.dtype} on {x.device}")
     device = q.device.index if q.device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(q.device).cuda_stream
@@ -147,7 +173,7 @@ def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: 
         return partial[0].sum(0), partial[1].amin(0), partial[2].amax(0)
 
     def values(x, descale, mean=None, score_mean=None, group=1):
-        out = torch.empty(x.shape, dtype=torch.float8_e4m3fn, device=x.device)
+        out = torch.empty(x.shape, dtype=fmt.dtype, device=x.device)
         scores = None
         if score_mean is not None:
             scores = torch.empty((x.shape[0], x.shape[1], x.shape[2]), dtype=torch.float32, device=x.device)
@@ -155,17 +181,17 @@ def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: 
                              0 if mean is None else mean.data_ptr(),
                              0 if score_mean is None else score_mean.data_ptr(), group,
                              float(lse_scale or 0.0), 0 if scores is None else scores.data_ptr(), out.data_ptr(),
-                             stream)
+                             fmt.kernel_dtype, stream)
         return out, scores
 
     tiny = torch.finfo(torch.float32).tiny
     _, q_min, q_max = stats(q)
-    q_descale = (torch.maximum(q_max.amax(-1), -q_min.amin(-1)) / E4M3_MAX).clamp_min(tiny)
+    q_descale = (torch.maximum(q_max.amax(-1), -q_min.amin(-1)) / fmt.max).clamp_min(tiny)
     k_sum, k_min, k_max = stats(k)
     k_mean = (k_sum / k.shape[1]).to(k.dtype).float()  # padded rows count as zeros, as in smoothed()
     # max |bfloat16(k - mean)| over the rows: the largest distance of either extreme from the mean.
     k_amax = torch.maximum(k_max - k_mean, k_mean - k_min).to(k.dtype).float().amax(-1)
-    k_descale = (k_amax / E4M3_MAX).clamp_min(tiny)
+    k_descale = (k_amax / fmt.max).clamp_min(tiny)
     k8, _ = values(k, k_descale, mean=k_mean.contiguous())
     q8, scores = values(q, q_descale.contiguous(), score_mean=None if lse_scale is None else k_mean.contiguous(),
                         group=q.shape[2] // k.shape[2])
@@ -174,7 +200,7 @@ def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: 
 
 def mean_scores(q: torch.Tensor, k_mean: torch.Tensor, scale: float) -> torch.Tensor:
     """``[B, Hq, Sq]`` float32: each query's score against its key head's mean, scale · q · mean, from
-    the 16-bit q (the mean's scores need not carry e4m3's rounding)."""
+    the 16-bit q (the mean's scores need not carry the quantised rounding)."""
     group = q.shape[2] // k_mean.shape[1]
     mean = k_mean.repeat_interleave(group, dim=1)  # of each query head's key head
     return scale * torch.einsum("bshd,bhd->bhs", q.float(), mean)

@@ -1,7 +1,7 @@
-// fp8 scores' inputs: per-(batch, head) scales, k's mean and the e4m3 values of q and k, in
-// two passes over each tensor (read for the statistics, read again and written once as e4m3).
+// Quantised scores' inputs: per-(batch, head) scales, k's mean and the e4m3 or int8 values of q
+// and k, in two passes over each tensor (read for the statistics, read again and written once).
 //
-// The same work in PyTorch ops (python/lvsa/backends/fp8_scores.py, kept as the reference) is
+// The same work in PyTorch ops (python/lvsa/backends/quantized_scores.py, kept as the reference) is
 // a chain of reductions over strided dimensions and float32 temporaries: 5.2 ms at Wan 2.1
 // 1.3B, T = 121 on an H200 (2026-12-02), a tenth of the kernel it feeds; these two kernels take
 // 1.2 ms there for q and k together, against a 0.7 ms floor of their traffic
@@ -114,6 +114,19 @@ __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams 
   p.sum[out] = s, p.min[out] = mn, p.max[out] = mx;
 }
 
+// Two 8-bit values of x / descale: e4m3 (saturating) or int8 (round to nearest even, clamped to
+// +-127, as the reference's torch.round and clamp).
+template <bool kInt8>
+__device__ inline uint16_t quantize_pair(float a, float b) {
+  if constexpr (kInt8) {
+    const int lo = min(max(__float2int_rn(a), -127), 127), hi = min(max(__float2int_rn(b), -127), 127);
+    return uint16_t((lo & 0xFF) | ((hi & 0xFF) << 8));
+  } else {
+    return __nv_cvt_float2_to_fp8x2(make_float2(a, b), __NV_SATFINITE, __NV_E4M3);
+  }
+}
+
+template <bool kInt8>
 __global__ void __launch_bounds__(kThreads) score_quantize_kernel(ScoreQuantizeParams p) {
   const ScoreTensor& x = p.x;
   const int lanes = x.head_dim / kVec;  // threads of one (row, head), adjacent in a warp
@@ -167,11 +180,9 @@ __global__ void __launch_bounds__(kThreads) score_quantize_kernel(ScoreQuantizeP
 #pragma unroll
           for (int i = 0; i < kVec; ++i) e[i] = __bfloat162float(__float2bfloat16_rn(e[i] - mean[i]));
         }
-        auto* out = reinterpret_cast<__nv_fp8x2_storage_t*>(&packed);
+        auto* out = reinterpret_cast<uint16_t*>(&packed);
 #pragma unroll
-        for (int i = 0; i < kVec / 2; ++i)
-          out[i] = __nv_cvt_float2_to_fp8x2(make_float2(e[2 * i] * inverse, e[2 * i + 1] * inverse), __NV_SATFINITE,
-                                            __NV_E4M3);
+        for (int i = 0; i < kVec / 2; ++i) out[i] = quantize_pair<kInt8>(e[2 * i] * inverse, e[2 * i + 1] * inverse);
       }
       *reinterpret_cast<uint2*>(static_cast<uint8_t*>(p.out) + head_row * x.head_dim + feature[u]) = packed;
     }
@@ -213,9 +224,14 @@ void score_quantize(const ScoreQuantizeParams& p, cudaStream_t stream) {
   check(p.x, kVec, "score_quantize");
   if (p.score_mean && (p.group <= 0 || p.x.heads % p.group != 0 || !p.mean_scores))
     fail("score_quantize", "mean scores need a group dividing the heads and a mean_scores output");
+  if (p.out_dtype != DType::E4M3 && p.out_dtype != DType::I8)
+    fail("score_quantize", std::string("out_dtype must be float8_e4m3 or int8, got ") + dtype_name(p.out_dtype));
   if (p.x.batch == 0 || p.x.rows == 0) return;
   const dim3 grid(unsigned((p.x.rows + kQuantizeRows - 1) / kQuantizeRows), unsigned(p.x.batch));
-  score_quantize_kernel<<<grid, kThreads, 0, stream>>>(p);
+  if (p.out_dtype == DType::I8)
+    score_quantize_kernel<true><<<grid, kThreads, 0, stream>>>(p);
+  else
+    score_quantize_kernel<false><<<grid, kThreads, 0, stream>>>(p);
   launched("launching score_quantize");
 }
 
