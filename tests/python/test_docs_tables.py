@@ -22,7 +22,7 @@ def _render(script: str, results: str) -> str:
     return _script(script).tables(json.loads((ROOT / results).read_text()))
 
 
-def test_the_attention_table_has_fp8_columns_exactly_when_the_run_had_fp8_scores():
+def test_the_attention_table_has_quantized_columns_exactly_when_the_run_had_them():
     result = json.loads((ROOT / "bench/results/attention_sm90_runs_NVIDIA_H200_2026-12-01.json").read_text())
     render = _script("docs/attention_tables.py").tables
     assert "fp8" not in render(result)
@@ -31,6 +31,11 @@ def test_the_attention_table_has_fp8_columns_exactly_when_the_run_had_fp8_scores
     assert lines[2].endswith("| LVSA fp8 scores ms | x LVSA | fp8 max error vs float64 |")
     assert lines[5].endswith("| 50.0 | 1.28 | 1.5e-02 |")  # the row that had them
     assert lines[4].endswith("|  |  |  |")
+    # int8 scores get their own three columns after fp8's, in a run that had both.
+    result["results"][1].update(int8_ms=49.0, int8_speedup_vs_lvsa=1.304, int8_max_err_vs_fp64=6e-3)
+    lines = render(result).splitlines()
+    assert lines[2].endswith("| fp8 max error vs float64 | LVSA int8 scores ms | x LVSA | int8 max error vs float64 |")
+    assert lines[5].endswith("| 50.0 | 1.28 | 1.5e-02 | 49.0 | 1.30 | 6.0e-03 |")
 
 
 def test_readme_tables_are_the_rendered_result_files():
