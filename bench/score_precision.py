@@ -5,13 +5,14 @@ a head share (as projections with a bias give).
 
     python3 bench/score_precision.py [--bias 0 2] [--out bench/results]
 
-Schemes: e4m3 with one scale per (batch, head), what ``precision="fp8"`` runs
-(``lvsa.backends.quantized_scores``, K smoothed), the same without smoothing, and two int8 schemes the
-kernel could run at the same tensor rate (one scale per head, K smoothed; Q per token), and e4m3
-with the static scale that a per-head RMSNorm's bound allows (what the fused prologue could write
-without a pre-pass; measured on inputs RMS-normed per head, which every scheme also sees in its
-own columns). Prints a table of relative L2 errors and writes it to
-``<out>/score_precision_cpu_<date>.txt``.
+Schemes: e4m3 and int8 with one scale per (batch, head), K smoothed, what ``precision="fp8"`` and
+``"int8"`` run (``lvsa.backends.quantized_scores``); e4m3 without smoothing; int8 with Q per token;
+e4m3 with the static scale that a per-head RMSNorm's bound allows (what the fused prologue could
+write without a pre-pass; measured on inputs RMS-normed per head, which every scheme also sees in
+its own columns); and fp8 P·V, the next kernel step (docs/perf/cuda_sm90.md, v7), emulated after
+16-bit, fp8 and int8 scores: V in e4m3 with one scale per head, P = e4m3(256 · exp(s - max)) with
+the row sum from the unrounded P, as that kernel would compute them. Prints a table of relative
+L2 errors and writes it to ``<out>/score_precision_cpu_<date>.txt``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,32 @@ def _int8(x: torch.Tensor, dims) -> torch.Tensor:
     return (x.float() / scale).round().clamp(-127, 127) * scale
 
 
-def _fp8(q, k, plan):
-    """What precision="fp8" gives the kernel: q and the smoothed k, dequantised (softmax ignores the
+def _shipped(precision):
+    """What ``precision`` gives the kernel: q and the smoothed k, dequantised (softmax ignores the
     mean's scores, which only lse gets back)."""
-    x = quantized_scores.quantize_scores(q, k, plan, None)
-    return quantized_scores.dequantize(x.q, x.q_descale), quantized_scores.dequantize(x.k, x.k_descale)
+    def scheme(q, k, plan):
+        x = quantized_scores.quantize_scores(q, k, plan, None, precision=precision)
+        return quantized_scores.dequantize(x.q, x.q_descale), quantized_scores.dequantize(x.k, x.k_descale)
+    return scheme
+
+
+def _fp8_pv(q, k, v, plan) -> torch.Tensor:
+    """Attention of q and k (as given) with P and V rounded as fp8 P·V would: V to e4m3 with one
+    scale per head, P to e4m3 after scaling by 256 (its largest value then 256 < 448, and values
+    down to 2^-17 keep e4m3's subnormal range), the row sum from the unrounded P. Dense over the
+    plan's frame mask, float64 (video-only geometry)."""
+    g = plan.geometry
+    P = g.tokens_per_frame
+    mask = torch.zeros(g.seq_len, g.seq_len, dtype=torch.bool)
+    for f in range(g.frames):
+        for a in plan.attended(f):
+            mask[f * P:(f + 1) * P, a * P:(a + 1) * P] = True
+    v8 = quantized_scores.dequantize(*quantized_scores.quantize(v, None)).double()
+    s = torch.einsum("bshd,bthd->bhst", q.double(), k.double()) * q.shape[-1] ** -0.5
+    s = s.masked_fill(~mask, float("-inf"))
+    p = torch.exp(s - s.amax(-1, keepdim=True))
+    p8 = (256 * p).to(torch.float8_e4m3fn).double() / 256
+    return torch.einsum("bhst,bthd->bshd", p8, v8) / p.sum(-1).transpose(1, 2)[..., None]
 
 
 def _static(x: torch.Tensor) -> torch.Tensor:
@@ -52,17 +74,22 @@ def _rms_normed(x: torch.Tensor) -> torch.Tensor:
 
 
 SCHEMES = {
-    "e4m3 per head, K smoothed (precision='fp8')": _fp8,
+    "e4m3 per head, K smoothed (precision='fp8')": _shipped("fp8"),
+    "int8 per head, K smoothed (precision='int8')": _shipped("int8"),
     "e4m3 per head, K not smoothed":
         lambda q, k, plan: (quantized_scores.dequantize(*quantized_scores.quantize(q, None)),
                             quantized_scores.dequantize(*quantized_scores.quantize(k, None))),
-    "int8 per head, K smoothed":
-        lambda q, k, plan: (_int8(q, (1, 3)), _int8(quantized_scores.smoothed(k, None)[0], (1, 3))),
     "int8 Q per token, K per head smoothed":
         lambda q, k, plan: (_int8(q, (3,)), _int8(quantized_scores.smoothed(k, None)[0], (1, 3))),
     "e4m3 static scale sqrt(D)/448, K not smoothed (RMS-normed inputs only)":
         lambda q, k, plan: (_static(q), _static(k)),
     "bf16 scores (the cpu backend)": None,
+}
+# fp8 P·V after each kind of scores: the scheme that rounds q and k first (None: as given).
+PV_SCHEMES = {
+    "fp8 P·V (P, V e4m3), 16-bit scores": None,
+    "fp8 P·V, fp8 scores": _shipped("fp8"),
+    "fp8 P·V, int8 scores": _shipped("int8"),
 }
 STATIC = "e4m3 static scale sqrt(D)/448, K not smoothed (RMS-normed inputs only)"
 
@@ -76,7 +103,7 @@ def main(argv=None) -> None:
     torch.manual_seed(0)
     plan = Planner(Geometry(21, 200), PatternConfig(window=1, reference=5)).step(1)
     S, H = plan.geometry.seq_len, 2
-    errors = {name: [] for name in SCHEMES}
+    errors = {name: [] for name in [*SCHEMES, *PV_SCHEMES]}
     columns = [(bias, normed) for bias in args.bias for normed in (False, True)]
     for bias, normed in columns:
         q, k, v = (torch.randn(1, S, H, 128) for _ in range(3))
@@ -92,6 +119,10 @@ def main(argv=None) -> None:
             out = (lvsa.attention(q, k, v, plan, backend="cpu") if scheme is None
                    else lvsa.attention(*scheme(q, k, plan), v.float(), plan, backend="reference"))
             errors[name].append(float((out.double() - exact).norm() / exact.norm()))
+        for name, scores in PV_SCHEMES.items():
+            qk = (q.float(), k.float()) if scores is None else scores(q, k, plan)
+            out = _fp8_pv(*qk, v, plan)
+            errors[name].append(float((out - exact).norm() / exact.norm()))
     lines = [f"relative L2 error of the attention output against the bf16 inputs' exact attention "
              f"(T={plan.geometry.frames}, P={plan.geometry.tokens_per_frame}, H={H}, D=128, Gaussian; "
              f"CPU, torch {torch.__version__}, {_dt.date.today().isoformat()})",
