@@ -131,6 +131,8 @@ ROWS = [
     Bad("precision_unknown", _flags("--lvsa", "--precision", "fp4"), r"argument --precision: invalid choice: 'fp4'"),
     Bad("fp8_scores_off_the_cuda_backend", _flags("--lvsa", "--precision", "fp8", "--backend", "torch"),
         r"precision 'fp8' runs on the cuda backend only, got backend 'torch'"),
+    Bad("int8_scores_off_the_cuda_backend", _flags("--lvsa", "--precision", "int8", "--backend", "cpu"),
+        r"precision 'int8' runs on the cuda backend only, got backend 'cpu'"),
     # RIFLEx knobs
     Bad("riflex_knob_without_riflex", _flags("--riflex-s", "2"), r"--riflex-s tune RIFLEx; add --riflex to use it"),
     Bad("riflex_k_out_of_range", _flags("--riflex", "--riflex-k", "9"),
