@@ -5,8 +5,9 @@ keep bfloat16.
 One scale per (batch, head) that maps the head's largest value to the format's largest (448 for
 e4m3, FlashAttention-3's fp8 choice; 127 for int8). e4m3 is a floating-point format, so every
 other value keeps its relative precision (3 mantissa bits) whatever its size; int8 keeps an
-absolute step of amax / 127, which for values spread like attention inputs is 2.5x more
-accurate (docs/perf/cuda_sm90.md, v6), at the same tensor rate. The kernel multiplies the two
+absolute step of amax / 127, which for values spread like attention inputs is more accurate
+(2.5x in the CPU emulation, 2.1x in the kernels' outputs on an H200: docs/perf/cuda_sm90.md, v6
+and v7), at the same tensor rate. The kernel multiplies the two
 descale factors into the softmax scale, which costs nothing per score; int8 products
 accumulate exactly in int32.
 

@@ -12,7 +12,7 @@
 // e4m3 or int8 with one descale factor per (batch, head) (FwdParams::q_descale, k_descale) and
 // S = Q K^T runs at the 8-bit tensor rate; V, P and O keep the 16-bit Elem. A row of D 8-bit
 // elements is D bytes, so at D = 128 a Q or K tile has the byte layout of a 16-bit D = 64 tile:
-// one 128-byte column block. int8 scores accumulate in int32 (mainloop.cuh: as_scores).
+// one 128-byte column block. int8 scores accumulate in int32 (mainloop.cuh: int_scores_as_float).
 #pragma once
 
 #include <cstdint>
