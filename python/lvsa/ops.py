@@ -18,6 +18,7 @@ from typing import Optional, Sequence, Union
 import torch
 
 from . import backends
+from .backends.quantized_scores import FORMATS
 from .plan import Planner, StepPlan, plan_by_id
 
 @torch.library.custom_op("lvsa::sparse_attention", mutates_args=())
@@ -57,7 +58,7 @@ def forward_only(op) -> None:
 forward_only(_sparse_attention)
 
 
-PRECISIONS = ("default", "fp8", "int8")
+PRECISIONS = ("default", *FORMATS)  # the inputs' dtype, or quantised scores
 
 
 def backend_for(backend: str, precision: str) -> str:

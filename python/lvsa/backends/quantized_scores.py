@@ -40,10 +40,11 @@ DTYPES = (torch.bfloat16,)
 
 class Format(NamedTuple):
     """One quantised-score format: the values' dtype, the largest value a head's maximum maps to,
-    and the name the CUDA kernels give the dtype."""
+    the name the CUDA kernels give the dtype, and the values' short name (log lines)."""
     dtype: torch.dtype
     max: float
     kernel_dtype: str
+    short: str
 
     def cast(self, scaled: torch.Tensor) -> torch.Tensor:
         """``scaled`` (float32, |x| <= max) in this format: e4m3 rounds to nearest; int8 rounds to
@@ -53,8 +54,8 @@ class Format(NamedTuple):
         return scaled.to(self.dtype)
 
 
-FORMATS = {"fp8": Format(torch.float8_e4m3fn, E4M3_MAX, "float8_e4m3"),
-           "int8": Format(torch.int8, INT8_MAX, "int8")}
+FORMATS = {"fp8": Format(torch.float8_e4m3fn, E4M3_MAX, "float8_e4m3", "e4m3"),
+           "int8": Format(torch.int8, INT8_MAX, "int8", "int8")}
 
 
 def inputs_reason(dtype, head_dim, precision: str = "fp8") -> Optional[str]:

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .. import settings, step_context
-from ..backends import flashinfer as flashinfer_backend
+from ..backends import flashinfer as flashinfer_backend, quantized_scores
 from ..integration import enable
 from ..model_facts import ModelFacts
 from ..plan import Geometry, Planner, preset
@@ -67,6 +67,7 @@ from .mask import block_mask, flex_attention, kept_pairs
 _KERNELS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
 METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-cuda-fp8", "lvsa-cuda-int8",
            "lvsa-torch", "lvsa-flashinfer", "dense-valid-cudnn", "dense-valid-flash")
+QUANTIZED = tuple(f"lvsa-cuda-{p}" for p in quantized_scores.FORMATS)  # rows with rel_diff_vs_lvsa_cuda
 MODES = ("eager", "compile")
 BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager")
 
@@ -173,7 +174,7 @@ def install(method: str, transformer, pattern: dict):
         return (lambda: None), (lambda: sdpa_kernel(_KERNELS[method.removeprefix("dense-")]))
     if method == "diffusers":
         return (lambda: None), contextlib.nullcontext
-    precision = next((p for p in ("fp8", "int8") if method.endswith(f"-{p}")), "default")
+    precision = next((p for p in quantized_scores.FORMATS if method.endswith(f"-{p}")), "default")
     backend = (method.removeprefix("lvsa-").removesuffix(f"-{precision}") if method.startswith("lvsa-")
                else "torch")
     handle = enable(transformer, backend=backend, strict=True, precision=precision, **pattern)
@@ -320,7 +321,7 @@ def time_run(run: Run, transformer, spec, frames, args, device, dtype, pattern, 
             row["peak_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
         if args.profile and device.type == "cuda":
             row["profile"] = profile.profile(runner(model, spec, data, args, call_context))
-        if run.method in ("lvsa-cuda-fp8", "lvsa-cuda-int8") and run.mode == "eager":
+        if run.method in QUANTIZED and run.mode == "eager":
             out = _first_forward(transformer, data, call_context)
             undo_method()
             undo_method = lambda: None  # noqa: E731 - done; the comparison installs its own

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from ..ops import PRECISIONS
+
 
 class UsageError(Exception):
     """A bad argument or a model that cannot be used: printed as one line, exit status 2."""
@@ -87,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--reference-latent-frames", type=int, default=None,
                    help="the model's training horizon in latent frames (default: the model's, e.g. Wan 21)")
     s.add_argument("--backend", default=None, help="auto, cpu, cuda, torch, reference or flashinfer (default auto)")
-    s.add_argument("--precision", default=None, choices=["default", "fp8", "int8"],
+    s.add_argument("--precision", default=None, choices=list(PRECISIONS),
                    help="the attention scores: default (the model's dtype), fp8 or int8 (q and k rounded to float8 "
                         "e4m3 or int8; the cuda backend on H100/H200, bfloat16 models with head_dim 128)")
     s.add_argument("--show-mask", action="store_true",

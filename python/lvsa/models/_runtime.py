@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 import torch
 
 from .. import backends, ops, step_context
+from ..backends import quantized_scores
 from .._log import say_once
 from ..plan import Geometry, PatternConfig, Planner, StepPlan
 
@@ -36,8 +37,11 @@ from ..plan import Geometry, PatternConfig, Planner, StepPlan
 ValueCheck = tuple[torch.Tensor, str]
 
 
-# What the engagement line adds for quantised scores (lvsa.attention's precision).
-_QUANTIZED_NOTE = {"fp8": ", fp8 scores (q and k in e4m3)", "int8": ", int8 scores (q and k in int8)"}
+
+def _quantized_note(precision: str) -> str:
+    """What the engagement line adds for quantised scores (lvsa.attention's precision)."""
+    fmt = quantized_scores.FORMATS.get(precision)
+    return "" if fmt is None else f", {precision} scores (q and k in {fmt.short})"
 
 class Unsupported(Exception):
     """The inputs of this forward pass are valid for the model but outside what LVSA can express
@@ -184,7 +188,7 @@ class Runtime:
                  f"reference {c.reference} ({self.reference_note}), extension {g.frames / c.reference:.2f}x; "
                  f"{pattern}, globals {_span(globals_)}, attended {_span(attended)}/{g.frames} frames, "
                  f"density {density:.2f}; backend {describe_backend(backend, reason)}"
-                 f"{_QUANTIZED_NOTE.get(self.precision, '')}")
+                 f"{_quantized_note(self.precision)}")
 
     def fall_back(self, reason: str) -> None:
         """Keep the model's own attention for this call: an error in strict mode, else said once."""
