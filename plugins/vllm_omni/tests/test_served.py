@@ -82,16 +82,18 @@ def test_both_a14b_experts_run_lvsa(vllm_config, sparse_knobs):
         torch.testing.assert_close(got, wan.run(reference, vllm_config, od, args, 1), atol=2e-4, rtol=2e-4)
 
 
-def test_the_precision_knob_reaches_the_served_runtime(vllm_config, sparse_knobs, monkeypatch):
-    """LVSA_PRECISION=fp8 gives the served model's runtime fp8 scores (run on the cuda backend, so a
-    request on another backend is refused when the runtime is made, before any attention)."""
+@pytest.mark.parametrize("precision", ["fp8", "int8"])
+def test_the_precision_knob_reaches_the_served_runtime(vllm_config, sparse_knobs, monkeypatch, precision):
+    """LVSA_PRECISION=fp8 or int8 gives the served model's runtime quantised scores (run on the cuda
+    backend, so a request on another backend is refused when the runtime is made, before any
+    attention)."""
     from lvsa_vllm_omni import backend, served
     from vllm_omni.diffusion.models.wan2_2.pipeline_wan2_2 import Wan22Pipeline
 
     facts = served.PIPELINES[0].facts(_pipe(Wan22Pipeline, transformer=_wan(vllm_config), transformer_2=None))
-    monkeypatch.setenv("LVSA_PRECISION", "fp8")
+    monkeypatch.setenv("LVSA_PRECISION", precision)
     monkeypatch.setenv("LVSA_BACKEND", "cuda")
-    assert backend._runtime(facts).precision == "fp8"
+    assert backend._runtime(facts).precision == precision
     monkeypatch.setenv("LVSA_BACKEND", "torch")
-    with pytest.raises(ValueError, match="precision 'fp8' runs on the cuda backend only"):
+    with pytest.raises(ValueError, match=f"precision '{precision}' runs on the cuda backend only"):
         backend._runtime(facts)
