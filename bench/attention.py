@@ -275,9 +275,8 @@ def main(argv=None):
             row["flashinfer"] = "not installed"
         else:
             row.update(flashinfer_columns(q, k, v, plan, ev, valid, rows, row["kept_tflop"]))
-        for precision in [p for p in quantized_scores.FORMATS if getattr(args, p)]:
-            if D not in quantized_scores.HEAD_DIMS:
-                continue
+        quantized = [p for p in quantized_scores.FORMATS if getattr(args, p)] if D in quantized_scores.HEAD_DIMS else []
+        for precision in quantized:
             row.update(quantized_columns(q, k, v, plan, ev, valid, rows, row["kept_tflop"], precision))
             if f"{precision}_ms" in row:
                 row[f"{precision}_speedup_vs_lvsa"] = row["lvsa_ms"] / row[f"{precision}_ms"]

@@ -26,6 +26,7 @@ import torch
 import lvsa
 from lvsa import Geometry, PatternConfig, Planner
 from lvsa.backends import quantized_scores
+from lvsa.bench.mask import mask_mod
 
 
 def _int8(x: torch.Tensor, dims) -> torch.Tensor:
@@ -47,13 +48,9 @@ def _fp8_pv(q, k, v, plan) -> torch.Tensor:
     """Attention of q and k (as given) with P and V rounded as fp8 P·V would: V to e4m3 with one
     scale per head, P to e4m3 after scaling by 256 (its largest value then 256 < 448, and values
     down to 2^-17 keep e4m3's subnormal range), the row sum from the unrounded P. Dense over the
-    plan's frame mask, float64 (video-only geometry)."""
-    g = plan.geometry
-    P = g.tokens_per_frame
-    mask = torch.zeros(g.seq_len, g.seq_len, dtype=torch.bool)
-    for f in range(g.frames):
-        for a in plan.attended(f):
-            mask[f * P:(f + 1) * P, a * P:(a + 1) * P] = True
+    plan's mask (the benchmarks' ``mask_mod``), float64."""
+    index = torch.arange(plan.geometry.seq_len)
+    mask = mask_mod(plan, [0], "cpu")(0, 0, index[:, None], index[None, :])
     v8 = quantized_scores.dequantize(*quantized_scores.quantize(v, None)).double()
     s = torch.einsum("bshd,bthd->bhst", q.double(), k.double()) * q.shape[-1] ** -0.5
     s = s.masked_fill(~mask, float("-inf"))

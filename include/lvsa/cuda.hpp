@@ -132,9 +132,10 @@ void score_stats(const ScoreStatsParams& params, cudaStream_t stream);
 
 // out = e4m3(x / descale[b, h]), or with `mean` e4m3(bfloat16(x - mean[b, h]) / descale[b, h])
 // (k smoothed), saturating, padded rows zero; with out_dtype I8 the same values rounded to the
-// nearest integer (ties to even) and clamped to [-127, 127]. With `score_mean` ([batch, heads / group, head_dim],
-// k's mean per key head), also mean_scores[b, row, h] = score_scale * x[b, row, h] . score_mean[b,
-// h / group] in float32 from the 16-bit x (what q's scores against k's mean add to the lse).
+// nearest integer (ties to even) and clamped to [-127, 127]. With `score_mean` ([batch, heads /
+// group, head_dim], k's mean per key head), also mean_scores[b, row, h] = score_scale * x[b, row,
+// h] . score_mean[b, h / group] in float32 from the 16-bit x (what q's scores against k's mean add
+// to the lse).
 struct ScoreQuantizeParams {
   ScoreTensor x;
   const float* descale = nullptr;     // [batch, heads]

@@ -18,6 +18,7 @@ import torch
 
 from . import settings, step_context
 from ._log import say_once
+from .backends import quantized_scores
 
 _HANDLE_ATTRIBUTE = "_lvsa_handle"
 
@@ -44,7 +45,7 @@ class Handle:
                 f"expand {'on' if c.expand else 'off'}, rotate {'on' if c.rotate else 'off'} (latent frames; "
                 f"given in {s.units} frames); {count} self-attention layers in {', '.join(self.layers)}; "
                 f"cross-attention dense; backend {s.backend}{', strict' if s.strict else ''}"
-                f"{f', {s.precision} scores' if s.precision != 'default' else ''}"
+                f"{quantized_scores.note(s.precision)}"
                 f"{f'; Ulysses over {s.parallel} processes' if s.parallel > 1 else ''}")
 
     def backends_used(self) -> dict[str, object]:

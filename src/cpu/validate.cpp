@@ -23,7 +23,7 @@ std::string shape_str(const TensorRef& t) { return dims_str(t.shape); }
 
 void check_tensor(const TensorRef& t, const char* name) {
   const int dtype = int(t.dtype);
-  if (dtype < 0 || dtype > 4)
+  if (dtype < 0 || dtype > int(DType::I8))
     fail(std::string(name) + " has an unknown dtype " + std::to_string(dtype) +
          ", expected float32 (0), float16 (1), bfloat16 (2), float8_e4m3 (3, q and k of fp8 scores) or int8 "
          "(4, q and k of int8 scores)");

@@ -58,6 +58,15 @@ FORMATS = {"fp8": Format(torch.float8_e4m3fn, E4M3_MAX, "float8_e4m3", "e4m3"),
            "int8": Format(torch.int8, INT8_MAX, "int8", "int8")}
 
 
+def note(precision: str, values: bool = False) -> str:
+    """What the enable lines add for ``precision``: ", fp8 scores" (with ``values``, also "(q and k in
+    e4m3)"), nothing for the default."""
+    fmt = FORMATS.get(precision)
+    if fmt is None:
+        return ""
+    return f", {precision} scores" + (f" (q and k in {fmt.short})" if values else "")
+
+
 def inputs_reason(dtype, head_dim, precision: str = "fp8") -> Optional[str]:
     """Why ``precision``'s quantised scores cannot take inputs of ``dtype`` and ``head_dim`` (None:
     they can)."""

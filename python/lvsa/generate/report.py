@@ -12,6 +12,7 @@ import logging
 import statistics
 
 from .._log import logger
+from ..backends import quantized_scores
 from ..models._runtime import describe_backend
 from ..plan import Geometry, Planner
 
@@ -53,8 +54,7 @@ def engagement(handle, token_frames: int, tokens_per_frame: int, warnings: list)
                    f"(density {density:.2f}, ~{1 / density:.1f}x less attention)")
     line = (f"LVSA on: {layers} self-attention layers in {', '.join(handle.layers)}; T={token_frames} latent frames "
             f"x P={tokens_per_frame} (reference {config.reference}, {token_frames / config.reference:.2f}x); "
-            f"{pattern}; backend {backend}"
-            f"{f', {handle.settings.precision} scores' if handle.settings.precision != 'default' else ''}")
+            f"{pattern}; backend {backend}{quantized_scores.note(handle.settings.precision)}")
     if warnings:
         line += f"; {len(warnings)} warning(s): " + " | ".join(warnings)
     return {"enabled": True, "line": line, "family": handle.family, "model": handle.model, "layers": layers,

@@ -37,12 +37,6 @@ from ..plan import Geometry, PatternConfig, Planner, StepPlan
 ValueCheck = tuple[torch.Tensor, str]
 
 
-
-def _quantized_note(precision: str) -> str:
-    """What the engagement line adds for quantised scores (lvsa.attention's precision)."""
-    fmt = quantized_scores.FORMATS.get(precision)
-    return "" if fmt is None else f", {precision} scores (q and k in {fmt.short})"
-
 class Unsupported(Exception):
     """The inputs of this forward pass are valid for the model but outside what LVSA can express
     (its layers then run the model's own attention)."""
@@ -188,7 +182,7 @@ class Runtime:
                  f"reference {c.reference} ({self.reference_note}), extension {g.frames / c.reference:.2f}x; "
                  f"{pattern}, globals {_span(globals_)}, attended {_span(attended)}/{g.frames} frames, "
                  f"density {density:.2f}; backend {describe_backend(backend, reason)}"
-                 f"{_quantized_note(self.precision)}")
+                 f"{quantized_scores.note(self.precision, values=True)}")
 
     def fall_back(self, reason: str) -> None:
         """Keep the model's own attention for this call: an error in strict mode, else said once."""
