@@ -2,7 +2,8 @@
 
     python3 bench/attention.py [--cases wan:21,41,81,121 hunyuan:33,49,65 wan14b:21,41 cosmos:24,47
                                cogvideox:13,25,49] [--flex all|none|wan:121 hunyuan:65 ...]
-                               [--kernels sm80,sm90] [--fp8] [--int8] [--name attention] [--out bench/results]
+                               [--kernels sm80,sm90] [--fp8] [--int8] [--int8-fp8] [--name attention]
+                               [--out bench/results]
 
 For every case: median time of LVSA-cuda, dense cuDNN SDPA, dense torch flash SDPA,
 FlexAttention with the identical mask (compiled, block mask from create_block_mask), and
@@ -21,7 +22,8 @@ same data; the first one fills the lvsa_* columns, each one its own lvsa_<family
 --fp8 adds LVSA with fp8 scores (``precision="fp8"``, head_dim 128) on the same data: its time
 with the quantising pre-pass (fp8_ms; the pre-pass alone is fp8_quantize_ms), its speedup over
 the 16-bit kernel and its max error vs float64 next to the 16-bit one's. --int8 adds the same
-for int8 scores (``precision="int8"``, int8_* keys).
+for int8 scores (``precision="int8"``, int8_* keys), --int8-fp8 for int8 scores with fp8 P.V
+(``precision="int8-fp8"``, int8_fp8_* keys; its pre-pass quantises v too).
 """
 
 from __future__ import annotations
@@ -171,20 +173,32 @@ def flashinfer_columns(q, k, v, plan, ev, valid, rows, kept_tflop):
                 flashinfer_tflops_kept=kept_tflop / t * 1e3, flashinfer_max_err_vs_fp64=err)
 
 
+def column_prefix(precision: str) -> str:
+    """The JSON key prefix of ``precision``'s columns: fp8, int8, int8_fp8."""
+    return precision.replace("-", "_")
+
+
 def quantized_columns(q, k, v, plan, ev, valid, rows, kept_tflop, precision):
-    """LVSA with ``precision``'s quantised scores (fp8 or int8) on the same data: time (pre-pass
-    included), kept TFLOP/s, error; keys prefixed with the precision."""
+    """LVSA with ``precision``'s quantised inputs (fp8, int8 or int8-fp8) on the same data: time
+    (pre-pass included), kept TFLOP/s, error; keys prefixed with ``column_prefix``."""
     run = lambda: lvsa_cuda.run(q, k, v, plan, ev, None, False, precision=precision)  # noqa: E731
+
+    def prepass():
+        quantized_scores.quantize_scores_cuda(q, k, plan, ev, precision=precision)
+        if precision in quantized_scores.FP8_VALUES:
+            quantized_scores.quantize_values_cuda(v, plan, ev)
+
+    key = column_prefix(precision)
     try:
         out = run()[0]
         err = reference_error(q, k, v, out, plan, valid, rows)
         del out
         t, ts = time_ms(run)
-        tq, _ = time_ms(lambda: quantized_scores.quantize_scores_cuda(q, k, plan, ev, precision=precision))
+        tq, _ = time_ms(prepass)
     except Exception as error:  # noqa: BLE001 - report, keep benchmarking
-        return {f"{precision}_error": repr(error)[:200]}
-    return {f"{precision}_ms": t, f"{precision}_ms_all": ts, f"{precision}_quantize_ms": tq,
-            f"{precision}_tflops_kept": kept_tflop / t * 1e3, f"{precision}_max_err_vs_fp64": err}
+        return {f"{key}_error": repr(error)[:200]}
+    return {f"{key}_ms": t, f"{key}_ms_all": ts, f"{key}_quantize_ms": tq,
+            f"{key}_tflops_kept": kept_tflop / t * 1e3, f"{key}_max_err_vs_fp64": err}
 
 
 def parse_cases(items):
@@ -203,6 +217,8 @@ def main(argv=None):
     ap.add_argument("--kernels", default="", help="comma list of LVSA_CUDA_KERNEL values (sm80,sm90)")
     ap.add_argument("--fp8", action="store_true", help="also time fp8 scores (precision='fp8', head_dim 128)")
     ap.add_argument("--int8", action="store_true", help="also time int8 scores (precision='int8', head_dim 128)")
+    ap.add_argument("--int8-fp8", action="store_true",
+                    help="also time int8 scores with fp8 P.V (precision='int8-fp8', head_dim 128)")
     ap.add_argument("--name", default="attention")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
@@ -275,11 +291,12 @@ def main(argv=None):
             row["flashinfer"] = "not installed"
         else:
             row.update(flashinfer_columns(q, k, v, plan, ev, valid, rows, row["kept_tflop"]))
-        quantized = [p for p in quantized_scores.FORMATS if getattr(args, p)] if D in quantized_scores.HEAD_DIMS else []
+        quantized = ([p for p in quantized_scores.FORMATS if getattr(args, column_prefix(p))]
+                     if D in quantized_scores.HEAD_DIMS else [])
         for precision in quantized:
             row.update(quantized_columns(q, k, v, plan, ev, valid, rows, row["kept_tflop"], precision))
             if f"{precision}_ms" in row:
-                row[f"{precision}_speedup_vs_lvsa"] = row["lvsa_ms"] / row[f"{precision}_ms"]
+                row[f"{column_prefix(precision)}_speedup_vs_lvsa"] = row["lvsa_ms"] / row[f"{column_prefix(precision)}_ms"]
         if "cudnn_ms" in row:
             row["speedup_vs_cudnn"] = row["cudnn_ms"] / row["lvsa_ms"]
         if "flex_ms" in row:
@@ -296,7 +313,8 @@ def main(argv=None):
     print(f"\n{info['card']}  driver {info['driver']}  torch {info['torch']}  {date}  -> {path}")
     hdr = ("model", "T", "dens", "lvsa ms", "kept TF/s", "comp TF/s", "cuDNN ms", "cuDNN TF/s",
            "flash ms", "flex ms", "FI ms", "x cuDNN", "x flex", "x FI", "max err", "fp8 ms", "fp8 x lvsa",
-           "fp8 max err", "int8 ms", "int8 x lvsa", "int8 max err")
+           "fp8 max err", "int8 ms", "int8 x lvsa", "int8 max err", "int8-fp8 ms", "int8-fp8 x lvsa",
+           "int8-fp8 max err")
     print(" | ".join(hdr))
     for r in results:
         f = lambda key, fmt: (fmt % r[key]) if key in r else "-"  # noqa: E731
@@ -307,7 +325,8 @@ def main(argv=None):
                           f("speedup_vs_flex", "%.2f"), f("speedup_vs_flashinfer", "%.2f"),
                           f("max_err_vs_fp64", "%.1e"), f("fp8_ms", "%.1f"), f("fp8_speedup_vs_lvsa", "%.2f"),
                           f("fp8_max_err_vs_fp64", "%.1e"), f("int8_ms", "%.1f"), f("int8_speedup_vs_lvsa", "%.2f"),
-                          f("int8_max_err_vs_fp64", "%.1e")]))
+                          f("int8_max_err_vs_fp64", "%.1e"), f("int8_fp8_ms", "%.1f"),
+                          f("int8_fp8_speedup_vs_lvsa", "%.2f"), f("int8_fp8_max_err_vs_fp64", "%.1e")]))
     if args.kernels:
         fams = args.kernels.split(",")
         print("\nper kernel family: ms (kept TF/s) [max err]")

@@ -69,7 +69,7 @@ void set_device(int device) {
 lvsa::cuda::ScoreTensor score_tensor(const Tensor& t, uintptr_t valid, int64_t encoder_begin, int64_t encoder_len) {
   const auto& [ptr, shape, stride] = t;
   if (shape.size() != 4 || stride.size() != 4 || stride[3] != 1)
-    throw lvsa::Error("lvsa: quantised scores: q and k must be [B, S, H, D] with unit stride in D");
+    throw lvsa::Error("lvsa: quantised inputs: q, k and v must be [B, S, H, D] with unit stride in D");
   lvsa::cuda::ScoreTensor x;
   x.x = reinterpret_cast<const void*>(ptr);
   x.batch = shape[0], x.rows = shape[1], x.heads = int(shape[2]), x.head_dim = int(shape[3]);
@@ -104,21 +104,26 @@ NB_MODULE(_cuda, m) {
   // lse, encoder_valid, the descale factors and the plan buffer it placed there. So the C++
   // contract skips its per-pointer device queries; every other check of it runs. `dtype` is v's
   // and out's, and q's and k's unless `scores` names quantised ones (float8_e4m3 or int8, with
-  // descale factors).
+  // descale factors), and v's unless `values` is "float8_e4m3" (fp8 values: v is then the value
+  // pre-pass's V^T, as (data_ptr, [B, Sk, Hkv, D], its strides in that layout), with v_descale).
   m.def(
       "attention",
       [](const lvsa::StepPlan& plan, int device, uintptr_t plan_ptr, int64_t capacity, const Tensor& q,
          const Tensor& k, const Tensor& v, const Tensor& out, const std::string& dtype, uintptr_t lse,
          uintptr_t encoder_valid, float scale, uintptr_t stream, lvsa::cuda::KernelFamily family,
-         uintptr_t q_descale, uintptr_t k_descale, const std::string& scores) {
+         uintptr_t q_descale, uintptr_t k_descale, const std::string& scores, uintptr_t v_descale,
+         const std::string& values) {
         const lvsa::DType dt = parse_dtype(dtype);
         const lvsa::DType score_dt = scores.empty() ? dt : parse_score_dtype(scores);
+        if (!values.empty() && values != "float8_e4m3")
+          throw lvsa::Error("lvsa: cuda backend: fp8 values are float8_e4m3, got " + values);
         lvsa::AttentionParams p;
         p.q = tensor_ref(q, score_dt, "q");
         p.k = tensor_ref(k, score_dt, "k");
         p.q_descale = reinterpret_cast<const float*>(q_descale);
         p.k_descale = reinterpret_cast<const float*>(k_descale);
-        p.v = tensor_ref(v, dt, "v");
+        p.v = tensor_ref(v, values.empty() ? dt : lvsa::DType::E4M3, "v");
+        p.v_descale = reinterpret_cast<const float*>(v_descale);
         p.out = tensor_ref(out, dt, "out");
         p.lse = reinterpret_cast<float*>(lse);
         p.encoder_valid = reinterpret_cast<const int32_t*>(encoder_valid);
@@ -132,7 +137,8 @@ NB_MODULE(_cuda, m) {
         lvsa::cuda::attention(plan.ranges, view, p, reinterpret_cast<cudaStream_t>(stream), options);
       },
       "plan"_a, "device"_a, "plan_ptr"_a, "capacity"_a, "q"_a, "k"_a, "v"_a, "out"_a, "dtype"_a, "lse"_a,
-      "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a, "q_descale"_a = 0, "k_descale"_a = 0, "scores"_a = "");
+      "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a, "q_descale"_a = 0, "k_descale"_a = 0, "scores"_a = "",
+      "v_descale"_a = 0, "values"_a = "");
 
   // The QK prologue (lvsa.prologue): pointers the caller checked to be on cuda:`device`.
   m.def(
@@ -200,4 +206,20 @@ NB_MODULE(_cuda, m) {
       },
       "device"_a, "x"_a, "valid"_a, "encoder_begin"_a, "encoder_len"_a, "descale"_a, "mean"_a, "score_mean"_a,
       "group"_a, "score_scale"_a, "mean_scores"_a, "out"_a, "scores"_a, "stream"_a);
+  // fp8 values' input (lvsa.backends.quantized_scores): a bfloat16 v as above, written as the e4m3
+  // V^T [B, Hkv, D, row_keys] of AttentionParams::v_descale's layout.
+  m.def(
+      "value_quantize",
+      [](int device, const Tensor& x, uintptr_t valid, int64_t encoder_begin, int64_t encoder_len,
+         uintptr_t descale, int64_t row_keys, uintptr_t out, uintptr_t stream) {
+        lvsa::cuda::ValueQuantizeParams p;
+        p.x = score_tensor(x, valid, encoder_begin, encoder_len);
+        p.descale = reinterpret_cast<const float*>(descale);
+        p.row_keys = row_keys;
+        p.out = reinterpret_cast<void*>(out);
+        set_device(device);
+        lvsa::cuda::value_quantize(p, reinterpret_cast<cudaStream_t>(stream));
+      },
+      "device"_a, "x"_a, "valid"_a, "encoder_begin"_a, "encoder_len"_a, "descale"_a, "row_keys"_a, "out"_a,
+      "stream"_a);
 }

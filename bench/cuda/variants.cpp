@@ -3,7 +3,7 @@
 // compared with the shipped sm80 kernel's of the same head dim (verified by tests/gpu). Schedules
 // with fp8 scores read Q and K rounded to e4m3 (descale 1: the data lies in [-2, 2]), those with
 // int8 scores Q and K rounded to multiples of 2/127 (descale 2/127), so their difference is that
-// rounding's.
+// rounding's; those with fp8 values also V as the value pre-pass writes it (descale 2/448).
 //
 //   lvsa_cuda_variants [T=121] [P=1560] [heads=12] [encoder=0] [reps=5] [only=name,name,...]
 //
@@ -41,6 +41,7 @@ struct Variant {
   std::string name;
   int d;
   lvsa::DType score_dtype;
+  lvsa::DType value_dtype;
   lvsa::cuda::Launcher launch;
 };
 
@@ -57,17 +58,20 @@ std::vector<Variant> run_order() {
   for (int d : dims)
     for (Family family : {Family::Sm80, Family::Sm90}) {
       const lvsa::DType bf16 = lvsa::DType::BF16, e4m3 = lvsa::DType::E4M3, i8 = lvsa::DType::I8;
-      const KernelEntry* shipped = find_kernel(kFwdKernels, family, bf16, bf16, d);
+      const KernelEntry* shipped = find_kernel(kFwdKernels, family, bf16, bf16, bf16, d);
       if (shipped == nullptr) continue;  // the sm90 family is not built
       const std::string prefix = family == Family::Sm90 ? "sm90" : "sm80";
-      order.push_back({prefix + " shipped", d, bf16, shipped->launch});
-      if (const KernelEntry* fp8 = find_kernel(kFwdKernels, family, bf16, e4m3, d))
-        order.push_back({prefix + " shipped e4m3", d, e4m3, fp8->launch});
-      if (const KernelEntry* int8 = find_kernel(kFwdKernels, family, bf16, i8, d))
-        order.push_back({prefix + " shipped int8", d, i8, int8->launch});
+      order.push_back({prefix + " shipped", d, bf16, bf16, shipped->launch});
+      if (const KernelEntry* fp8 = find_kernel(kFwdKernels, family, bf16, e4m3, bf16, d))
+        order.push_back({prefix + " shipped e4m3", d, e4m3, bf16, fp8->launch});
+      if (const KernelEntry* int8 = find_kernel(kFwdKernels, family, bf16, i8, bf16, d))
+        order.push_back({prefix + " shipped int8", d, i8, bf16, int8->launch});
+      if (const KernelEntry* fp8v = find_kernel(kFwdKernels, family, bf16, i8, e4m3, d))
+        order.push_back({prefix + " shipped int8+fp8", d, i8, e4m3, fp8v->launch});
       for (const KernelEntry& e : kVariantKernels)
-        if (e.family == family && e.head_dim == d) order.push_back({e.name, d, e.score_dtype, e.launch});
-      if (family == Family::Sm90) order.push_back({prefix + " shipped, again", d, bf16, shipped->launch});
+        if (e.family == family && e.head_dim == d)
+          order.push_back({e.name, d, e.score_dtype, e.value_dtype, e.launch});
+      if (family == Family::Sm90) order.push_back({prefix + " shipped, again", d, bf16, bf16, shipped->launch});
     }
   return order;
 }
@@ -139,6 +143,24 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMemcpy(dst_i8, hi8.data(), size_t(n), cudaMemcpyHostToDevice));
     }
   }
+  // V^T in e4m3 for the fp8-value schedules, written by the value pre-pass with descale 2/448.
+  const int64_t row_keys = lvsa::value_row_keys(S);
+  void* vt;
+  float* v_descale;
+  CHECK_CUDA(cudaMalloc(&vt, size_t(H) * D * row_keys));
+  CHECK_CUDA(cudaMalloc(&v_descale, size_t(H) * sizeof(float)));
+  {
+    const std::vector<float> scale(size_t(H), 2.0f / 448.0f);
+    CHECK_CUDA(cudaMemcpy(v_descale, scale.data(), scale.size() * sizeof(float), cudaMemcpyHostToDevice));
+    lvsa::cuda::ValueQuantizeParams vq;
+    vq.x.x = v;
+    vq.x.batch_stride = S * H * D, vq.x.row_stride = int64_t(H) * D, vq.x.head_stride = D;
+    vq.x.batch = 1, vq.x.rows = S, vq.x.heads = H, vq.x.head_dim = D;
+    vq.descale = v_descale;
+    vq.row_keys = row_keys;
+    vq.out = vt;
+    lvsa::cuda::value_quantize(vq, nullptr);
+  }
   lvsa::cuda::DevicePlan dplan(T, lvsa::worst_case_capacity(T));
   dplan.upload(plan.ranges, nullptr);
   lvsa::AttentionParams ap;
@@ -168,6 +190,13 @@ int main(int argc, char** argv) {
     ref(ap.q, fp8 ? q8 : int8 ? qi8 : q, d, variants[vi].score_dtype);
     ref(ap.k, fp8 ? k8 : int8 ? ki8 : k, d, variants[vi].score_dtype);
     ref(ap.v, v, d);
+    ap.v_descale = nullptr;
+    if (variants[vi].value_dtype == lvsa::DType::E4M3) {  // V^T rows of row_keys keys
+      ap.v.data = vt, ap.v.dtype = lvsa::DType::E4M3;
+      ap.v.stride[0] = int64_t(H) * d * row_keys, ap.v.stride[1] = 1, ap.v.stride[2] = d * row_keys;
+      ap.v.stride[3] = row_keys;
+      ap.v_descale = v_descale;
+    }
     ap.q_descale = ap.k_descale = fp8 ? ones : int8 ? int8_descale : nullptr;
     ref(ap.out, first_of_dim ? o0 : o, d);
     const double vflop = flop * d / D;

@@ -25,8 +25,8 @@
 
 namespace lvsa {
 
-// E4M3 (float8_e4m3fn) and I8 (int8) only for quantised scores: q and k of the CUDA sm90
-// kernels (AttentionParams).
+// E4M3 (float8_e4m3fn) and I8 (int8) only for quantised scores, q and k of the CUDA sm90
+// kernels, and E4M3 for their fp8 values, v (AttentionParams).
 enum class DType : int { F32 = 0, F16 = 1, BF16 = 2, E4M3 = 3, I8 = 4 };
 
 const char* dtype_name(DType dtype);
@@ -53,7 +53,18 @@ struct AttentionParams {
   // otherwise, when q, k, v and out share a dtype.
   const float* q_descale = nullptr;  // [B, Hq] contiguous, float32, on q's device
   const float* k_descale = nullptr;  // [B, Hkv]
+  // fp8 values (opt-in, with quantised scores; CUDA sm90 only): v is E4M3 and stands for
+  // v_descale[b * Hkv + h] * v[b, :, h, :], in the layout the value pre-pass writes
+  // (cuda::value_quantize): shape [B, Sk, Hkv, D] with strides (batch, 1, head, row) in elements,
+  // i.e. each (batch, head, feature) a row of keys, row >= Sk rounded up to 16 and a multiple of
+  // 16; within each aligned group of 16 keys position 4t + c holds key 8(c >> 1) + 2t + (c & 1)
+  // (what lets the kernel use its probabilities in place); keys past Sk and padded encoder
+  // tokens are zeros. out is then float16 or bfloat16.
+  const float* v_descale = nullptr;  // [B, Hkv]
 };
+
+// Keys per row of fp8 values' V^T for seq_k keys: seq_k rounded up to a group of 16.
+inline int64_t value_row_keys(int64_t seq_k) { return (seq_k + 15) / 16 * 16; }
 
 // Checks shapes, dtypes, strides and encoder lengths against the plan's geometry.
 // Throws lvsa::Error naming the argument and what was expected.

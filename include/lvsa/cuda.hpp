@@ -149,4 +149,16 @@ struct ScoreQuantizeParams {
 };
 void score_quantize(const ScoreQuantizeParams& params, cudaStream_t stream);
 
+// fp8 values' input (src/cuda/prologue/quantize_values.cu): a bfloat16 v [batch, rows, heads,
+// head_dim] as the V^T of AttentionParams::v_descale's layout, out[b, h, d, j] = e4m3(v[b, key(j),
+// h, d] / descale[b, h]) (saturating; key(j) permutes j within its group of 16) for j < row_keys,
+// zeros at keys >= rows and at encoder padding (never read). The scale comes from score_stats.
+struct ValueQuantizeParams {
+  ScoreTensor x;                   // head_dim a multiple of 8, at most 128
+  const float* descale = nullptr;  // [batch, heads]
+  int64_t row_keys = 0;            // a multiple of 16, >= value_row_keys(rows)
+  void* out = nullptr;             // e4m3 [batch, heads, head_dim, row_keys], 16-byte aligned
+};
+void value_quantize(const ValueQuantizeParams& params, cudaStream_t stream);
+
 }  // namespace lvsa::cuda

@@ -105,7 +105,8 @@ def enable(pipe, **config) -> Handle:
       prologue ("fused", the default: q and k's RMSNorm and RoPE in one CUDA kernel where the cuda
         or flashinfer backend runs, see ``lvsa.prologue``; "model": the model's own ops);
       precision ("default", or "fp8" / "int8": opt-in scores from q and k in float8 e4m3 / int8 on
-        the cuda backend's Hopper kernels, bfloat16 models with head_dim 128, see ``lvsa.attention``);
+        the cuda backend's Hopper kernels, bfloat16 models with head_dim 128; "int8-fp8": int8
+        scores and P . V in e4m3 too; see ``lvsa.attention``);
       parallel (a process count, or "auto" for torch.distributed's world size): under torchrun,
         split every transformer's sequence over the processes with Ulysses (``lvsa.parallel``);
         the output is the same as in one process.

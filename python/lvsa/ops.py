@@ -62,7 +62,7 @@ PRECISIONS = ("default", *FORMATS)  # the inputs' dtype, or quantised scores
 
 
 def backend_for(backend: str, precision: str) -> str:
-    """The backend to ask for at ``precision``: quantised scores (fp8, int8) exist only in the cuda
+    """The backend to ask for at ``precision``: quantised scores (fp8, int8, int8-fp8) exist only in the cuda
     backend, so ``auto`` means ``cuda`` for them (an error where it cannot run, never a silent
     16-bit fallback), and any other backend is refused."""
     if precision == "default":
@@ -186,8 +186,9 @@ def attention(
         precision: ``default`` (scores in the inputs' dtype), ``fp8`` or ``int8`` (opt-in: q and k
             rounded to float8 e4m3 or int8 with one scale per batch and head, S = Q K^T at the
             8-bit tensor rate, v and the output in bfloat16; the cuda backend's sm90 kernels,
-            bfloat16, head_dim 128; int8 is the more accurate at the same rate; see
-            ``lvsa.backends.quantized_scores``).
+            bfloat16, head_dim 128; int8 is the more accurate at the same rate), or ``int8-fp8``
+            (int8 scores, and P . V at the 8-bit rate too, v and the probabilities in e4m3: faster,
+            with twice int8's error); see ``lvsa.backends.quantized_scores``.
 
     Returns ``out`` (``[B, Sq, Hq, D]``, dtype of q), or ``(out, lse)``.
 

@@ -90,7 +90,7 @@ class Settings:
     strict: bool
     parallel: int = 1
     prologue: str = "fused"
-    precision: str = "default"  # or "fp8" / "int8": scores from e4m3 / int8 q and k (lvsa.attention's)
+    precision: str = "default"  # or "fp8" / "int8" / "int8-fp8" (lvsa.attention's)
 
 
 def gather(explicit: dict) -> dict:

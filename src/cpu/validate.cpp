@@ -25,8 +25,8 @@ void check_tensor(const TensorRef& t, const char* name) {
   const int dtype = int(t.dtype);
   if (dtype < 0 || dtype > int(DType::I8))
     fail(std::string(name) + " has an unknown dtype " + std::to_string(dtype) +
-         ", expected float32 (0), float16 (1), bfloat16 (2), float8_e4m3 (3, q and k of fp8 scores) or int8 "
-         "(4, q and k of int8 scores)");
+         ", expected float32 (0), float16 (1), bfloat16 (2), float8_e4m3 (3, q and k of fp8 scores or v of fp8 "
+         "values) or int8 (4, q and k of int8 scores)");
   if (t.data == nullptr) fail(std::string(name) + " has no data (null pointer)");
   for (int i = 0; i < 4; ++i) {
     if (t.shape[i] <= 0)
@@ -165,11 +165,12 @@ void validate_attention(const KeyRanges& ranges, const AttentionParams& p) {
            dtype_name(like.dtype));
   };
   same_dtype(p.k, "k", p.q, "q");
-  if (is_quantized_score(p.q.dtype)) {  // quantised scores: 16-bit values and per-head descale factors
+  const bool fp8_values = p.v.dtype == DType::E4M3;
+  if (is_quantized_score(p.q.dtype)) {  // quantised scores: 16-bit or fp8 values, per-head descale factors
     const std::string scores = std::string(dtype_name(p.q.dtype)) + " q and k (quantised scores)";
-    if (p.v.dtype != DType::F16 && p.v.dtype != DType::BF16)
+    if (p.v.dtype != DType::F16 && p.v.dtype != DType::BF16 && !fp8_values)
       fail(std::string("v has dtype ") + dtype_name(p.v.dtype) + "; with " + scores +
-           " v must be float16 or bfloat16");
+           " v must be float16, bfloat16 or float8_e4m3 (fp8 values)");
     if (p.q_descale == nullptr || p.k_descale == nullptr)
       fail("q and k are " + std::string(dtype_name(p.q.dtype)) +
            " (quantised scores) but q_descale or k_descale is null; both are needed");
@@ -179,7 +180,22 @@ void validate_attention(const KeyRanges& ranges, const AttentionParams& p) {
       fail(std::string("q_descale or k_descale is set but q is ") + dtype_name(p.q.dtype) +
            "; descale factors come only with float8_e4m3 or int8 q and k (quantised scores)");
   }
-  same_dtype(p.out, "out", p.v, "v");
+  if (fp8_values) {  // the value pre-pass's layout (attention.hpp)
+    const int64_t row = value_row_keys(p.v.shape[1]);
+    if (p.v_descale == nullptr) fail("v is float8_e4m3 (fp8 values) but v_descale is null");
+    if (p.v.stride[1] != 1 || p.v.stride[3] < row || p.v.stride[3] % 16 != 0)
+      fail("v is float8_e4m3 (fp8 values) with strides " + dims_str(p.v.stride) +
+           "; expected the value pre-pass's layout: keys contiguous (stride[1] = 1) in rows of at least " +
+           std::to_string(row) + " keys, a multiple of 16 (stride[3])");
+    if (p.out.dtype != DType::F16 && p.out.dtype != DType::BF16)
+      fail(std::string("out has dtype ") + dtype_name(p.out.dtype) + "; with fp8 values out must be float16 or "
+           "bfloat16");
+  } else {
+    if (p.v_descale != nullptr)
+      fail(std::string("v_descale is set but v is ") + dtype_name(p.v.dtype) +
+           "; it comes only with float8_e4m3 v (fp8 values)");
+    same_dtype(p.out, "out", p.v, "v");
+  }
   check_no_aliasing(p);
 
   if (p.encoder_valid)

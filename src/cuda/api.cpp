@@ -38,6 +38,14 @@ void check_device_pointer(const void* ptr, const char* name, int device) {
 }
 
 void check_layout(const TensorRef& t, const char* name) {
+  if (name == std::string("v") && t.dtype == DType::E4M3) {  // fp8 values: V^T rows, checked by the contract
+    if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0) fail("v (fp8 values) data pointer must be 16-byte aligned");
+    for (int i : {0, 2})
+      if (t.shape[i] > 1 && t.stride[i] % 16 != 0)
+        fail("v (fp8 values) stride[" + std::to_string(i) + "] = " + std::to_string(t.stride[i]) +
+             " is not a multiple of 16 (TMA's 16-byte aligned rows)");
+    return;
+  }
   if (t.stride[3] != 1)
     fail(std::string(name) + " must have a contiguous last (head) dim, got stride[3] = " +
          std::to_string(t.stride[3]));
@@ -173,11 +181,11 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 
   const Geometry& g = ranges.geometry;
   const TensorRef &q = params.q, &k = params.k, &v = params.v, &o = params.out;
-  const bool quantized = is_quantized_score(q.dtype);  // validate_attention: then v is 16-bit, descales set
-  const TensorRef& typed = quantized ? v : q;          // the tensor whose dtype selects the kernels
+  const bool quantized = is_quantized_score(q.dtype);  // validate_attention: then descales are set
+  const TensorRef& typed = quantized ? o : q;          // the tensor whose dtype selects the kernels
   if (!has_dtype(typed.dtype))
-    fail(std::string(quantized ? "v" : "q") + " has dtype " + dtype_name(typed.dtype) + "; the CUDA kernels take " +
-         dtype_choices());
+    fail(std::string(quantized ? "out" : "q") + " has dtype " + dtype_name(typed.dtype) +
+         "; the CUDA kernels take " + dtype_choices());
   const int64_t D = q.shape[3];
   if (!has_head_dim(D))
     fail("head_dim (q.shape[3]) is " + std::to_string(D) + "; the CUDA kernels support " + head_dim_choices());
@@ -211,6 +219,7 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
     if (params.lse) check_device_pointer(params.lse, "lse", device);
     if (params.q_descale) check_device_pointer(params.q_descale, "q_descale", device);
     if (params.k_descale) check_device_pointer(params.k_descale, "k_descale", device);
+    if (params.v_descale) check_device_pointer(params.v_descale, "v_descale", device);
     if (params.encoder_valid) check_device_pointer(params.encoder_valid, "encoder_valid", device);
   }
 
@@ -222,6 +231,8 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.lse = params.lse;
   p.q_descale = params.q_descale;
   p.k_descale = params.k_descale;
+  p.v_descale = params.v_descale;
+  p.v_row_keys = v.dtype == DType::E4M3 ? v.stride[3] : 0;
   for (int i = 0; i < 3; ++i) {
     p.q_stride[i] = q.stride[i];
     p.k_stride[i] = k.stride[i];
@@ -278,16 +289,16 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
   }
   // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
   // Among key-tile widths, the one with the least padded keys plus per-tile overhead.
-  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.v.dtype, params.q.dtype,
+  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.out.dtype, params.q.dtype, params.v.dtype,
                                           int(params.q.shape[3]),
                                           [&](int tile_n) { return key_tile_cost(ranges, tile_n); });
-  if (kernel == nullptr && is_quantized_score(params.q.dtype))
+  const char* family_name = family == Family::Sm90 ? "sm90" : "sm80";
+  if (kernel == nullptr && is_quantized_score(params.q.dtype) && family != Family::Sm90)
     fail(std::string("q and k are ") + dtype_name(params.q.dtype) +
-         " (quantised scores), which only the sm90 kernels (H100/H200) run; the kernel family here is " +
-         (family == Family::Sm90 ? "sm90" : "sm80"));
+         " (quantised scores), which only the sm90 kernels (H100/H200) run; the kernel family here is sm80");
   if (kernel == nullptr)
-    fail(std::string("this build has no ") + (family == Family::Sm90 ? "sm90" : "sm80") + " kernel for " +
-         dtype_name(params.q.dtype) + " with head_dim " + std::to_string(params.q.shape[3]));
+    fail(std::string("this build has no ") + family_name + " kernel for " + dtype_name(params.q.dtype) + " q and k, " +
+         dtype_name(params.v.dtype) + " v with head_dim " + std::to_string(params.q.shape[3]));
   kernel->launch(p, static_cast<void*>(stream));
 }
 

@@ -732,12 +732,46 @@ TEST(AttentionCpuErrors, QuantizedScoresAreTheCudaKernelsAndCheckedAsOne) {
     bad([](auto& p) { p.k_descale = nullptr; }, "q_descale or k_descale is null");
     bad([](auto& p) { p.k.dtype = DType::BF16; },
         std::string("k has dtype bfloat16, expected q's dtype ") + lvsa::dtype_name(scores));
-    bad([scores](auto& p) { p.v.dtype = p.out.dtype = scores; }, "v must be float16 or bfloat16");
+    bad([](auto& p) { p.v.dtype = p.out.dtype = DType::I8; }, "v must be float16, bfloat16 or float8_e4m3");
     bad([](auto& p) { p.out.dtype = DType::F16; }, "out has dtype float16, expected v's dtype bfloat16");
+    bad([&](auto& p) { p.v_descale = descale; }, "v_descale is set but v is bfloat16");
   }
   lvsa::AttentionParams bf16 = pr.params;
   bf16.q_descale = descale;
   expect_error(r, bf16, "descale factors come only with float8_e4m3 or int8 q and k");
+}
+
+TEST(AttentionCpuErrors, Fp8ValuesAreTheValuePrepassLayout) {
+  // fp8 values: with quantised scores, v in e4m3 as V^T rows of keys (strides batch, 1, head,
+  // row), the row a multiple of 16 of at least the keys; the CPU backends refuse them.
+  Case c;
+  c.g = {4, 6, 5, EncoderSide::After};  // 29 keys: rows of 32
+  c.Hq = 4;
+  Problem pr(c, DType::BF16, 31);
+  const lvsa::KeyRanges& r = pr.plan.ranges;
+  EXPECT_EQ(lvsa::value_row_keys(29), 32);
+  EXPECT_EQ(lvsa::value_row_keys(32), 32);
+  const float descale[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  lvsa::AttentionParams fp8 = pr.params;
+  fp8.q.dtype = fp8.k.dtype = DType::I8;
+  fp8.q_descale = fp8.k_descale = fp8.v_descale = descale;
+  fp8.v.dtype = DType::E4M3;
+  const int64_t heads = fp8.v.shape[2], D = fp8.v.shape[3];
+  fp8.v.stride[0] = heads * D * 32, fp8.v.stride[1] = 1, fp8.v.stride[2] = D * 32, fp8.v.stride[3] = 32;
+  lvsa::validate_attention(r, fp8);
+  expect_error(r, fp8, "only the CUDA backend's sm90 kernels run");
+  auto bad = [&](auto edit, const std::string& needle) {
+    lvsa::AttentionParams p = fp8;
+    edit(p);
+    expect_error(r, p, needle.c_str());
+  };
+  bad([](auto& p) { p.v_descale = nullptr; }, "v is float8_e4m3 (fp8 values) but v_descale is null");
+  bad([](auto& p) { p.v.stride[3] = 24; }, "rows of at least 32 keys");
+  bad([](auto& p) { p.v.stride[3] = 40; }, "a multiple of 16");
+  bad([](auto& p) { p.v.stride[1] = 2; }, "keys contiguous (stride[1] = 1)");
+  bad([](auto& p) { p.out.dtype = DType::E4M3; }, "with fp8 values out must be float16 or bfloat16");
+  bad([](auto& p) { p.q.dtype = p.k.dtype = DType::BF16, p.q_descale = p.k_descale = nullptr; },
+      "v has dtype float8_e4m3, expected q's dtype bfloat16");
 }
 
 TEST(AttentionCpuErrors, VideoQueriesNeedAnEncoder) {

@@ -1,7 +1,8 @@
-"""Quantised scores (precision="fp8" or "int8", the sm90 kernels): against float64 masked-dense
-attention on the dequantised q and k (what the kernel is given: the kernel's own error, at the
-bfloat16 level), and against the exact result of the bfloat16 inputs (the error the quantised
-scores add), on fresh random data with NaN-poisoned outputs. The sm80 family refuses them."""
+"""Quantised scores (precision="fp8" or "int8", the sm90 kernels) and int8 scores with fp8 values
+(precision="int8-fp8"): against float64 masked-dense attention on the dequantised q, k (and v)
+(what the kernel is given: the kernel's own error, at the bfloat16 level, or with fp8 values at
+e4m3's rounding of P), and against the exact result of the bfloat16 inputs (the error the
+quantisation adds), on fresh random data with NaN-poisoned outputs. The sm80 family refuses them."""
 
 from __future__ import annotations
 
@@ -19,12 +20,15 @@ from dense_oracle import compare, masked_dense  # noqa: E402
 from lvsa_fixtures import poisoned_outputs, wan_head_dim_128  # noqa: E402
 
 DEV = torch.device("cuda")
-KERNEL_TOL = 1.2e-2  # against the dequantised inputs: P and O in bfloat16, as the 16-bit path
+# Against the dequantised inputs: P and O in bfloat16, as the 16-bit path; with fp8 values P in
+# e4m3 (each probability within 2^-4, 3.6 % r.m.s.).
+KERNEL_TOL = {"fp8": 1.2e-2, "int8": 1.2e-2, "int8-fp8": 6e-2}
 # Against the exact result of the bfloat16 inputs: e4m3 keeps 3 mantissa bits, so every score
 # carries an error of a few percent of |q||k|; int8 an absolute step of amax / 127. The exact
 # attention of the dequantised inputs is 3.8e-2 (e4m3) and 1.5e-2 (int8) from it on Gaussian data
-# (CPU, bench/score_precision.py); the kernel adds bfloat16's rounding of P and O.
-EXACT_TOL = {"fp8": 6e-2, "int8": 3e-2}
+# (CPU, bench/score_precision.py); the kernel adds bfloat16's rounding of P and O. fp8 values
+# add e4m3's rounding of v and P: 3.9e-2 with int8 scores in the same emulation.
+EXACT_TOL = {"fp8": 6e-2, "int8": 3e-2, "int8-fp8": 7e-2}
 PRECISIONS = list(EXACT_TOL)
 
 
@@ -58,11 +62,14 @@ def _make(T, P, E, side, kfi, B, Hq, Hkv, valid, video_only, step=1):
     return plan, q, k, v, vt
 
 
-def _kernel_inputs(q, k, plan, valid, precision):
-    """What the kernel computes with: q and the smoothed k, dequantised; and what it adds to lse,
-    the scores against k's mean ``[B, Hq, Sq]``."""
+def _kernel_inputs(q, k, v, plan, valid, precision):
+    """What the kernel computes with: q, the smoothed k and v (with fp8 values), dequantised; and what
+    it adds to lse, the scores against k's mean ``[B, Hq, Sq]``."""
     x = quantized_scores.quantize_scores_cuda(q, k, plan, valid, q.shape[-1] ** -0.5, precision)
-    return quantized_scores.dequantize(x.q, x.q_descale), quantized_scores.dequantize(x.k, x.k_descale), x.mean_scores
+    if precision in quantized_scores.FP8_VALUES:
+        v = quantized_scores.dequantize_values(quantized_scores.quantize_values_cuda(v, plan, valid), v.shape[1])
+    return (quantized_scores.dequantize(x.q, x.q_descale), quantized_scores.dequantize(x.k, x.k_descale), v,
+            x.mean_scores)
 
 
 def _check(plan, q, k, v, valid, out, lse, precision, rows=None, heads=None):
@@ -71,11 +78,12 @@ def _check(plan, q, k, v, valid, out, lse, precision, rows=None, heads=None):
     h = list(range(q.shape[2])) if heads is None else list(heads)
     got = out[:, r][:, :, h]
     assert torch.isfinite(got).all(), "unwritten (NaN) or non-finite output"
-    q_deq, k_deq, mean_scores = _kernel_inputs(q, k, plan, valid, precision)
-    ref, ref_lse = masked_dense(q_deq, k_deq, v, plan, valid, rows=rows, heads=heads)
+    q_deq, k_deq, v_deq, mean_scores = _kernel_inputs(q, k, v, plan, valid, precision)
+    ref, ref_lse = masked_dense(q_deq, k_deq, v_deq, plan, valid, rows=rows, heads=heads)
     ref_lse = ref_lse + mean_scores[:, h][:, :, r].double()
     kernel_rel, kernel_max = compare(got, ref)
-    assert kernel_rel < KERNEL_TOL, f"against the dequantised inputs: rel L2 {kernel_rel:.3e} (max {kernel_max:.3e})"
+    assert kernel_rel < KERNEL_TOL[precision], \
+        f"against the dequantised inputs: rel L2 {kernel_rel:.3e} (max {kernel_max:.3e})"
     exact, _ = masked_dense(q, k, v, plan, valid, rows=rows, heads=heads)
     quantized_rel, _ = compare(got, exact)
     assert quantized_rel < EXACT_TOL[precision], f"against the exact result: rel L2 {quantized_rel:.3e}"
@@ -131,6 +139,32 @@ def test_cuda_quantiser_matches_the_pytorch_reference(case, precision):
     assert ((back - k.float()).abs() <= bound)[live].all()
     assert torch.isfinite(got.mean_scores).all()  # padded query rows: zero, whatever their q holds
     torch.testing.assert_close(got.mean_scores, ref.mean_scores.nan_to_num(0), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_cuda_value_quantiser_matches_the_pytorch_reference(case):
+    """quantize_values_cuda against quantize_values, with NaN in the padded encoder tokens, which
+    neither may read: the same scale and bytes (keys permuted within groups of 16, zeros past the
+    keys and at the padding), and v back from them within e4m3's rounding."""
+    plan, q, k, v, valid = _make(*case[1:])
+    S = v.shape[1]
+    pad = quantized_scores.padding_mask(plan, v.shape[0], S, valid, DEV)
+    if pad is not None:
+        v = v.masked_fill(pad[:, :, None, None], float("nan"))
+    got = quantized_scores.quantize_values_cuda(v, plan, valid)
+    ref = quantized_scores.quantize_values(v, plan, valid)
+    row = quantized_scores.row_keys(S)
+    assert got.v.shape == (v.shape[0], v.shape[2], v.shape[3], row) and got.v.dtype == torch.float8_e4m3fn
+    assert torch.equal(got.v_descale, ref.v_descale)
+    assert torch.equal(got.v.view(torch.uint8), ref.v.view(torch.uint8))
+    keys = torch.arange(row, device=DEV)
+    keys = keys - keys % 16 + torch.tensor(quantized_scores.VALUE_ORDER, device=DEV)[keys % 16]
+    assert (got.v.view(torch.uint8)[..., keys >= S] == 0).all()  # the tail: e4m3 zeros
+    back = quantized_scores.dequantize_values(got, S)
+    live = torch.ones_like(back, dtype=torch.bool) if pad is None else ~pad[:, :, None, None].expand_as(back)
+    bound = 2.0 ** -4 * v.float().abs() + 2.0 ** -10 * got.v_descale[:, None, :, None]
+    assert ((back - v.float()).abs() <= bound)[live].all()
+    assert (back[~live] == 0).all()
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
@@ -257,12 +291,13 @@ def test_enabled_wan_with_quantized_scores_says_so_and_stays_close(monkeypatch, 
     outputs = {}
     for precision in ("default", *PRECISIONS):
         handle = lvsa.enable(model, precision=precision, **pattern)
-        assert handle.summary().endswith(f", {precision} scores") == (precision != "default")
+        assert handle.summary().endswith(quantized_scores.note(precision))
         with torch.no_grad(), lvsa.denoising_step(1):
             outputs[precision] = model(**inputs)[0].float()
         handle.disable()
     assert any("fp8 scores (q and k in e4m3)" in line for line in said), said
     assert any("int8 scores (q and k in int8)" in line for line in said), said
+    assert any("int8 scores, fp8 P.V (q and k in int8, v and P in e4m3)" in line for line in said), said
     relative = {p: float((outputs[p] - outputs["default"]).norm() / outputs["default"].norm()) for p in PRECISIONS}
     # Not a bound derived from the error per attention (it compounds over the layers): a sanity
     # limit, and the measured values in the message.

@@ -140,6 +140,44 @@ def test_smoothing_k_leaves_attention_and_lse_as_they_are_and_removes_a_shared_b
     assert _relative(out, exact) < _ERROR_BOUND[precision]
 
 
+def test_value_order_is_where_a_kernel_thread_holds_its_probabilities():
+    """fp8 values: a thread of the kernel holds the scores of columns 2t, 2t + 1, 8 + 2t and 9 + 2t of
+    each group of 16 (t = lane % 4, the wgmma accumulator layout) and packs them as the e4m3 A
+    operand's columns 4t .. 4t + 3, so V's row at position 4t + c must be that key."""
+    held = [[2 * t, 2 * t + 1, 8 + 2 * t, 9 + 2 * t] for t in range(4)]
+    assert quantized_scores.VALUE_ORDER == tuple(key for keys in held for key in keys)
+    assert sorted(quantized_scores.VALUE_ORDER) == list(range(16))
+    assert [quantized_scores.row_keys(n) for n in (1, 16, 17, 188760)] == [16, 16, 32, 188768]
+
+
+@pytest.mark.parametrize("side", ["after", "before"])
+def test_quantize_values_transposes_permutes_and_zeroes_the_padding(side):
+    """quantize_values: v ``[B, S, H, D]`` as e4m3 ``[B, H, D, row_keys(S)]``, one scale per (batch,
+    head) from the unpadded tokens, keys in VALUE_ORDER within each group of 16, zeros at the padding
+    and past S; dequantize_values inverts the layout exactly."""
+    plan = _plan(side=side)
+    g = plan.geometry
+    v = torch.randn(2, g.seq_len, 3, 128, dtype=torch.bfloat16)
+    valid = torch.tensor([2, g.encoder_len])
+    pad = quantized_scores.padding_mask(plan, 2, g.seq_len, valid, v.device)
+    v[pad] = float("nan")  # never read
+    got = quantized_scores.quantize_values(v, plan, valid)
+    row = quantized_scores.row_keys(g.seq_len)
+    assert got.v.dtype == torch.float8_e4m3fn and got.v.shape == (2, 3, 128, row) and got.v.is_contiguous()
+    clean = v.masked_fill(pad[:, :, None, None], 0)
+    values, descale = quantized_scores.quantize(clean, None)
+    assert torch.equal(got.v_descale, descale)
+    order = quantized_scores.VALUE_ORDER
+    for j in (0, 5, 16 + 7, row - 1):  # position j of a row holds key 16 (j // 16) + order[j % 16]
+        key = j - j % 16 + order[j % 16]
+        expect = values[:, key].float() if key < g.seq_len else torch.zeros(2, 3, 128)
+        assert torch.equal(got.v[..., j].float(), expect)
+    back = quantized_scores.dequantize_values(got, g.seq_len)
+    assert torch.equal(back, quantized_scores.dequantize(values, descale))
+    assert (back[pad] == 0).all()
+    assert got.kernel_tensor(g.seq_len)[1:] == ((2, g.seq_len, 3, 128), (3 * 128 * row, 1, 128 * row, row))
+
+
 def test_padding_mask_is_none_without_padding_or_encoder_rows():
     plan = _plan()
     g = plan.geometry
@@ -150,7 +188,7 @@ def test_padding_mask_is_none_without_padding_or_encoder_rows():
 
 
 def test_inputs_reason_names_what_quantized_scores_take():
-    for precision in ("fp8", "int8"):
+    for precision in quantized_scores.FORMATS:
         assert quantized_scores.inputs_reason(torch.bfloat16, 128, precision) is None
         assert f"precision '{precision}' takes bfloat16" in quantized_scores.inputs_reason(torch.float16, 128, precision)
         assert "takes head_dim 128" in quantized_scores.inputs_reason(torch.bfloat16, 64, precision)
@@ -159,9 +197,9 @@ def test_inputs_reason_names_what_quantized_scores_take():
 def test_attention_refuses_quantized_scores_off_the_cuda_backend():
     plan = Planner(Geometry(3, 20), PatternConfig(reference=2)).step(0)
     q = torch.randn(1, 60, 2, 128, dtype=torch.bfloat16)
-    with pytest.raises(ValueError, match="precision must be one of default, fp8, int8, got 'fp4'"):
+    with pytest.raises(ValueError, match="precision must be one of default, fp8, int8, int8-fp8, got 'fp4'"):
         lvsa.attention(q, q, q, plan, precision="fp4")
-    for precision in ("fp8", "int8"):
+    for precision in quantized_scores.FORMATS:
         for backend in ("torch", "cpu", "reference", "flashinfer"):
             with pytest.raises(ValueError, match=f"precision '{precision}' runs on the cuda backend only, "
                                                  f"got backend '{backend}'"):
@@ -178,15 +216,15 @@ def test_enable_takes_the_precision_knob(monkeypatch):
     from tiny_diffusers import wan
 
     model = wan().transformer
-    with pytest.raises(ValueError, match="precision must be one of default, fp8, int8, got 'fp4'"):
+    with pytest.raises(ValueError, match="precision must be one of default, fp8, int8, int8-fp8, got 'fp4'"):
         lvsa.enable(model, precision="fp4")
     with pytest.raises(ValueError, match="precision 'int8' runs on the cuda backend only, got backend 'torch'"):
         lvsa.enable(model, precision="int8", backend="torch")
-    for precision in ("fp8", "int8"):
+    for precision, says in (("fp8", "fp8 scores"), ("int8", "int8 scores"), ("int8-fp8", "int8 scores, fp8 P.V")):
         monkeypatch.setenv("LVSA_PRECISION", precision)
         handle = lvsa.enable(model)
         assert {r.precision for r in handle.runtimes.values()} == {precision}
-        assert handle.summary().endswith(f"backend auto, {precision} scores")  # the line lvsa.enable says
+        assert handle.summary().endswith(f"backend auto, {says}")  # the line lvsa.enable says
         handle.disable()
     monkeypatch.delenv("LVSA_PRECISION")
     handle = lvsa.enable(model)

@@ -82,9 +82,9 @@ def test_both_a14b_experts_run_lvsa(vllm_config, sparse_knobs):
         torch.testing.assert_close(got, wan.run(reference, vllm_config, od, args, 1), atol=2e-4, rtol=2e-4)
 
 
-@pytest.mark.parametrize("precision", ["fp8", "int8"])
+@pytest.mark.parametrize("precision", ["fp8", "int8", "int8-fp8"])
 def test_the_precision_knob_reaches_the_served_runtime(vllm_config, sparse_knobs, monkeypatch, precision):
-    """LVSA_PRECISION=fp8 or int8 gives the served model's runtime quantised scores (run on the cuda
+    """LVSA_PRECISION=fp8, int8 or int8-fp8 gives the served model's runtime quantised inputs (run on the cuda
     backend, so a request on another backend is refused when the runtime is made, before any
     attention)."""
     from lvsa_vllm_omni import backend, served

@@ -228,8 +228,8 @@ def _quantized_inputs(q, k, plan, encoder_valid, family, lse_scale, precision):
 
 
 def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "default"):
-    """``precision="fp8"`` or ``"int8"``: scores from q and k in float8 e4m3 or int8
-    (``quantized_scores``; sm90, bfloat16, head_dim 128)."""
+    """``precision="fp8"`` or ``"int8"``: scores from q and k in float8 e4m3 or int8; ``"int8-fp8"``:
+    int8 scores and P . V in e4m3 (``quantized_scores``; sm90, bfloat16, head_dim 128)."""
     # lvsa.attention has checked the inputs; the C++ contract checks shapes, dtype, head_dim and
     # layout. This device check is what lets it skip querying every pointer's device.
     device = q.device
@@ -248,17 +248,22 @@ def run(q, k, v, plan, encoder_valid, scale, return_lse, precision: str = "defau
     if encoder_valid is not None:
         encoder_valid = encoder_valid.to(device=device, dtype=torch.int32).contiguous()
         valid_ptr = encoder_valid.data_ptr()
-    q_in, k_in, scaled = q, k, None
+    q_in, k_in, v_in, scaled, values = q, k, _tensor(v), None, None
     if quantized:
         lse_scale = (scale or q.shape[-1] ** -0.5) if return_lse else None
         scaled = _quantized_inputs(q, k, plan, encoder_valid, device_plan.family, lse_scale, precision)
         q_in, k_in = scaled.q, scaled.k
+    if precision in quantized_scores.FP8_VALUES:
+        values = quantized_scores.quantize_values_cuda(v, plan, encoder_valid)
+        v_in = values.kernel_tensor(v.shape[1])
     _cuda.attention(plan.core, index, device_plan.buffer.data_ptr(), device_plan.capacity, _tensor(q_in),
-                    _tensor(k_in), _tensor(v), _tensor(out), _DTYPE_NAMES.get(v.dtype, str(v.dtype)),
+                    _tensor(k_in), v_in, _tensor(out), _DTYPE_NAMES.get(v.dtype, str(v.dtype)),
                     lse.data_ptr() if lse is not None else 0, valid_ptr, float(scale or 0.0),
                     stream.cuda_stream, device_plan.family,
                     scaled.q_descale.data_ptr() if quantized else 0, scaled.k_descale.data_ptr() if quantized else 0,
-                    quantized_scores.FORMATS[precision].kernel_dtype if quantized else "")
+                    quantized_scores.FORMATS[precision].kernel_dtype if quantized else "",
+                    values.v_descale.data_ptr() if values is not None else 0,
+                    "float8_e4m3" if values is not None else "")
     device_plan.used(stream, capturing)
     if quantized and lse is not None:  # the kernel saw k smoothed
         lse = quantized_scores.add_mean_scores(lse, scaled.mean_scores)

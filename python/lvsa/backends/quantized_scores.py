@@ -1,6 +1,7 @@
 """Quantised scores (``precision="fp8"`` or ``"int8"``): q and k rounded to float8 e4m3 or to int8
 so that S = Q K^T runs at the 8-bit tensor rate of Hopper; v, the probabilities and the output
-keep bfloat16.
+keep bfloat16. ``precision="int8-fp8"`` quantises P · V too (SageAttention2's split): int8 scores,
+and v and the probabilities in e4m3 (``quantize_values``).
 
 One scale per (batch, head) that maps the head's largest value to the format's largest (448 for
 e4m3, FlashAttention-3's fp8 choice; 127 for int8). e4m3 is a floating-point format, so every
@@ -24,6 +25,14 @@ first, so that NaN or Inf there cannot reach a scale (a padded token counts as z
 Inf or NaN in the valid tokens of q or k makes that head's scale non-finite and its whole output
 NaN: unlike the 16-bit path, quantised scores cannot confine a non-finite input to the rows that
 attend it.
+
+fp8 values: v in e4m3 with one scale per (batch, head) (amax / 448), and P as e4m3 of 256 · p (the
+kernel shifts the row max by 8 in the exp2 domain, so probabilities keep e4m3's normal range down to
+2^-14 and the row sum carries the same factor). 8-bit wgmma takes only K-major operands, so the
+pre-pass writes v transposed, ``[B, Hkv, D, row]`` with rows of ``row_keys(S)`` keys, and within
+each aligned group of 16 keys in the order the kernel's probabilities come in (``VALUE_ORDER``).
+Measured on an H200 (docs/perf/cuda_sm90.md, v8): 1.26x the 16-bit kernel at Wan 2.1 T = 121
+against int8 scores' 1.15x, at twice int8 scores' error (e4m3's 3 mantissa bits on v and P).
 """
 
 from __future__ import annotations
@@ -54,16 +63,22 @@ class Format(NamedTuple):
         return scaled.to(self.dtype)
 
 
-FORMATS = {"fp8": Format(torch.float8_e4m3fn, E4M3_MAX, "float8_e4m3", "e4m3"),
-           "int8": Format(torch.int8, INT8_MAX, "int8", "int8")}
+_E4M3 = Format(torch.float8_e4m3fn, E4M3_MAX, "float8_e4m3", "e4m3")
+_INT8 = Format(torch.int8, INT8_MAX, "int8", "int8")
+# The score format of each quantised precision.
+FORMATS = {"fp8": _E4M3, "int8": _INT8, "int8-fp8": _INT8}
+# The precisions whose P . V runs in e4m3 too (fp8 values).
+FP8_VALUES = frozenset({"int8-fp8"})
 
 
 def note(precision: str, values: bool = False) -> str:
     """What the enable lines add for ``precision``: ", fp8 scores" (with ``values``, also "(q and k in
-    e4m3)"), nothing for the default."""
+    e4m3)"), ", int8 scores, fp8 P.V" for int8-fp8, nothing for the default."""
     fmt = FORMATS.get(precision)
     if fmt is None:
         return ""
+    if precision in FP8_VALUES:
+        return f", {fmt.short} scores, fp8 P.V" + (f" (q and k in {fmt.short}, v and P in e4m3)" if values else "")
     return f", {precision} scores" + (f" (q and k in {fmt.short})" if values else "")
 
 
@@ -207,6 +222,84 @@ def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: 
     q8, scores = values(q, q_descale.contiguous(), score_mean=None if lse_scale is None else k_mean.contiguous(),
                         group=q.shape[2] // k.shape[2])
     return ScoreInputs(q8, q_descale, k8, k_descale, k_mean, None if scores is None else scores.permute(0, 2, 1))
+
+
+def row_keys(seq: int) -> int:
+    """Keys per row of fp8 values' transposed v for ``seq`` keys: a whole number of groups of 16 (the
+    C++ ``lvsa::value_row_keys``)."""
+    return -(-seq // 16) * 16
+
+
+# fp8 values: the key at each position of an aligned group of 16 (position 4t + c holds key
+# 8(c >> 1) + 2t + (c & 1), the order in which a thread of the kernel holds its probabilities).
+VALUE_ORDER = tuple(8 * ((p & 3) >> 1) + 2 * (p >> 2) + (p & 1) for p in range(16))
+
+
+def _value_keys(row: int, device) -> torch.Tensor:
+    """``[row]`` the key that each position of a transposed row holds."""
+    pos = torch.arange(row, device=device)
+    return pos - pos % 16 + torch.tensor(VALUE_ORDER, device=device)[pos % 16]
+
+
+class ValueInputs(NamedTuple):
+    """v as the kernel with fp8 values takes it: float8_e4m3fn ``[B, Hkv, D, row_keys(S)]`` (keys in
+    ``VALUE_ORDER``, padding zero) with v ≈ values · v_descale, float32 ``[B, Hkv]``."""
+    v: torch.Tensor
+    v_descale: torch.Tensor
+
+    def kernel_tensor(self, seq: int) -> tuple[int, tuple, tuple]:
+        """(data_ptr, shape, strides) as the C++ contract describes fp8 values: ``[B, seq, Hkv, D]``
+        with strides (batch, 1, head, row)."""
+        B, H, D, row = self.v.shape
+        return self.v.data_ptr(), (B, seq, H, D), (H * D * row, 1, D * row, row)
+
+
+def quantize_values(v: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor]) -> ValueInputs:
+    """:class:`ValueInputs` of ``v`` ``[B, S, Hkv, D]`` in PyTorch ops, on any device: the reference of
+    :func:`quantize_values_cuda` (the same bytes)."""
+    B, S, H, D = v.shape
+    pad = padding_mask(plan, B, S, encoder_valid, v.device)
+    values, descale = quantize(v, pad, "fp8")
+    row = row_keys(S)
+    values = torch.cat([values, values.new_zeros((B, row - S, H, D))], dim=1)  # e4m3 zeros: 0x00
+    values = values[:, _value_keys(row, v.device)]
+    return ValueInputs(values.permute(0, 2, 3, 1).contiguous(), descale)
+
+
+def quantize_values_cuda(v: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor]) -> ValueInputs:
+    """:func:`quantize_values` in LVSA's CUDA kernels (``lvsa._cuda.score_stats`` for the scale, then
+    ``value_quantize``: two reads of v, one transposed 8-bit write)."""
+    from .. import _cuda  # noqa: PLC0415 - the cuda backend's module, built with it
+
+    if not v.is_cuda or v.dtype != torch.bfloat16:
+        raise ValueError(f"lvsa: fp8 values: the CUDA quantiser takes a bfloat16 CUDA v, got {v.dtype} on {v.device}")
+    B, S, H, D = v.shape
+    device = v.device.index if v.device.index is not None else torch.cuda.current_device()
+    stream = torch.cuda.current_stream(v.device).cuda_stream
+    valid = None if encoder_valid is None else encoder_valid.to(device=v.device, dtype=torch.int32).contiguous()
+    span = encoder_span(plan, S, valid)
+    padding = (0, 0, 0) if span is None else (valid.data_ptr(), *span)
+    chunks = -(-S // _cuda.score_stats_chunk_rows)
+    partial = v.new_empty((3, chunks, B, H, D), dtype=torch.float32)
+    tensor = (v.data_ptr(), v.shape, v.stride())
+    _cuda.score_stats(device, tensor, *padding, partial[0].data_ptr(), partial[1].data_ptr(), partial[2].data_ptr(),
+                      stream)
+    amax = torch.maximum(partial[2].amax(0), -partial[1].amin(0)).amax(-1)
+    descale = (amax / E4M3_MAX).clamp_min(torch.finfo(torch.float32).tiny).contiguous()
+    row = row_keys(S)
+    out = torch.empty((B, H, D, row), dtype=torch.float8_e4m3fn, device=v.device)
+    _cuda.value_quantize(device, tensor, *padding, descale.data_ptr(), row, out.data_ptr(), stream)
+    return ValueInputs(out, descale)
+
+
+def dequantize_values(values: ValueInputs, seq: int) -> torch.Tensor:
+    """What the kernel computes with: float32 ``[B, seq, Hkv, D]`` from :class:`ValueInputs` (the tests'
+    oracle input)."""
+    v = values.v.float() * values.v_descale[:, :, None, None]
+    row = v.shape[-1]
+    out = torch.empty_like(v)
+    out[..., _value_keys(row, v.device)] = v
+    return out[..., :seq].permute(0, 3, 1, 2)
 
 
 def mean_scores(q: torch.Tensor, k_mean: torch.Tensor, scale: float) -> torch.Tensor:

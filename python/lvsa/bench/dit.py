@@ -19,8 +19,9 @@ whole transformer; the row says which):
   flex                       FlexAttention (compiled) with exactly LVSA's mask (a BlockMask of the
                              plan); eager mode only
   lvsa-cuda, lvsa-torch      ``lvsa.enable(transformer, backend=...)``
-  lvsa-cuda-fp8, -int8       the same with ``precision="fp8"`` / ``"int8"`` (scores from e4m3 / int8 q
-                             and k); their rows also have rel_diff_vs_lvsa_cuda, the relative L2
+  lvsa-cuda-fp8, -int8,      the same with ``precision="fp8"`` / ``"int8"`` / ``"int8-fp8"`` (scores
+  -int8-fp8                  from e4m3 / int8 q and k; int8-fp8 also v and P in e4m3); their rows
+                             also have rel_diff_vs_lvsa_cuda, the relative L2
                              difference of one forward's output from lvsa-cuda's on the same inputs
                              (eager rows)
   lvsa-flashinfer            the same with ``backend="flashinfer"`` (FlashInfer's block-sparse kernels on
@@ -65,9 +66,9 @@ from . import dit_models, profile, results
 from .mask import block_mask, flex_attention, kept_pairs
 
 _KERNELS = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION}
-METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", "lvsa-cuda-fp8", "lvsa-cuda-int8",
-           "lvsa-torch", "lvsa-flashinfer", "dense-valid-cudnn", "dense-valid-flash")
 QUANTIZED = tuple(f"lvsa-cuda-{p}" for p in quantized_scores.FORMATS)  # rows with rel_diff_vs_lvsa_cuda
+METHODS = ("dense-cudnn", "dense-flash", "diffusers", "flex", "lvsa-cuda", *QUANTIZED, "lvsa-torch", "lvsa-flashinfer",
+           "dense-valid-cudnn", "dense-valid-flash")
 MODES = ("eager", "compile")
 BASELINES = ("dense-cudnn:eager", "diffusers:eager", "dense-valid-cudnn:eager")
 
@@ -174,7 +175,8 @@ def install(method: str, transformer, pattern: dict):
         return (lambda: None), (lambda: sdpa_kernel(_KERNELS[method.removeprefix("dense-")]))
     if method == "diffusers":
         return (lambda: None), contextlib.nullcontext
-    precision = next((p for p in quantized_scores.FORMATS if method.endswith(f"-{p}")), "default")
+    # The longest precision the name ends in ("lvsa-cuda-int8-fp8" is int8-fp8, not fp8).
+    precision = max((p for p in quantized_scores.FORMATS if method.endswith(f"-{p}")), key=len, default="default")
     backend = (method.removeprefix("lvsa-").removesuffix(f"-{precision}") if method.startswith("lvsa-")
                else "torch")
     handle = enable(transformer, backend=backend, strict=True, precision=precision, **pattern)

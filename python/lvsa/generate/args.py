@@ -91,7 +91,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--backend", default=None, help="auto, cpu, cuda, torch, reference or flashinfer (default auto)")
     s.add_argument("--precision", default=None, choices=list(PRECISIONS),
                    help="the attention scores: default (the model's dtype), fp8 or int8 (q and k rounded to float8 "
-                        "e4m3 or int8; the cuda backend on H100/H200, bfloat16 models with head_dim 128)")
+                        "e4m3 or int8; the cuda backend on H100/H200, bfloat16 models with head_dim 128), int8-fp8 "
+                        "(int8 scores, and v and the probabilities in e4m3)")
     s.add_argument("--show-mask", action="store_true",
                    help="print the frame mask of the first denoising step and save it as a PNG next to the video")
 

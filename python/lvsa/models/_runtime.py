@@ -56,7 +56,7 @@ class Runtime:
         self.config = config
         self.backend = backend
         self.strict = strict
-        self.precision = precision  # of the scores: "default", "fp8" or "int8" (lvsa.attention)
+        self.precision = precision  # "default", "fp8", "int8" or "int8-fp8" (lvsa.attention)
         self.prologue = prologue  # how processors compute q and k's norm and RoPE (lvsa.prologue)
         self._planners: "OrderedDict[Geometry, Planner]" = OrderedDict()
         self.grid: Optional[tuple[int, int]] = None   # (T, P) of the forward in flight

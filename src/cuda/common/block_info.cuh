@@ -9,7 +9,10 @@
 // from the plan plus the valid encoder span, with adjacent intervals fused (an encoder placed
 // right before frame 0 continues into it). Key tiles start at each merged interval's first
 // token -- K/V are read in place, so tiles need no alignment -- and only the last tile of an
-// interval is partial, which is the only place masking happens.
+// interval is partial, which is the only place masking happens. Where the value layout groups
+// keys (kAlign > 1: sm90's fp8 values, permuted in groups of 16), a merged interval's first tile
+// starts at its first token rounded down to a multiple of kAlign instead, and its first head()
+// columns, keys before the interval, are masked too.
 #pragma once
 
 #include "params.hpp"
@@ -52,7 +55,7 @@ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int t
 // Iterates the key tiles [cur, cur + count()) of a query tile. All threads of a CTA run it
 // in lockstep on the same data, so every branch below is CTA-uniform. Encoder queries walk
 // the plan's pseudo-frame T (all video tokens), so every tile is walked the same way.
-template <int kN>
+template <int kN, int kAlign = 1>
 struct KeyWalk {
   const int32_t* rb;  // the frame's video intervals rb/re[0 .. nvideo)
   const int32_t* re;
@@ -60,6 +63,7 @@ struct KeyWalk {
   int enc_at;         // list index of the encoder span, -1 when it is empty
   int n, next;        // intervals in the list; index of the next one to open
   int cur, end;       // current tile start; end of the current merged interval
+  int begin;          // first token of the current merged interval
 
   __device__ __forceinline__ void interval(int i, int& b, int& e) const {
     if (i == enc_at) { b = enc_b; e = enc_e; return; }
@@ -78,7 +82,8 @@ struct KeyWalk {
       e = e2;
       ++next;
     }
-    cur = b;
+    begin = b;
+    cur = b & -kAlign;
     end = e;
   }
 
@@ -94,12 +99,14 @@ struct KeyWalk {
     n = nvideo + (has_enc ? 1 : 0);
     enc_at = !has_enc ? -1 : (p.k_encoder_begin < p.k_video_begin ? 0 : nvideo);
     next = 0;
-    cur = end = 0;
+    cur = end = begin = 0;
     if (n > 0) open_next();
   }
 
   __device__ __forceinline__ bool valid() const { return cur < end; }
   __device__ __forceinline__ int count() const { return min(kN, end - cur); }
+  // Columns of the current tile before the interval (0 unless it is the interval's first tile).
+  __device__ __forceinline__ int head() const { return max(begin - cur, 0); }
   __device__ __forceinline__ void advance() {
     cur += kN;
     if (cur >= end && next < n) open_next();

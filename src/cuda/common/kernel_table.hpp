@@ -18,34 +18,38 @@ using Launcher = void (*)(const FwdParams& p, void* stream);
 
 struct KernelEntry {
   Family family;
-  DType dtype;        // of V and O (and of Q and K unless the scores are fp8)
-  DType score_dtype;  // of Q and K: dtype, or E4M3 (fp8 scores)
+  DType dtype;        // of O (and of Q, K and V unless they are quantised)
+  DType score_dtype;  // of Q and K: dtype, or E4M3 / I8 (quantised scores)
+  DType value_dtype;  // of V: dtype, or E4M3 (fp8 values)
   int head_dim;
   int tile_n;        // keys per K/V tile
   const char* name;  // what the entry is, for messages and benchmark tables
   Launcher launch;
 };
 
-// The entry for (family, dtype, score_dtype, head_dim) of `table` whose key-tile width costs
-// least, or null when it has none. cost(tile_n) is any ordering; ties go to the first row.
+// The entry for (family, dtype, score_dtype, value_dtype, head_dim) of `table` whose key-tile
+// width costs least, or null when it has none. cost(tile_n) is any ordering; ties go to the
+// first row.
 template <class Table, class Cost>
-const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, DType score_dtype, int head_dim,
-                               Cost cost) {
+const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, DType score_dtype,
+                               DType value_dtype, int head_dim, Cost cost) {
   const KernelEntry* best = nullptr;
   double best_cost = 0;
   for (const KernelEntry& e : table)
-    if (e.family == family && e.dtype == dtype && e.score_dtype == score_dtype && e.head_dim == head_dim) {
+    if (e.family == family && e.dtype == dtype && e.score_dtype == score_dtype && e.value_dtype == value_dtype &&
+        e.head_dim == head_dim) {
       const double c = cost(e.tile_n);
       if (best == nullptr || c < best_cost) best = &e, best_cost = c;
     }
   return best;
 }
 
-// The first entry for (family, dtype, score_dtype, head_dim): the width listed first, the
-// family default.
+// The first entry for (family, dtype, score_dtype, value_dtype, head_dim): the width listed
+// first, the family default.
 template <class Table>
-const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, DType score_dtype, int head_dim) {
-  return find_kernel(table, family, dtype, score_dtype, head_dim, [](int) { return 0.0; });
+const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, DType score_dtype,
+                               DType value_dtype, int head_dim) {
+  return find_kernel(table, family, dtype, score_dtype, value_dtype, head_dim, [](int) { return 0.0; });
 }
 
 }  // namespace lvsa::cuda

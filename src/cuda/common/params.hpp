@@ -44,10 +44,15 @@ struct FwdParams {
   // Query tiling (filled by the launcher from the kernel's tile height).
   int tiles_per_run = 0, encoder_tiles = 0, tiles_per_head = 0;
 
-  // fp8 scores (sm90 only): q and k hold e4m3 values whose true values are q_descale[b * heads_q
+  // Quantised scores (sm90 only): q and k hold e4m3 or int8 values whose true values are q_descale[b * heads_q
   // + h] and k_descale[b * heads_kv + h_kv] times them; null otherwise.
   const float* q_descale = nullptr;
   const float* k_descale = nullptr;
+  // fp8 values (sm90 only): v is V^T, e4m3 [B, Hkv, D, v_row_keys] with batch and head strides
+  // v_stride[0] and v_stride[2] (v_stride[1] unused), keys permuted within aligned groups of 16
+  // (kernel_traits.cuh); true values are v_descale[b * heads_kv + h_kv] times them. Null otherwise.
+  const float* v_descale = nullptr;
+  int64_t v_row_keys = 0;
 };
 
 // Raises the error of a failed launch (defined in api.cpp, which owns error reporting).

@@ -57,11 +57,11 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
   const Turns turns{Tr::kPingPongWGs && active_wgs == 2, wg};
   if (turns.on && wg == 1) ptx::named_arrive(1, 256);
 
-  KeyWalk<kN> walk;
+  KeyWalk<kN, Tr::kKeyAlign> walk;
   walk.init(p, qt);
 
   float o[kD / 2], s[kN / 2], m[2], l[2], alpha[2];
-  uint32_t pa[kN / 16][4];
+  uint32_t pa[Tr::kPVSteps][4];
 #pragma unroll
   for (int i = 0; i < kD / 2; ++i) o[i] = 0.0f;
   m[0] = m[1] = -CUDART_INF_F;
@@ -93,7 +93,10 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
+    if constexpr (Tr::kKeyAlign > 1)
+      if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
+    softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
+                                                  Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     to_operand<Tr>(pa, s);
     walk.advance();
   }
@@ -121,7 +124,10 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty + 8 * st, lane);
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    softmax<kN, Tr::kSkipExp>(s, m, l, alpha, Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
+    if constexpr (Tr::kKeyAlign > 1)
+      if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
+    softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
+                                                  Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change
     ptx::fence_regs(o);
     ptx::fence_regs(s);
@@ -148,7 +154,12 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
   }
   if constexpr (Tr::kIntScores)  // the row max carries int_scores_as_float's offset; lse must not
     for (float& mh : m) mh -= kIntScoreOffset * quant_scale_log2;
-  store_rows<Tr>(p, o, m, l, b, h, qt, qt.valid_rows, wg, ctid);
+  if constexpr (Tr::kQuantValues) {  // l is 2^kProbShiftLog2 times the row sum; O carries v's descale
+    for (float& mh : m) mh -= float(Tr::kProbShiftLog2);
+    store_rows<Tr>(p, o, m, l, b, h, qt, qt.valid_rows, wg, ctid, p.v_descale[b * p.heads_kv + h / p.group]);
+  } else {
+    store_rows<Tr>(p, o, m, l, b, h, qt, qt.valid_rows, wg, ctid);
+  }
 }
 
 }  // namespace lvsa::cuda::sm90

@@ -12,11 +12,12 @@
 
 namespace lvsa::cuda::sm90 {
 
-// Normalises and stores this thread's rows; rows past valid_rows are zeros with lse -inf.
+// Normalises and stores this thread's rows (O / l times o_scale: fp8 values' descale); rows past
+// valid_rows are zeros with lse -inf.
 template <class Tr>
 __device__ __forceinline__ void store_rows(const FwdParams& p, const float (&o)[Tr::kD / 2], const float (&m)[2],
                                            const float (&l)[2], int b, int h, const QueryTile& qt,
-                                           int valid_rows, int wg, int ctid) {
+                                           int valid_rows, int wg, int ctid, float o_scale = 1.0f) {
   using T = typename Tr::T;
   const int warp = ctid >> 5, lane = ctid & 31;
   T* out = static_cast<T*>(p.out) + int64_t(b) * p.o_stride[0] + int64_t(h) * p.o_stride[2] + 2 * (lane & 3);
@@ -28,7 +29,7 @@ __device__ __forceinline__ void store_rows(const FwdParams& p, const float (&o)[
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     if (r >= qt.rows) continue;
     const bool live = r < valid_rows && sum > 0.0f;
-    const float inv = live ? 1.0f / sum : 0.0f;
+    const float inv = live ? o_scale / sum : 0.0f;
     T* row = out + int64_t(qt.row0 + r) * p.o_stride[1];
 #pragma unroll
     for (int i = 0; i < Tr::kD / 8; ++i) {

@@ -13,7 +13,18 @@
 // S = Q K^T runs at the 8-bit tensor rate; V, P and O keep the 16-bit Elem. A row of D 8-bit
 // elements is D bytes, so at D = 128 a Q or K tile has the byte layout of a 16-bit D = 64 tile:
 // one 128-byte column block. int8 scores accumulate in int32 (mainloop.cuh: int_scores_as_float).
+//
+// fp8 values (ValueElem = __nv_fp8_e4m3, opt-in, with int8 scores): P . V runs at the 8-bit rate
+// too. 8-bit wgmma takes only K-major B operands, so V arrives transposed, [B, Hkv, D, keys], in
+// e4m3 with one descale per (batch, head) (FwdParams::v_descale), as the value pre-pass
+// (prologue/quantize_values.cu) writes it: keys permuted within aligned groups of 16 so that the
+// probabilities need no shuffle to become the A operand (mainloop.cuh, to_operand), padding zero.
+// Key tiles therefore start at multiples of 16 (KeyWalk's alignment; the keys before an interval
+// are masked like those after its end), every V tile arrives by TMA, and P is e4m3 scaled by 256
+// through the row max (softmax.cuh), which the row sum carries alike.
 #pragma once
+
+#include <cuda_fp8.h>
 
 #include <cstdint>
 #include <type_traits>
@@ -62,7 +73,7 @@ template <int HeadDim>
 inline constexpr int kDefaultTileN = 176;
 
 template <typename Elem, int HeadDim, int TileN = kDefaultTileN<HeadDim>, int Flags = kDefaultFlags<HeadDim>,
-          typename ScoreElem = Elem>
+          typename ScoreElem = Elem, typename ValueElem = Elem>
 struct Traits {
   static constexpr bool kPingPongWGs = (Flags & kPingPong) != 0;
   static constexpr bool kSkipRescaleIfSame = (Flags & kSkipRescale) != 0;
@@ -71,13 +82,22 @@ struct Traits {
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   static constexpr bool kSkipPV = (Flags & kDiagNoPV) != 0;
-  using T = Elem;        // V, P, O
+  using T = Elem;        // O (and V, P unless the values are fp8)
   using TS = ScoreElem;  // Q, K: Elem, or e4m3 / int8 (quantised scores)
+  using TV = ValueElem;  // V, P: Elem, or e4m3 (fp8 values)
   static constexpr bool kQuantScores = sizeof(TS) == 1;
   static constexpr bool kIntScores = std::is_same_v<TS, int8_t>;
+  static constexpr bool kQuantValues = sizeof(TV) == 1;
+  // Key tiles start at multiples of this (fp8 values: the pre-pass permutes keys in groups of 16).
+  static constexpr int kKeyAlign = kQuantValues ? 16 : 1;
+  // log2 of P's scale: fp8 probabilities as 256 * p keep e4m3's normal range down to p = 2^-14.
+  static constexpr int kProbShiftLog2 = kQuantValues ? 8 : 0;
   static constexpr int kD = HeadDim;
   static constexpr int kM = kQueryTileRows;  // query rows per CTA (the host's tiling)
   static constexpr int kN = TileN;  // keys per K/V tile
+  // k steps of P.V per key tile: each wgmma reads 32 bytes of a row (16 keys, or 32 in e4m3), so
+  // P is kPVSteps x 4 registers of the A operand.
+  static constexpr int kPVSteps = kN * int(sizeof(TV)) / 32;
   static constexpr int kConsumerWGs = 2;
   static constexpr int kWGRows = kM / kConsumerWGs;  // 64: one wgmma M
   static constexpr int kThreads = 128 * (1 + kConsumerWGs);
@@ -95,7 +115,7 @@ struct Traits {
   static constexpr int kScoreRowBytes = kD * int(sizeof(TS));  // a row of Q or K
   static constexpr int kQBytes = kM * kScoreRowBytes;
   static constexpr int kKBytes = kN * kScoreRowBytes;  // one stage of K
-  static constexpr int kVBytes = kN * kD * 2;          // one stage of V
+  static constexpr int kVBytes = kN * kD * int(sizeof(TV));  // one stage of V
   static constexpr int kQOffset = 0;
   static constexpr int kKOffset = kQBytes;
   static constexpr int kVOffset = kKOffset + kStages * kKBytes;
@@ -104,12 +124,18 @@ struct Traits {
   static constexpr int kNumBars = 1 + 4 * kStages;
   // + 1024 so the kernel can round the dynamic shared-memory base up to a swizzle atom.
   static constexpr int kSmemBytes = kBarOffset + 8 * kNumBars + 1024;
-  // Q, K and V tiles are copied by the producer warpgroup.
+  // Q, K and V tiles are copied by the producer warpgroup (fp8 values only by TMA).
   using ScoreLoader = RowLoader<TS, kD, 128, SwizzledColumnBlocks>;
   using ValueLoader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
+  // fp8 values: a V stage is kN / 64 blocks of kD rows of 64 bytes (64-byte swizzle, ptx.cuh).
+  static constexpr int kValueBlockKeys = 64;
+  static constexpr int kValueBlockBytes = kValueBlockKeys * kD;
 
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
-  static_assert(sizeof(T) == 2 && (sizeof(TS) == 2 || sizeof(TS) == 1), "16-bit values, 16-bit or 8-bit scores");
+  static_assert(sizeof(T) == 2 && (sizeof(TS) == 2 || sizeof(TS) == 1), "16-bit output, 16-bit or 8-bit scores");
+  static_assert(!kQuantValues || (std::is_same_v<TV, __nv_fp8_e4m3> && kQuantScores && kN % kValueBlockKeys == 0 &&
+                                  (Flags & kTmaKV) != 0),
+                "fp8 values: e4m3, with quantised scores, whole 64-key V blocks, all by TMA");
   static_assert(kScoreRowBytes % 128 == 0, "Q and K rows of whole 128-byte column blocks");
   static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192 ||
                     kN == 208 || kN == 224,

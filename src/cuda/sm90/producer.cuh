@@ -1,6 +1,7 @@
 // The producer warpgroup: the Q tile and every K/V tile of the walk into shared memory, each
 // completing on an mbarrier that the consumers wait on. Q and partial K/V tiles by zero-filling
-// cp.async (common/row_loader.cuh); full K/V tiles by TMA when the schedule says so (tma.cuh).
+// cp.async (common/row_loader.cuh); full K/V tiles by TMA when the schedule says so, and with fp8
+// values every V tile (tma.cuh).
 //
 // Order: K0, then K(j), V(j-1) for j >= 1, then the last V -- the order the consumers need
 // them (S of tile j is computed before P.V of tile j-1).
@@ -40,6 +41,8 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
     const uint32_t dst = s_base + offset + s * stage_bytes;
     if (Tr::kSkipCopies && tile >= Tr::kStages) {
       ptx::cp_async_arrive_noinc(full + 8 * s);
+    } else if (Tr::kQuantValues && offset == Tr::kVOffset) {  // fp8 values: every V^T tile by TMA
+      tma_value_tile<Tr::kD, Tr::kN>(map, dst, row0, hkv, b, full + 8 * s, ptid);
     } else if (Tr::kTmaFullTiles && valid == Tr::kN) {
       tma_tile<int(sizeof(Elem)), Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full + 8 * s, ptid);
     } else {
@@ -47,7 +50,7 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
       ptx::cp_async_arrive_noinc(full + 8 * s);
     }
   };
-  KeyWalk<Tr::kN> walk;
+  KeyWalk<Tr::kN, Tr::kKeyAlign> walk;
   walk.init(p, qt);
   int prev_cur = 0, prev_valid = 0;
   for (int j = 0; walk.valid(); ++j) {

@@ -127,8 +127,13 @@ __device__ __forceinline__ void fence_regs(uint32_t (&r)[N][4]) {
 //    column block advances the start address by 32 bytes.
 //  * MN-major operand (V as the B of P.V, N = head dim): SBO = 1024 (next 8 keys), LBO =
 //    distance between 64-wide column blocks along N.
-__device__ __forceinline__ uint64_t desc_base(uint32_t lbo_bytes, uint32_t sbo_bytes) {
-  return (uint64_t(1) << 62) | (uint64_t((sbo_bytes >> 4) & 0x3FFF) << 32) |
+//  * fp8 values (V^T as the K-major B of P.V): blocks of 64 keys, rows (head-dim features) of
+//    64 bytes with the 64-byte swizzle (layout type 2; atoms of 8 rows x 64 bytes, 512 bytes, as
+//    TMA writes them): SBO = 512; a k32 step inside a block advances the start by 32 bytes.
+inline constexpr uint32_t kSwizzle128B = 1, kSwizzle64B = 2;
+__device__ __forceinline__ uint64_t desc_base(uint32_t lbo_bytes, uint32_t sbo_bytes,
+                                              uint32_t layout = kSwizzle128B) {
+  return (uint64_t(layout) << 62) | (uint64_t((sbo_bytes >> 4) & 0x3FFF) << 32) |
          (uint64_t((lbo_bytes >> 4) & 0x3FFF) << 16);
 }
 __device__ __forceinline__ uint64_t desc_at(uint64_t base, uint32_t smem_addr) {

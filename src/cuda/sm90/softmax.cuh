@@ -11,7 +11,9 @@ namespace lvsa::cuda::sm90 {
 
 // Scores -> probabilities in place (exp2 domain); returns the rescale factors of O.
 // kNoExp (measurement only, wrong results): P = the scaled score, to bound the exp2 cost.
-template <int kN, bool kNoExp = false>
+// kShiftLog2 > 0 (fp8 values): P and the row sum come out 2^kShiftLog2 times the probabilities,
+// by one subtraction per row from the max; the row max keeps its value (epilogue: lse).
+template <int kN, bool kNoExp = false, int kShiftLog2 = 0>
 __device__ __forceinline__ void softmax(float (&s)[kN / 2], float (&m)[2], float (&l)[2], float (&alpha)[2],
                                         float scale_log2) {
 #pragma unroll
@@ -24,12 +26,13 @@ __device__ __forceinline__ void softmax(float (&s)[kN / 2], float (&m)[2], float
     const float m_new = fmaxf(m[h], mx * scale_log2);  // column 0 is always valid: finite
     alpha[h] = ptx::exp2_approx(m[h] - m_new);  // first tile: exp2(-inf) = 0
     m[h] = m_new;
+    const float m_exp = kShiftLog2 > 0 ? m_new - float(kShiftLog2) : m_new;
     float sum = 0.0f;
 #pragma unroll
     for (int i = 0; i < kN / 8; ++i)
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        const float x = fmaf(s[4 * i + 2 * h + e], scale_log2, -m_new);
+        const float x = fmaf(s[4 * i + 2 * h + e], scale_log2, -m_exp);
         const float pr = kNoExp ? x : ptx::exp2_approx(x);
         s[4 * i + 2 * h + e] = pr;
         sum += pr;

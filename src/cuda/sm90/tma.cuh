@@ -12,7 +12,13 @@
 // The box is {128 bytes of a row, kN rows} with the 128-byte swizzle: exactly one column block
 // of the SwizzledColumnBlocks layout (16-byte chunk c of row r at chunk c ^ (r & 7)) when the
 // destination is 1024-byte aligned, so the consumers' wgmma descriptors do not change. K holds
-// 16-bit or (fp8 scores) 1-byte elements, V always 16-bit ones.
+// 16-bit or (quantised scores) 1-byte elements, V 16-bit ones.
+//
+// fp8 values are the exception: V^T ([B, Hkv, D, keys] e4m3, kernel_traits.cuh) arrives by TMA
+// in every tile, full or not, in boxes of {64 keys, D features} with the 64-byte swizzle. Keys
+// past an interval's end are read as they are (the next keys' finite values, or TMA's zeros past
+// the tensor) and meet P = 0; the pre-pass zeroed the padded encoder tokens, where NaN could
+// otherwise survive 0 * NaN.
 #pragma once
 
 #include <cuda.h>
@@ -81,6 +87,26 @@ inline bool encode_kv_map(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap&
                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// fp8 values: V^T, [batch, heads, D, row_keys] bytes with element strides (batch, head) and
+// rows of row_keys keys, as a 4-D map {row_keys, D, heads, batch} and a {64, D} box.
+inline bool encode_value_map(PFN_cuTensorMapEncodeTiled_v12000 encode, CUtensorMap& map, const void* data,
+                             int64_t batch_stride, int64_t head_stride, int64_t row_keys, int D, int heads,
+                             int batch, int box_keys) {
+  const cuuint64_t dims[4] = {cuuint64_t(row_keys), cuuint64_t(D), cuuint64_t(heads), cuuint64_t(batch)};
+  const int64_t steps[3] = {row_keys, heads > 1 ? head_stride : D * row_keys,
+                            batch > 1 ? batch_stride : int64_t(heads) * D * row_keys};
+  cuuint64_t strides[3];
+  for (int i = 0; i < 3; ++i) {
+    if (steps[i] <= 0 || steps[i] % 16 != 0) return false;
+    strides[i] = cuuint64_t(steps[i]);
+  }
+  const cuuint32_t box[4] = {cuuint32_t(box_keys), cuuint32_t(D), 1, 1};
+  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  return encode(&map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 4, const_cast<void*>(data), dims, strides, box, elem_strides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_64B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 template <class Tr>
 KVTensorMaps encode_kv_maps(const FwdParams& p) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensor_map_encoder();
@@ -88,9 +114,14 @@ KVTensorMaps encode_kv_maps(const FwdParams& p) {
     throw_cuda_error("looking up cuTensorMapEncodeTiled, which the sm90 kernel's TMA loads need, in the driver",
                      int(cudaErrorNotSupported));
   KVTensorMaps maps{};
-  constexpr int kScoreBytes = int(sizeof(typename Tr::TS)), kValueBytes = int(sizeof(typename Tr::T));
+  constexpr int kScoreBytes = int(sizeof(typename Tr::TS)), kValueBytes = int(sizeof(typename Tr::TV));
+  const bool values_ok =
+      Tr::kQuantValues
+          ? encode_value_map(encode, maps.v, p.v, p.v_stride[0], p.v_stride[2], p.v_row_keys, Tr::kD, p.heads_kv,
+                             p.batch, Tr::kValueBlockKeys)
+          : encode_kv_map(encode, maps.v, p.v, p.v_stride, kValueBytes, Tr::kD, p.seq_k, p.heads_kv, p.batch, Tr::kN);
   if (!encode_kv_map(encode, maps.k, p.k, p.k_stride, kScoreBytes, Tr::kD, p.seq_k, p.heads_kv, p.batch, Tr::kN) ||
-      !encode_kv_map(encode, maps.v, p.v, p.v_stride, kValueBytes, Tr::kD, p.seq_k, p.heads_kv, p.batch, Tr::kN))
+      !values_ok)
     throw_cuda_error("encoding the sm90 kernel's K/V tensor maps (cuTensorMapEncodeTiled)", int(cudaErrorInvalidValue));
   return maps;
 }
@@ -110,6 +141,22 @@ __device__ __forceinline__ void tma_tile(const CUtensorMap* map, uint32_t dst, i
 #pragma unroll
     for (int cb = 0; cb < kD / kBlockElems; ++cb)
       ptx::tma_load_4d(dst + cb * kN * 128, map, cb * kBlockElems, row0, head, b, bar);
+  } else {
+    ptx::mbar_arrive(bar);
+  }
+}
+
+// fp8 values: the V^T tile of keys [key0, key0 + kN) (key0 a multiple of 16), as kN / 64 boxes of
+// {64 keys, kD features}, each into its own block of kD rows of 64 bytes.
+template <int kD, int kN>
+__device__ __forceinline__ void tma_value_tile(const CUtensorMap* map, uint32_t dst, int key0, int head, int b,
+                                               uint32_t bar, int ptid) {
+  constexpr int kBlockKeys = 64;
+  if (ptid == 0) {
+    ptx::mbar_arrive_expect_tx(bar, kN * kD);
+#pragma unroll
+    for (int blk = 0; blk < kN / kBlockKeys; ++blk)
+      ptx::tma_load_4d(dst + blk * kBlockKeys * kD, map, key0 + blk * kBlockKeys, 0, head, b, bar);
   } else {
     ptx::mbar_arrive(bar);
   }
