@@ -295,8 +295,9 @@ def main(argv=None):
                      if D in quantized_scores.HEAD_DIMS else [])
         for precision in quantized:
             row.update(quantized_columns(q, k, v, plan, ev, valid, rows, row["kept_tflop"], precision))
-            if f"{precision}_ms" in row:
-                row[f"{column_prefix(precision)}_speedup_vs_lvsa"] = row["lvsa_ms"] / row[f"{column_prefix(precision)}_ms"]
+            key = column_prefix(precision)
+            if f"{key}_ms" in row:
+                row[f"{key}_speedup_vs_lvsa"] = row["lvsa_ms"] / row[f"{key}_ms"]
         if "cudnn_ms" in row:
             row["speedup_vs_cudnn"] = row["cudnn_ms"] / row["lvsa_ms"]
         if "flex_ms" in row:

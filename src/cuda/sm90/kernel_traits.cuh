@@ -52,6 +52,7 @@ struct SwizzledColumnBlocks {
 //  kTmaKV        full K/V tiles by TMA from the producer's thread 0 (tma.cuh), partial ones by
 //                cp.async
 //  kThreeStages  a 3-stage K/V ring instead of 2 (at D = 128 it fits up to 128-key tiles)
+//  kHalfExp      (fp8 values) the exponentials two at a time in float16 (softmax.cuh)
 // and four that compute wrong results, to bound what a stage costs by leaving it out:
 //  kDiagNoCopy   the producer copies only the first round of K/V tiles, then only signals
 //  kDiagNoExp    P = the scaled score, no exp2
@@ -59,7 +60,7 @@ struct SwizzledColumnBlocks {
 //                same shared-memory writes and barrier traffic, (almost) none of the L2 misses
 //  kDiagNoPV     no P.V wgmmas (O stays zero): what the second matrix product costs
 inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256,
-                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192;
+                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192, kHalfExp = 16384;
 // Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
@@ -82,6 +83,7 @@ struct Traits {
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   static constexpr bool kSkipPV = (Flags & kDiagNoPV) != 0;
+  static constexpr bool kHalfExp2 = (Flags & kHalfExp) != 0;
   using T = Elem;        // O (and V, P unless the values are fp8)
   using TS = ScoreElem;  // Q, K: Elem, or e4m3 / int8 (quantised scores)
   using TV = ValueElem;  // V, P: Elem, or e4m3 (fp8 values)
@@ -115,7 +117,10 @@ struct Traits {
   static constexpr int kScoreRowBytes = kD * int(sizeof(TS));  // a row of Q or K
   static constexpr int kQBytes = kM * kScoreRowBytes;
   static constexpr int kKBytes = kN * kScoreRowBytes;  // one stage of K
-  static constexpr int kVBytes = kN * kD * int(sizeof(TV));  // one stage of V
+  // fp8 values: a V stage is kValueBlocks blocks of 64 keys (kValueBlockBytes each, below); a
+  // width that is not a multiple of 64 (160) loads its last block whole and reads half of it.
+  static constexpr int kValueBlocks = (kN + 63) / 64;
+  static constexpr int kVBytes = kQuantValues ? kValueBlocks * 64 * kD : kN * kD * 2;  // one stage of V
   static constexpr int kQOffset = 0;
   static constexpr int kKOffset = kQBytes;
   static constexpr int kVOffset = kKOffset + kStages * kKBytes;
@@ -127,15 +132,16 @@ struct Traits {
   // Q, K and V tiles are copied by the producer warpgroup (fp8 values only by TMA).
   using ScoreLoader = RowLoader<TS, kD, 128, SwizzledColumnBlocks>;
   using ValueLoader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
-  // fp8 values: a V stage is kN / 64 blocks of kD rows of 64 bytes (64-byte swizzle, ptx.cuh).
+  // fp8 values: a block of V^T is kD rows of 64 bytes (64 keys, 64-byte swizzle, ptx.cuh).
   static constexpr int kValueBlockKeys = 64;
   static constexpr int kValueBlockBytes = kValueBlockKeys * kD;
 
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
   static_assert(sizeof(T) == 2 && (sizeof(TS) == 2 || sizeof(TS) == 1), "16-bit output, 16-bit or 8-bit scores");
-  static_assert(!kQuantValues || (std::is_same_v<TV, __nv_fp8_e4m3> && kQuantScores && kN % kValueBlockKeys == 0 &&
+  static_assert(!kQuantValues || (std::is_same_v<TV, __nv_fp8_e4m3> && kQuantScores && kN % 32 == 0 &&
                                   (Flags & kTmaKV) != 0),
-                "fp8 values: e4m3, with quantised scores, whole 64-key V blocks, all by TMA");
+                "fp8 values: e4m3, with quantised scores, whole k32 steps of P.V, all V by TMA");
+  static_assert(!kHalfExp2 || kQuantValues, "float16 exponentials only for e4m3 probabilities");
   static_assert(kScoreRowBytes % 128 == 0, "Q and K rows of whole 128-byte column blocks");
   static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192 ||
                     kN == 208 || kN == 224,
