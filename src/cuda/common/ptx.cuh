@@ -104,13 +104,4 @@ __device__ __forceinline__ float exp2_approx(float x) {
   return y;
 }
 
-// 2^a and 2^b as one ex2.approx.f16x2 from a and b rounded to float16 (about 2^-11 relative
-// error, and 0 below 2^-24); -inf gives +0.
-__device__ __forceinline__ float2 exp2_approx_half2(float a, float b) {
-  uint32_t x, y;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;\n" : "=r"(x) : "f"(b), "f"(a));  // a in the low half
-  asm("ex2.approx.f16x2 %0, %1;\n" : "=r"(y) : "r"(x));
-  return __half22float2(*reinterpret_cast<__half2*>(&y));
-}
-
 }  // namespace lvsa::cuda::ptx

@@ -95,8 +95,8 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
     if constexpr (Tr::kKeyAlign > 1)
       if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
-    softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2, Tr::kHalfExp2>(s, m, l, alpha,
-                                                                 Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
+    softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
+                                                  Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     to_operand<Tr>(pa, s);
     walk.advance();
   }
@@ -126,8 +126,8 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
     if constexpr (Tr::kKeyAlign > 1)
       if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
-    softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2, Tr::kHalfExp2>(s, m, l, alpha,
-                                                                 Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
+    softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
+                                                  Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change
     ptx::fence_regs(o);
     ptx::fence_regs(s);

@@ -52,7 +52,6 @@ struct SwizzledColumnBlocks {
 //  kTmaKV        full K/V tiles by TMA from the producer's thread 0 (tma.cuh), partial ones by
 //                cp.async
 //  kThreeStages  a 3-stage K/V ring instead of 2 (at D = 128 it fits up to 128-key tiles)
-//  kHalfExp      (fp8 values) the exponentials two at a time in float16 (softmax.cuh)
 // and four that compute wrong results, to bound what a stage costs by leaving it out:
 //  kDiagNoCopy   the producer copies only the first round of K/V tiles, then only signals
 //  kDiagNoExp    P = the scaled score, no exp2
@@ -60,7 +59,7 @@ struct SwizzledColumnBlocks {
 //                same shared-memory writes and barrier traffic, (almost) none of the L2 misses
 //  kDiagNoPV     no P.V wgmmas (O stays zero): what the second matrix product costs
 inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256,
-                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192, kHalfExp = 16384;
+                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192;
 // Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
@@ -83,7 +82,6 @@ struct Traits {
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   static constexpr bool kSkipPV = (Flags & kDiagNoPV) != 0;
-  static constexpr bool kHalfExp2 = (Flags & kHalfExp) != 0;
   using T = Elem;        // O (and V, P unless the values are fp8)
   using TS = ScoreElem;  // Q, K: Elem, or e4m3 / int8 (quantised scores)
   using TV = ValueElem;  // V, P: Elem, or e4m3 (fp8 values)
@@ -141,7 +139,6 @@ struct Traits {
   static_assert(!kQuantValues || (std::is_same_v<TV, __nv_fp8_e4m3> && kQuantScores && kN % 32 == 0 &&
                                   (Flags & kTmaKV) != 0),
                 "fp8 values: e4m3, with quantised scores, whole k32 steps of P.V, all V by TMA");
-  static_assert(!kHalfExp2 || kQuantValues, "float16 exponentials only for e4m3 probabilities");
   static_assert(kScoreRowBytes % 128 == 0, "Q and K rows of whole 128-byte column blocks");
   static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192 ||
                     kN == 208 || kN == 224,
