@@ -31,7 +31,8 @@ def tables(result: dict) -> str:
     quantized = [(p, label) for p, label in QUANTIZED if any(r.get(f"{p}_ms") is not None for r in rows)]
     head = (["model", "latent frames", "density", "LVSA ms (TFLOP/s kept)"] + [f"{label} ms" for _, label in peers]
             + [f"x {label}" for _, label in peers] + ["max error vs float64"]
-            + [c for p, label in quantized for c in (f"LVSA {label} ms", "x LVSA", f"{p.replace('_', '-')} max error vs float64")])
+            + [c for p, label in quantized
+               for c in (f"LVSA {label} ms", "x LVSA", f"{p.replace('_', '-')} max error vs float64")])
     kernels = sorted({r.get("lvsa_kernel") or "auto" for r in rows})
     lines = [f"Self-attention of one layer, bf16, on {result['card']} ({result['date']}, torch {result['torch']}, "
              f"CUDA {result['cuda']}; LVSA kernel {', '.join(kernels)})", "",

@@ -37,15 +37,16 @@ void check_device_pointer(const void* ptr, const char* name, int device) {
          " but the current device is cuda:" + std::to_string(device));
 }
 
+// fp8 values: the contract has checked V^T's row layout; TMA needs 16-byte aligned rows.
+void check_value_layout(const TensorRef& v) {
+  if (reinterpret_cast<uintptr_t>(v.data) % 16 != 0) fail("v (fp8 values) data pointer must be 16-byte aligned");
+  for (int i : {0, 2})
+    if (v.shape[i] > 1 && v.stride[i] % 16 != 0)
+      fail("v (fp8 values) stride[" + std::to_string(i) + "] = " + std::to_string(v.stride[i]) +
+           " is not a multiple of 16 (TMA's 16-byte aligned rows)");
+}
+
 void check_layout(const TensorRef& t, const char* name) {
-  if (name == std::string("v") && t.dtype == DType::E4M3) {  // fp8 values: V^T rows, checked by the contract
-    if (reinterpret_cast<uintptr_t>(t.data) % 16 != 0) fail("v (fp8 values) data pointer must be 16-byte aligned");
-    for (int i : {0, 2})
-      if (t.shape[i] > 1 && t.stride[i] % 16 != 0)
-        fail("v (fp8 values) stride[" + std::to_string(i) + "] = " + std::to_string(t.stride[i]) +
-             " is not a multiple of 16 (TMA's 16-byte aligned rows)");
-    return;
-  }
   if (t.stride[3] != 1)
     fail(std::string(name) + " must have a contiguous last (head) dim, got stride[3] = " +
          std::to_string(t.stride[3]));
@@ -194,7 +195,8 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
          "; the kernels with " + dtype_name(q.dtype) + " scores support head_dim " + head_dim_choices(q.dtype));
   check_layout(q, "q");
   check_layout(k, "k");
-  check_layout(v, "v");
+  if (v.dtype == DType::E4M3) check_value_layout(v);
+  else check_layout(v, "v");
   check_layout(o, "out");
   if (plan.data == nullptr) fail("the device plan is empty (null buffer)");
   if (plan.frames != g.frames)

@@ -221,7 +221,8 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change, const lv
         if (!padded(b, key))
           for (int64_t h = 0; h < Hkv; ++h)
             for (int64_t d = 0; d < D; ++d)
-              descale[size_t(b * Hkv + h)] = std::max(descale[size_t(b * Hkv + h)], std::fabs(from_bits(vh[at(b, key, h, d)], c.dtype)));
+              descale[size_t(b * Hkv + h)] =
+                  std::max(descale[size_t(b * Hkv + h)], std::fabs(from_bits(vh[at(b, key, h, d)], c.dtype)));
     for (float& s : descale) s = std::max(s, 1e-30f) / 448.0f;
     std::vector<uint8_t> vt(size_t(B * Hkv * D * row), 0);
     for (int64_t b = 0; b < B; ++b)

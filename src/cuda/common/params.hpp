@@ -44,8 +44,8 @@ struct FwdParams {
   // Query tiling (filled by the launcher from the kernel's tile height).
   int tiles_per_run = 0, encoder_tiles = 0, tiles_per_head = 0;
 
-  // Quantised scores (sm90 only): q and k hold e4m3 or int8 values whose true values are q_descale[b * heads_q
-  // + h] and k_descale[b * heads_kv + h_kv] times them; null otherwise.
+  // Quantised scores (sm90 only): q and k hold e4m3 or int8 values whose true values are
+  // q_descale[b * heads_q + h] and k_descale[b * heads_kv + h_kv] times them; null otherwise.
   const float* q_descale = nullptr;
   const float* k_descale = nullptr;
   // fp8 values (sm90 only): v is V^T, e4m3 [B, Hkv, D, v_row_keys] with batch and head strides

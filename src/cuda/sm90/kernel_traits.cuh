@@ -14,14 +14,14 @@
 // elements is D bytes, so at D = 128 a Q or K tile has the byte layout of a 16-bit D = 64 tile:
 // one 128-byte column block. int8 scores accumulate in int32 (mainloop.cuh: int_scores_as_float).
 //
-// fp8 values (ValueElem = __nv_fp8_e4m3, opt-in, with int8 scores): P . V runs at the 8-bit rate
-// too. 8-bit wgmma takes only K-major B operands, so V arrives transposed, [B, Hkv, D, keys], in
-// e4m3 with one descale per (batch, head) (FwdParams::v_descale), as the value pre-pass
-// (prologue/quantize_values.cu) writes it: keys permuted within aligned groups of 16 so that the
-// probabilities need no shuffle to become the A operand (mainloop.cuh, to_operand), padding zero.
-// Key tiles therefore start at multiples of 16 (KeyWalk's alignment; the keys before an interval
-// are masked like those after its end), every V tile arrives by TMA, and P is e4m3 scaled by 256
-// through the row max (softmax.cuh), which the row sum carries alike.
+// fp8 values (ValueElem = __nv_fp8_e4m3, opt-in, with quantised scores; int8 ones instantiated):
+// P . V runs at the 8-bit rate too. 8-bit wgmma takes only K-major B operands, so V arrives
+// transposed, [B, Hkv, D, keys], in e4m3 with one descale per (batch, head) (FwdParams::v_descale),
+// as the value pre-pass (prologue/quantize_values.cu) writes it: keys permuted within aligned
+// groups of 16 so that the probabilities need no shuffle to become the A operand (mainloop.cuh,
+// to_operand), padding zero. Key tiles therefore start at multiples of 16 (KeyWalk's alignment;
+// the keys before an interval are masked like those after its end), every V tile arrives by TMA,
+// and P is e4m3 scaled by 256 through the row max (softmax.cuh), which the row sum carries alike.
 #pragma once
 
 #include <cuda_fp8.h>

@@ -71,7 +71,8 @@ __device__ __forceinline__ void gemm_pv(float (&o)[Tr::kD / 2], const uint32_t (
   if constexpr (Tr::kSkipPV) return;
   // 16-bit V, MN-major: a k16 step is 16 key rows of 128 bytes further. fp8 V^T, K-major: a k32
   // step is 32 bytes along the rows of a 64-key block, two per block.
-  const uint64_t base = Tr::kQuantValues ? ptx::desc_base(16, 512, ptx::kSwizzle64B) : ptx::desc_base(Tr::kN * 128, 1024);
+  const uint64_t base =
+      Tr::kQuantValues ? ptx::desc_base(16, 512, ptx::kSwizzle64B) : ptx::desc_base(Tr::kN * 128, 1024);
 #pragma unroll
   for (int kk = 0; kk < Tr::kPVSteps; ++kk) {
     const uint32_t step = Tr::kQuantValues ? (kk / 2) * Tr::kValueBlockBytes + (kk % 2) * 32 : kk * 16 * 128;
