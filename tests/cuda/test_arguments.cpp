@@ -51,4 +51,51 @@ TEST(CudaArguments, HeadDimErrorListsTheInstantiatedHeadDims) {
             "lvsa: cuda attention: head_dim (q.shape[3]) is 96; the CUDA kernels support 64 and 128");
 }
 
+TEST(CudaArguments, Fp8ValuesNeedTmaAlignedRows) {
+  // fp8 values (int8 scores, e4m3 V^T rows): the contract's layout holds, but a head stride off
+  // 16 bytes is something TMA cannot read.
+  const lvsa::Geometry g{4, 16, 0, lvsa::EncoderSide::None};  // 64 keys: rows of 64
+  const lvsa::StepPlan plan = lvsa::make_plan(g, lvsa::PatternConfig{}, 0);
+  std::vector<float> storage;
+  lvsa::AttentionParams p = params_for(g, lvsa::DType::BF16, 128, storage);
+  const float descale[2] = {1, 1};
+  p.q.dtype = p.k.dtype = lvsa::DType::I8;
+  p.v.dtype = lvsa::DType::E4M3;
+  p.q_descale = p.k_descale = p.v_descale = descale;
+  p.v.stride[1] = 1, p.v.stride[3] = 64, p.v.stride[2] = 128 * 64 + 8, p.v.stride[0] = 2 * (128 * 64 + 8);
+  std::string error = "no error";
+  try {
+    lvsa::cuda::attention(plan.ranges, lvsa::cuda::DevicePlanView{}, p, nullptr);
+  } catch (const lvsa::Error& e) {
+    error = e.what();
+  }
+  if (error.find("built without the sm90 kernels") != std::string::npos) GTEST_SKIP() << error;
+  EXPECT_EQ(error, "lvsa: cuda attention: v (fp8 values) stride[2] = 8200 is not a multiple of 16 (TMA's 16-byte "
+                   "aligned rows)");
+}
+
+TEST(CudaArguments, ValueQuantizeNamesWhatItCannotWrite) {
+  std::vector<float> storage(2 * 40 * 2 * 136);
+  lvsa::cuda::ValueQuantizeParams p;
+  p.x.x = storage.data();
+  p.x.batch = 1, p.x.rows = 20, p.x.heads = 2, p.x.head_dim = 128;
+  p.x.row_stride = 2 * 128, p.x.head_stride = 128, p.x.batch_stride = 20 * 2 * 128;
+  p.out = storage.data() + 8;
+  auto error = [](const lvsa::cuda::ValueQuantizeParams& q) {
+    try {
+      lvsa::cuda::value_quantize(q, nullptr);
+    } catch (const lvsa::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  p.row_keys = 16;  // 20 keys need rows of 32
+  EXPECT_EQ(error(p), "lvsa: cuda value_quantize: row_keys must be a multiple of 16 and at least 32, got 16");
+  p.row_keys = 40;
+  EXPECT_EQ(error(p), "lvsa: cuda value_quantize: row_keys must be a multiple of 16 and at least 32, got 40");
+  p.row_keys = 32;
+  p.x.head_dim = 136;
+  EXPECT_EQ(error(p), "lvsa: cuda value_quantize: head_dim must be a multiple of 8 up to 128, got 136");
+}
+
 }  // namespace
