@@ -114,6 +114,13 @@ def padding_mask(plan, batch: int, seq: int, encoder_valid: Optional[torch.Tenso
     return (pos[None, :] >= first_pad[:, None]) & (pos[None, :] < begin + length)
 
 
+def _descale(amax: torch.Tensor, top: float) -> torch.Tensor:
+    """The factor that maps a head's largest magnitude ``amax`` onto the format's largest value ``top``.
+    An all-zero head keeps a positive factor with a finite reciprocal: its values quantise to zeros
+    either way."""
+    return (amax / top).clamp_min(torch.finfo(torch.float32).tiny)
+
+
 def quantize(x: torch.Tensor, pad: Optional[torch.Tensor], precision: str = "fp8") -> tuple[torch.Tensor, torch.Tensor]:
     """``x`` ``[B, S, H, D]`` as contiguous values of ``precision``'s format (float8_e4m3fn or int8)
     and float32 descale factors ``[B, H]``: x ≈ values * descale[b, h] (zeros where ``pad``)."""
@@ -125,9 +132,7 @@ def quantize(x: torch.Tensor, pad: Optional[torch.Tensor], precision: str = "fp8
     # computes it, where a division per element would cost more than the pass's memory traffic)
     # and the cast.
     amax = torch.linalg.vector_norm(x, ord=float("inf"), dim=(1, 3)).float()
-    # An all-zero head keeps a positive factor with a finite reciprocal: its values quantise to
-    # zeros either way.
-    descale = (amax / fmt.max).clamp_min(torch.finfo(torch.float32).tiny)
+    descale = _descale(amax, fmt.max)
     values = fmt.cast(x * (1 / descale)[:, None, :, None])
     return values.contiguous(), descale.contiguous()
 
@@ -170,6 +175,38 @@ def quantize_scores(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optio
                        None if lse_scale is None else mean_scores(q, k_mean, lse_scale))
 
 
+def _rows(x: torch.Tensor) -> tuple:
+    """A ``[B, S, H, D]`` tensor as the CUDA quantisers take it: (data_ptr, shape, strides)."""
+    return x.data_ptr(), x.shape, x.stride()
+
+
+class _CudaPrepass:
+    """What the CUDA quantisers of q, k and v share: ``lvsa._cuda``, the device and its current
+    stream, and the encoder padding as the kernels describe it."""
+
+    def __init__(self, device: torch.device, plan, encoder_valid: Optional[torch.Tensor]):
+        from .. import _cuda  # noqa: PLC0415 - the cuda backend's module, built with it
+
+        self.cuda = _cuda
+        self.device = device.index if device.index is not None else torch.cuda.current_device()
+        self.stream = torch.cuda.current_stream(device).cuda_stream
+        self.plan = plan
+        self.valid = None if encoder_valid is None else encoder_valid.to(device=device, dtype=torch.int32).contiguous()
+
+    def padding(self, x: torch.Tensor) -> tuple[int, int, int]:
+        """x's padded rows: (valid_ptr, begin, length), zeros when nothing is padded."""
+        span = encoder_span(self.plan, x.shape[1], self.valid)
+        return (0, 0, 0) if span is None else (self.valid.data_ptr(), *span)
+
+    def stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per (batch, head, feature): the sum, min and max of x over its unpadded rows."""
+        chunks = -(-x.shape[1] // self.cuda.score_stats_chunk_rows)
+        partial = x.new_empty((3, chunks, *x.shape[0:1], *x.shape[2:]), dtype=torch.float32)
+        self.cuda.score_stats(self.device, _rows(x), *self.padding(x), partial[0].data_ptr(), partial[1].data_ptr(),
+                              partial[2].data_ptr(), self.stream)
+        return partial[0].sum(0), partial[1].amin(0), partial[2].amax(0)
+
+
 def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor],
                          lse_scale: Optional[float] = None, precision: str = "fp8") -> ScoreInputs:
     """:func:`quantize_scores` in LVSA's CUDA kernels (``lvsa._cuda.score_stats`` and
@@ -177,47 +214,31 @@ def quantize_scores_cuda(q: torch.Tensor, k: torch.Tensor, plan, encoder_valid: 
     same values, but for k's mean, whose float32 sum adds in another order (rarely one bfloat16
     rounding step apart, which moves k's values in that feature by as much)."""
     fmt = FORMATS[precision]
-    from .. import _cuda  # noqa: PLC0415 - the cuda backend's module, built with it
-
     for name, x in (("q", q), ("k", k)):
         if not x.is_cuda or x.dtype != torch.bfloat16:
             raise ValueError(f"lvsa: {precision} scores: the CUDA quantiser takes bfloat16 CUDA tensors, got {name} "
                              f"{x.dtype} on {x.device}")
-    device = q.device.index if q.device.index is not None else torch.cuda.current_device()
-    stream = torch.cuda.current_stream(q.device).cuda_stream
-    valid = None if encoder_valid is None else encoder_valid.to(device=q.device, dtype=torch.int32).contiguous()
-
-    def padding(x):  # the kernels' description of x's padded rows: (valid_ptr, begin, length)
-        span = encoder_span(plan, x.shape[1], valid)
-        return (0, 0, 0) if span is None else (valid.data_ptr(), *span)
-
-    def stats(x):  # per (batch, head, feature): the sum, min and max over the unpadded rows
-        chunks = -(-x.shape[1] // _cuda.score_stats_chunk_rows)
-        partial = x.new_empty((3, chunks, *x.shape[0:1], *x.shape[2:]), dtype=torch.float32)
-        _cuda.score_stats(device, (x.data_ptr(), x.shape, x.stride()), *padding(x), partial[0].data_ptr(),
-                          partial[1].data_ptr(), partial[2].data_ptr(), stream)
-        return partial[0].sum(0), partial[1].amin(0), partial[2].amax(0)
+    run = _CudaPrepass(q.device, plan, encoder_valid)
 
     def values(x, descale, mean=None, score_mean=None, group=1):
         out = torch.empty(x.shape, dtype=fmt.dtype, device=x.device)
         scores = None
         if score_mean is not None:
             scores = torch.empty((x.shape[0], x.shape[1], x.shape[2]), dtype=torch.float32, device=x.device)
-        _cuda.score_quantize(device, (x.data_ptr(), x.shape, x.stride()), *padding(x), descale.data_ptr(),
-                             0 if mean is None else mean.data_ptr(),
-                             0 if score_mean is None else score_mean.data_ptr(), group,
-                             float(lse_scale or 0.0), 0 if scores is None else scores.data_ptr(), out.data_ptr(),
-                             fmt.kernel_dtype, stream)
+        run.cuda.score_quantize(run.device, _rows(x), *run.padding(x), descale.data_ptr(),
+                                0 if mean is None else mean.data_ptr(),
+                                0 if score_mean is None else score_mean.data_ptr(), group,
+                                float(lse_scale or 0.0), 0 if scores is None else scores.data_ptr(), out.data_ptr(),
+                                fmt.kernel_dtype, run.stream)
         return out, scores
 
-    tiny = torch.finfo(torch.float32).tiny
-    _, q_min, q_max = stats(q)
-    q_descale = (torch.maximum(q_max.amax(-1), -q_min.amin(-1)) / fmt.max).clamp_min(tiny)
-    k_sum, k_min, k_max = stats(k)
+    _, q_min, q_max = run.stats(q)
+    q_descale = _descale(torch.maximum(q_max.amax(-1), -q_min.amin(-1)), fmt.max)
+    k_sum, k_min, k_max = run.stats(k)
     k_mean = (k_sum / k.shape[1]).to(k.dtype).float()  # padded rows count as zeros, as in smoothed()
     # max |bfloat16(k - mean)| over the rows: the largest distance of either extreme from the mean.
     k_amax = torch.maximum(k_max - k_mean, k_mean - k_min).to(k.dtype).float().amax(-1)
-    k_descale = (k_amax / fmt.max).clamp_min(tiny)
+    k_descale = _descale(k_amax, fmt.max)
     k8, _ = values(k, k_descale, mean=k_mean.contiguous())
     q8, scores = values(q, q_descale.contiguous(), score_mean=None if lse_scale is None else k_mean.contiguous(),
                         group=q.shape[2] // k.shape[2])
@@ -269,26 +290,15 @@ def quantize_values(v: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor]
 def quantize_values_cuda(v: torch.Tensor, plan, encoder_valid: Optional[torch.Tensor]) -> ValueInputs:
     """:func:`quantize_values` in LVSA's CUDA kernels (``lvsa._cuda.score_stats`` for the scale, then
     ``value_quantize``: two reads of v, one transposed 8-bit write)."""
-    from .. import _cuda  # noqa: PLC0415 - the cuda backend's module, built with it
-
     if not v.is_cuda or v.dtype != torch.bfloat16:
         raise ValueError(f"lvsa: fp8 values: the CUDA quantiser takes a bfloat16 CUDA v, got {v.dtype} on {v.device}")
     B, S, H, D = v.shape
-    device = v.device.index if v.device.index is not None else torch.cuda.current_device()
-    stream = torch.cuda.current_stream(v.device).cuda_stream
-    valid = None if encoder_valid is None else encoder_valid.to(device=v.device, dtype=torch.int32).contiguous()
-    span = encoder_span(plan, S, valid)
-    padding = (0, 0, 0) if span is None else (valid.data_ptr(), *span)
-    chunks = -(-S // _cuda.score_stats_chunk_rows)
-    partial = v.new_empty((3, chunks, B, H, D), dtype=torch.float32)
-    tensor = (v.data_ptr(), v.shape, v.stride())
-    _cuda.score_stats(device, tensor, *padding, partial[0].data_ptr(), partial[1].data_ptr(), partial[2].data_ptr(),
-                      stream)
-    amax = torch.maximum(partial[2].amax(0), -partial[1].amin(0)).amax(-1)
-    descale = (amax / E4M3_MAX).clamp_min(torch.finfo(torch.float32).tiny).contiguous()
+    run = _CudaPrepass(v.device, plan, encoder_valid)
+    _, v_min, v_max = run.stats(v)
+    descale = _descale(torch.maximum(v_max.amax(-1), -v_min.amin(-1)), E4M3_MAX).contiguous()
     row = row_keys(S)
     out = torch.empty((B, H, D, row), dtype=torch.float8_e4m3fn, device=v.device)
-    _cuda.value_quantize(device, tensor, *padding, descale.data_ptr(), row, out.data_ptr(), stream)
+    run.cuda.value_quantize(run.device, _rows(v), *run.padding(v), descale.data_ptr(), row, out.data_ptr(), run.stream)
     return ValueInputs(out, descale)
 
 

@@ -25,9 +25,13 @@
 #include "common/params.hpp"
 #include "common/vec16.cuh"
 #include "lvsa/cuda.hpp"
+#include "prologue/score_tensor.cuh"
 
 namespace lvsa::cuda {
 namespace {
+
+using prologue::check_rows, prologue::fail, prologue::launched, prologue::padded_rows, prologue::PaddedRows,
+    prologue::row_of;
 
 constexpr int kThreads = 256;
 constexpr int kVec = kVec16;  // features per thread: a 16-byte load
@@ -41,22 +45,6 @@ constexpr int kQuantizeRows = 16;
 // NaN-propagating min and max (fminf/fmaxf drop NaN): once NaN, it stays.
 __device__ inline float max_keeping_nan(float m, float v) { return (v > m || v != v) ? v : m; }
 __device__ inline float min_keeping_nan(float m, float v) { return (v < m || v != v) ? v : m; }
-
-// The padded rows [begin, end) of batch b (empty without padding), read once per block.
-struct PaddedRows {
-  int64_t begin = 0, end = 0;
-  __device__ bool contains(int64_t row) const { return row >= begin && row < end; }
-};
-
-__device__ inline PaddedRows padded_rows(const ScoreTensor& x, int64_t b) {
-  if (!x.encoder_valid) return {};
-  const int64_t valid = min(max(int64_t(x.encoder_valid[b]), int64_t(0)), x.encoder_len);
-  return {x.encoder_begin + valid, x.encoder_begin + x.encoder_len};
-}
-
-__device__ inline const __nv_bfloat16* row_of(const ScoreTensor& x, int64_t b, int64_t row, int h) {
-  return static_cast<const __nv_bfloat16*>(x.x) + b * x.batch_stride + row * x.row_stride + h * x.head_stride;
-}
 
 __global__ void __launch_bounds__(kThreads) score_stats_kernel(ScoreStatsParams p) {
   const ScoreTensor& x = p.x;
@@ -189,24 +177,11 @@ __global__ void __launch_bounds__(kThreads) score_quantize_kernel(ScoreQuantizeP
   }
 }
 
-[[noreturn]] void fail(const char* kernel, const std::string& message) {
-  throw Error(std::string("lvsa: cuda ") + kernel + ": " + message);
-}
-
 void check(const ScoreTensor& x, int vec, const char* kernel) {
   if (x.head_dim < vec || x.head_dim % vec != 0 || 32 % (x.head_dim / vec) != 0)
     fail(kernel, "head_dim must be " + std::to_string(vec) + " x (a divisor of 32), got " +
                      std::to_string(x.head_dim));
-  if (reinterpret_cast<uintptr_t>(x.x) % 16 != 0 || x.batch_stride % 8 || x.row_stride % 8 || x.head_stride % 8)
-    fail(kernel, "x must be 16-byte aligned, with batch, row and head strides multiples of 8 elements");
-  if (x.batch < 0 || x.rows < 0 || x.heads <= 0 || x.batch > 65535 || x.heads > 65535)
-    fail(kernel, "batch and heads must be in [1, 65535], got batch " + std::to_string(x.batch) + ", heads " +
-                     std::to_string(x.heads));
-}
-
-void launched(const char* what) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw_cuda_error(what, int(err));
+  check_rows(x, kernel, "x");
 }
 
 }  // namespace

@@ -17,9 +17,13 @@
 #include "common/params.hpp"
 #include "common/vec16.cuh"
 #include "lvsa/cuda.hpp"
+#include "prologue/score_tensor.cuh"
 
 namespace lvsa::cuda {
 namespace {
+
+using prologue::check_rows, prologue::fail, prologue::launched, prologue::padded_rows, prologue::PaddedRows,
+    prologue::row_of;
 
 constexpr int kThreads = 256;
 constexpr int kBlockKeys = 64;
@@ -35,11 +39,7 @@ __global__ void __launch_bounds__(kThreads) value_quantize_kernel(ValueQuantizeP
   const int64_t b = blockIdx.z;
   const int64_t key0 = int64_t(blockIdx.x) * kBlockKeys;
   const int D = x.head_dim;
-  int64_t pad_begin = 0, pad_end = 0;  // the encoder padding of batch entry b
-  if (x.encoder_valid) {
-    pad_begin = x.encoder_begin + min(max(int64_t(x.encoder_valid[b]), int64_t(0)), x.encoder_len);
-    pad_end = x.encoder_begin + x.encoder_len;
-  }
+  const PaddedRows padded = padded_rows(x, b);
   // +1 float per row: the stores below read a column (16 keys of one feature) without bank conflicts.
   __shared__ float tile[kBlockKeys][kMaxHeadDim + 1];
   const int lanes = D / kVec16;
@@ -47,11 +47,8 @@ __global__ void __launch_bounds__(kThreads) value_quantize_kernel(ValueQuantizeP
     const int k = i / lanes, f = (i - k * lanes) * kVec16;
     const int64_t key = key0 + k;
     float e[kVec16] = {};
-    if (key < x.rows && !(key >= pad_begin && key < pad_end)) {
-      const auto* row = static_cast<const __nv_bfloat16*>(x.x) + b * x.batch_stride + key * x.row_stride +
-                        int64_t(h) * x.head_stride + f;
-      unpack<__nv_bfloat16>(*reinterpret_cast<const uint4*>(row), e);
-    }
+    if (key < x.rows && !padded.contains(key))
+      unpack<__nv_bfloat16>(*reinterpret_cast<const uint4*>(row_of(x, b, key, h) + f), e);
 #pragma unroll
     for (int j = 0; j < kVec16; ++j) tile[k][f + j] = e[j];
   }
@@ -82,29 +79,24 @@ __global__ void __launch_bounds__(kThreads) value_quantize_kernel(ValueQuantizeP
   }
 }
 
-[[noreturn]] void fail(const std::string& message) { throw Error("lvsa: cuda value_quantize: " + message); }
+constexpr const char* kKernel = "value_quantize";
 
 }  // namespace
 
 void value_quantize(const ValueQuantizeParams& p, cudaStream_t stream) {
   const ScoreTensor& x = p.x;
   if (x.head_dim < kVec16 || x.head_dim % kVec16 != 0 || x.head_dim > kMaxHeadDim)
-    fail("head_dim must be a multiple of " + std::to_string(kVec16) + " up to " + std::to_string(kMaxHeadDim) +
-         ", got " + std::to_string(x.head_dim));
-  if (reinterpret_cast<uintptr_t>(x.x) % 16 != 0 || x.batch_stride % 8 || x.row_stride % 8 || x.head_stride % 8)
-    fail("v must be 16-byte aligned, with batch, row and head strides multiples of 8 elements");
-  if (x.batch < 0 || x.rows < 0 || x.heads <= 0 || x.batch > 65535 || x.heads > 65535)
-    fail("batch and heads must be in [1, 65535], got batch " + std::to_string(x.batch) + ", heads " +
-         std::to_string(x.heads));
+    fail(kKernel, "head_dim must be a multiple of " + std::to_string(kVec16) + " up to " +
+                      std::to_string(kMaxHeadDim) + ", got " + std::to_string(x.head_dim));
+  check_rows(x, kKernel, "v");
   if (p.row_keys < value_row_keys(x.rows) || p.row_keys % 16 != 0)
-    fail("row_keys must be a multiple of 16 and at least " + std::to_string(value_row_keys(x.rows)) + ", got " +
-         std::to_string(p.row_keys));
-  if (reinterpret_cast<uintptr_t>(p.out) % 16 != 0) fail("out must be 16-byte aligned");
+    fail(kKernel, "row_keys must be a multiple of 16 and at least " + std::to_string(value_row_keys(x.rows)) +
+                      ", got " + std::to_string(p.row_keys));
+  if (reinterpret_cast<uintptr_t>(p.out) % 16 != 0) fail(kKernel, "out must be 16-byte aligned");
   if (x.batch == 0 || x.rows == 0) return;
   const dim3 grid(unsigned((p.row_keys + kBlockKeys - 1) / kBlockKeys), unsigned(x.heads), unsigned(x.batch));
   value_quantize_kernel<<<grid, kThreads, 0, stream>>>(p);
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) throw_cuda_error("launching value_quantize", int(err));
+  launched("launching value_quantize");
 }
 
 }  // namespace lvsa::cuda

@@ -92,9 +92,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(s);
     if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty, lane);
-    if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    if constexpr (Tr::kKeyAlign > 1)
-      if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
+    mask_tile(s, walk, nvalid, lane);
     softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
                                                   Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     to_operand<Tr>(pa, s);
@@ -123,9 +121,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(s);
     if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty + 8 * st, lane);
-    if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
-    if constexpr (Tr::kKeyAlign > 1)
-      if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
+    mask_tile(s, walk, nvalid, lane);
     softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
                                                   Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change

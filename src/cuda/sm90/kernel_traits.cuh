@@ -115,10 +115,13 @@ struct Traits {
   static constexpr int kScoreRowBytes = kD * int(sizeof(TS));  // a row of Q or K
   static constexpr int kQBytes = kM * kScoreRowBytes;
   static constexpr int kKBytes = kN * kScoreRowBytes;  // one stage of K
-  // fp8 values: a V stage is kValueBlocks blocks of 64 keys (kValueBlockBytes each, below); a
-  // width that is not a multiple of 64 (160) loads its last block whole and reads half of it.
-  static constexpr int kValueBlocks = (kN + 63) / 64;
-  static constexpr int kVBytes = kQuantValues ? kValueBlocks * 64 * kD : kN * kD * 2;  // one stage of V
+  // fp8 values: a V stage is kValueBlocks blocks of V^T, each kD rows of 64 bytes (64 keys, 64-byte
+  // swizzle, ptx.cuh); a width that is not a multiple of 64 (160) loads its last block whole and
+  // reads half of it.
+  static constexpr int kValueBlockKeys = 64;
+  static constexpr int kValueBlockBytes = kValueBlockKeys * kD;
+  static constexpr int kValueBlocks = (kN + kValueBlockKeys - 1) / kValueBlockKeys;
+  static constexpr int kVBytes = kQuantValues ? kValueBlocks * kValueBlockBytes : kN * kD * 2;  // one stage of V
   static constexpr int kQOffset = 0;
   static constexpr int kKOffset = kQBytes;
   static constexpr int kVOffset = kKOffset + kStages * kKBytes;
@@ -130,9 +133,6 @@ struct Traits {
   // Q, K and V tiles are copied by the producer warpgroup (fp8 values only by TMA).
   using ScoreLoader = RowLoader<TS, kD, 128, SwizzledColumnBlocks>;
   using ValueLoader = RowLoader<T, kD, 128, SwizzledColumnBlocks>;
-  // fp8 values: a block of V^T is kD rows of 64 bytes (64 keys, 64-byte swizzle, ptx.cuh).
-  static constexpr int kValueBlockKeys = 64;
-  static constexpr int kValueBlockBytes = kValueBlockKeys * kD;
 
   static_assert(kD == 64 || kD == 128, "head_dim 64 or 128");
   static_assert(sizeof(T) == 2 && (sizeof(TS) == 2 || sizeof(TS) == 1), "16-bit output, 16-bit or 8-bit scores");

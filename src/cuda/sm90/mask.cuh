@@ -6,6 +6,8 @@
 
 #include <math_constants.h>
 
+#include "../common/block_info.cuh"
+
 namespace lvsa::cuda::sm90 {
 
 template <int kN>
@@ -28,6 +30,15 @@ __device__ __forceinline__ void mask_head(float (&s)[kN / 2], int head, int lane
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       if (i * 8 + col0 + (e & 1) < head) s[4 * i + e] = -CUDART_INF_F;
+}
+
+// Both masks of the walk's current tile (nvalid = walk.count()).
+template <int kN, int kAlign>
+__device__ __forceinline__ void mask_tile(float (&s)[kN / 2], const KeyWalk<kN, kAlign>& walk, int nvalid,
+                                          int lane) {
+  if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
+  if constexpr (kAlign > 1)
+    if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
 }
 
 }  // namespace lvsa::cuda::sm90

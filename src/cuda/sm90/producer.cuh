@@ -42,7 +42,7 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
     if (Tr::kSkipCopies && tile >= Tr::kStages) {
       ptx::cp_async_arrive_noinc(full + 8 * s);
     } else if (Tr::kQuantValues && offset == Tr::kVOffset) {  // fp8 values: every V^T tile by TMA
-      tma_value_tile<Tr::kD, Tr::kN>(map, dst, row0, hkv, b, full + 8 * s, ptid);
+      tma_value_tile<Tr>(map, dst, row0, hkv, b, full + 8 * s, ptid);
     } else if (Tr::kTmaFullTiles && valid == Tr::kN) {
       tma_tile<int(sizeof(Elem)), Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full + 8 * s, ptid);
     } else {

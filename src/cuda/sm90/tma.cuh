@@ -146,17 +146,16 @@ __device__ __forceinline__ void tma_tile(const CUtensorMap* map, uint32_t dst, i
   }
 }
 
-// fp8 values: the V^T tile of keys [key0, key0 + kN) (key0 a multiple of 16), as ceil(kN / 64)
+// fp8 values: the V^T tile of keys [key0, key0 + kN) (key0 a multiple of 16), as Tr::kValueBlocks
 // boxes of {64 keys, kD features}, each into its own block of kD rows of 64 bytes.
-template <int kD, int kN>
+template <class Tr>
 __device__ __forceinline__ void tma_value_tile(const CUtensorMap* map, uint32_t dst, int key0, int head, int b,
                                                uint32_t bar, int ptid) {
-  constexpr int kBlockKeys = 64, kBlocks = (kN + kBlockKeys - 1) / kBlockKeys;
   if (ptid == 0) {
-    ptx::mbar_arrive_expect_tx(bar, kBlocks * kBlockKeys * kD);
+    ptx::mbar_arrive_expect_tx(bar, Tr::kVBytes);
 #pragma unroll
-    for (int blk = 0; blk < kBlocks; ++blk)
-      ptx::tma_load_4d(dst + blk * kBlockKeys * kD, map, key0 + blk * kBlockKeys, 0, head, b, bar);
+    for (int blk = 0; blk < Tr::kValueBlocks; ++blk)
+      ptx::tma_load_4d(dst + blk * Tr::kValueBlockBytes, map, key0 + blk * Tr::kValueBlockKeys, 0, head, b, bar);
   } else {
     ptx::mbar_arrive(bar);
   }
