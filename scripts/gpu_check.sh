@@ -27,7 +27,8 @@
 # Environment: BENCH_ARGS (extra arguments for bench/attention.py, e.g. "--flex none" or
 # "--kernels sm80,sm90"), BEFORE_SRC (a source tree of an earlier version, e.g. from
 # `git archive`: built alongside this one, and the bench stage times both in the same run,
-# before first), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"),
+# before first), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"), VARIANTS_MATCH (build and
+# time only the bench/cuda schedules whose name matches this regular expression, beside the shipped ones),
 # GPU_TESTS (the test stage's pytest paths; default tests/gpu), TEST_TIMEOUT (seconds; default 540),
 # OUT (folder that receives logs and bench JSON; default ./gpu_check_out).
 # The last lines printed are a short summary table.
@@ -141,7 +142,7 @@ fi
 if want variants; then
   echo "[$(stamp)] variants"
   cmake -S . -B build-variants -G Ninja -DLVSA_BUILD_CUDA_VARIANTS=ON -DLVSA_BUILD_TESTS=OFF \
-    -DLVSA_BUILD_BENCH=OFF >"$OUT/variants_build.log" 2>&1 &&
+    -DLVSA_BUILD_BENCH=OFF "-DLVSA_CUDA_VARIANTS_MATCH=${VARIANTS_MATCH:-}" >"$OUT/variants_build.log" 2>&1 &&
     cmake --build build-variants --target lvsa_cuda_variants >>"$OUT/variants_build.log" 2>&1
   for shape in ${VARIANT_SHAPES:-121,1560,12,0 65,1590,16,1985}; do
     timeout 120 build-variants/bench/cuda/lvsa_cuda_variants ${shape//,/ } 5 2>&1 | tee -a "$OUT/variants.log"

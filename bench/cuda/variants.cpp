@@ -43,6 +43,7 @@ struct Variant {
   lvsa::DType score_dtype;
   lvsa::DType value_dtype;
   lvsa::cuda::Launcher launch;
+  bool frame_pairs = true;  // false: sparse plans tiled frame by frame (build_fwd_params)
 };
 
 // Per head dim (in the order the variant list first names it) and family: the shipped bf16
@@ -71,7 +72,13 @@ std::vector<Variant> run_order() {
       for (const KernelEntry& e : kVariantKernels)
         if (e.family == family && e.head_dim == d)
           order.push_back({e.name, d, e.score_dtype, e.value_dtype, e.launch});
-      if (family == Family::Sm90) order.push_back({prefix + " shipped, again", d, bf16, bf16, shipped->launch});
+      if (family == Family::Sm90) {
+        order.push_back({prefix + " shipped, again", d, bf16, bf16, shipped->launch});
+        // Query tiles of one frame each, as before tiles could hold rows of two frames.
+        order.push_back({prefix + " shipped, frame runs", d, bf16, bf16, shipped->launch, false});
+        if (const KernelEntry* fp8v = find_kernel(kFwdKernels, family, bf16, i8, e4m3, d))
+          order.push_back({prefix + " shipped int8+fp8, frame runs", d, i8, e4m3, fp8v->launch, false});
+      }
     }
   return order;
 }
@@ -200,7 +207,7 @@ int main(int argc, char** argv) {
     ap.q_descale = ap.k_descale = fp8 ? ones : int8 ? int8_descale : nullptr;
     ref(ap.out, first_of_dim ? o0 : o, d);
     const double vflop = flop * d / D;
-    const FwdParams p = build_fwd_params(plan.ranges, dplan.view(), ap);
+    const FwdParams p = build_fwd_params(plan.ranges, dplan.view(), ap, false, variants[vi].frame_pairs);
     CHECK_CUDA(cudaMemset(first_of_dim ? o0 : o, 0xFF, size_t(n) * 2));  // NaN: every element must be written
     variants[vi].launch(p, nullptr);
     CHECK_CUDA(cudaDeviceSynchronize());

@@ -173,7 +173,7 @@ void DevicePlan::upload(const KeyRanges& ranges, cudaStream_t stream) {
 }
 
 FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
-                           const AttentionParams& params, bool pointers_on_current_device) {
+                           const AttentionParams& params, bool pointers_on_current_device, bool frame_pairs) {
   // Shapes and plan consistency are the shared checks; encoder_valid is a device pointer here
   // and must not be read on the host.
   AttentionParams shape_only = params;
@@ -251,10 +251,16 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.scale_log2 = float(scale * 1.4426950408889634);
 
   p.frames = g.frames;
-  // One run of all frames when they attend the same keys: no short tile at each frame's end (the
-  // last 24 of Wan's 1560 rows occupy a whole CTA; 3.4 % of the time at T = 121, and dense plans
-  // gained 4-9 %, docs/perf/cuda_sm90.md).
-  p.frames_per_run = frames_share_key_list(ranges) ? g.frames : 1;
+  // One run of all frames, so that no frame ends in a short tile (the last 24 of Wan's 1560 rows
+  // occupied a whole CTA: 3.4 % of the time at T = 121; dense plans gained 4-9 %,
+  // docs/perf/cuda_sm90.md). Where frames attend different keys, a tile then holds rows of two
+  // frames (block_info.cuh): if a frame has at least a tile's rows and adjacent frames differ by
+  // at most one span of keys each way (a sliding window); otherwise runs stay one frame long.
+  const int M = kQueryTileRows;
+  const bool shared_keys = frames_share_key_list(ranges);
+  p.frame_pairs = frame_pairs && !shared_keys && g.tokens_per_frame >= M && frame_pairs_fit(ranges);
+  p.frames_per_run = shared_keys || p.frame_pairs ? g.frames : 1;
+  p.tokens_per_frame = g.tokens_per_frame;
   p.tokens_per_run = p.frames_per_run * g.tokens_per_frame;
   p.encoder_len = g.encoder_len;
   p.k_video_begin = int(g.video_begin());
@@ -265,11 +271,15 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   p.encoder_query_rows = video_only ? 0 : g.encoder_len;
   p.encoder_valid = params.encoder_valid;
 
-  p.range_offsets = plan.data;
-  p.range_begin = plan.data + g.frames + 2;
-  p.range_end = p.range_begin + plan.capacity + 1;
+  const PackedPlanLayout layout = packed_plan_layout(g.frames, plan.capacity);
+  p.range_offsets = plan.data + layout.range_offsets;
+  p.range_begin = plan.data + layout.range_begin;
+  p.range_end = plan.data + layout.range_end;
+  p.pair_offsets = plan.data + layout.pair_offsets;
+  p.pair_begin = plan.data + layout.pair_begin;
+  p.pair_end = plan.data + layout.pair_end;
+  p.pair_only = plan.data + layout.pair_only;
 
-  const int M = kQueryTileRows;
   p.tiles_per_run = (p.tokens_per_run + M - 1) / M;
   p.encoder_tiles = (p.encoder_query_rows + M - 1) / M;
   const int64_t tiles = int64_t(g.frames / p.frames_per_run) * p.tiles_per_run + p.encoder_tiles;

@@ -374,6 +374,12 @@ int main(int argc, char** argv) {
   { auto& c = add("GQA 4:1 packed qkv", 8, 50, 0, EncoderSide::None, 1, 3); c.Hq = 4; c.Hkv = 1; c.packed_qkv = true; c.D = 128; }
   // Intervals of 600 keys: full K/V tiles (TMA in the sm90 kernel) read by two query heads.
   { auto& c = add("GQA 2:1 P=200, full key tiles", 6, 200, 0, EncoderSide::None, 1, 3); c.Hq = 2; c.Hkv = 1; c.D = 128; }
+  // Frames of >= 128 rows: query tiles with rows of two frames (the union of their keys, each
+  // frame's rows masked to its own), 150 = 128 + 22 and 130 = 128 + 2 rows a frame.
+  { auto& c = add("frame pairs P=150 d128", 9, 150, 0, EncoderSide::None, 1, lvsa::kAutoKeyframes); c.D = 128; c.step = 1; }
+  { auto& c = add("frame pairs P=130 fp16 enc after B2", 7, 130, 29, EncoderSide::After, 1, 3); c.dtype = DType::F16; c.B = 2; c.valid = {11, 29}; }
+  { auto& c = add("frame pairs P=140 W=2 no-expand enc before", 11, 140, 20, EncoderSide::Before, 2, 4); c.cfg.expand = false; c.valid = {13}; c.D = 128; c.step = 2; }
+  { auto& c = add("frame pairs P=150 video-only GQA 2:1", 8, 150, 17, EncoderSide::After, 1, 3); c.video_only = true; c.Hq = 4; c.Hkv = 2; c.D = 128; }
   add("W=0 globals only", 10, 25, 0, EncoderSide::None, 0, 3);
   add("kfi=1 dense", 6, 41, 0, EncoderSide::None, 1, 1);
   { auto& c = add("T=1 H=1 enc all padded", 1, 150, 40, EncoderSide::After, 1, lvsa::kAutoKeyframes); c.Hq = c.Hkv = 1; c.valid = {0}; }
@@ -389,6 +395,7 @@ int main(int argc, char** argv) {
       { auto& c = add(name + "wan-like T9 P37", 9, 37, 0, EncoderSide::None, 1, lvsa::kAutoKeyframes); c.D = 128; c.scores = scores; }
       { auto& c = add(name + "enc after, padded B2", 7, 40, 29, EncoderSide::After, 1, 3); c.B = 2; c.valid = {11, 29}; c.D = 128; c.scores = scores; }
       { auto& c = add(name + "GQA 2:1 P=200, full tiles", 6, 200, 0, EncoderSide::None, 1, 3); c.Hq = 2; c.Hkv = 1; c.D = 128; c.scores = scores; }
+      { auto& c = add(name + "frame pairs P=150", 9, 150, 0, EncoderSide::None, 1, lvsa::kAutoKeyframes); c.D = 128; c.scores = scores; c.step = 1; }
     }
   if (launch.family == lvsa::cuda::KernelFamily::Sm90) {  // fp8 values, with int8 scores
     auto fp8v = [&](Case& c) { c.D = 128; c.scores = DType::I8; c.fp8_values = true; };
@@ -398,6 +405,7 @@ int main(int argc, char** argv) {
     { auto& c = add("int8+fp8 values enc before, padded", 6, 33, 20, EncoderSide::Before, 1, 2); c.valid = {7}; fp8v(c); }
     { auto& c = add("int8+fp8 values GQA 2:1 P=200", 6, 200, 0, EncoderSide::None, 1, 3); c.Hq = 2; c.Hkv = 1; fp8v(c); }
     { auto& c = add("int8+fp8 values video-only queries", 6, 30, 17, EncoderSide::After, 1, 2); c.video_only = true; c.valid = {5}; fp8v(c); }
+    { auto& c = add("int8+fp8 values frame pairs P=150", 9, 150, 29, EncoderSide::After, 1, 3); c.valid = {11}; c.step = 1; fp8v(c); }
   }
   std::printf("kernel family %s\n", launch.family == lvsa::cuda::KernelFamily::Sm90 ? "sm90" : "sm80");
   std::mt19937 rng(12345);
@@ -409,6 +417,9 @@ int main(int argc, char** argv) {
     c.name = "graph replay across step change";
     c.g.frames = 11; c.g.tokens_per_frame = 45; c.cfg.window = 1; c.cfg.keyframe_interval = 3;
     c.cfg.reference = 5; c.D = 128;
+    all &= run_case(c, rng, true, launch);
+    c.name = "graph replay, frame pairs P=150";
+    c.g.tokens_per_frame = 150;
     all &= run_case(c, rng, true, launch);
   }
   std::printf("%s\n", all ? "ALL PASS" : "SOME FAILED");

@@ -71,6 +71,13 @@ CASES = [
     Case("multi_tile_frames_b2", T=12, P=300, E=200, side="before", window=2, kfi=4, B=2, D=128,
          valid=[200, 57], layout="packed_qkv"),
     Case("no_expand_no_rotate", T=11, P=70, kfi=4, step=5, D=64, extra=dict(expand=False, rotate=False)),
+    # Frames of >= 128 rows: query tiles with rows of two frames, each frame's rows masked to its keys.
+    Case("frame_pairs_P150", T=9, P=150, D=128, step=1),
+    Case("frame_pairs_enc_after_padded", T=7, P=130, E=29, side="after", kfi=3, B=2, D=64, valid=[11, 29]),
+    Case("frame_pairs_no_expand_enc_before", T=11, P=140, E=20, side="before", window=2, kfi=4, step=2, D=128,
+         valid=[13], extra=dict(expand=False)),
+    Case("frame_pairs_video_only_gqa", T=8, P=150, E=17, side="after", kfi=3, Hq=4, Hkv=2, D=128,
+         video_only=True, valid=[5]),
 ]
 
 

@@ -46,6 +46,7 @@ CASES = [
     ("gqa_4_to_1", 8, 50, 0, "none", 3, 1, 4, 1, None, False),
     ("full_key_tiles_b2", 6, 400, 0, "none", 3, 2, 2, 2, None, False),
     ("dense_plan", 6, 41, 0, "none", 1, 1, 2, 2, None, False),
+    ("frame_pairs_enc_after_padded", 7, 150, 29, "after", 3, 1, 2, 2, [11], False),
 ]
 
 

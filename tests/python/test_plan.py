@@ -168,8 +168,9 @@ def test_bad_geometry_and_step():
 @pytest.mark.parametrize("geometry", [lvsa.Geometry(11, 45, 13, "after"), lvsa.Geometry(9, 30, 20, "before"),
                                       lvsa.Geometry(6, 8)])
 def test_pack_into_writes_the_device_layout_in_place(geometry):
-    """The CUDA backend's upload source: [offsets..., n+1 | begin[0..C) | end[0..C)] with C =
-    capacity + 1 slots and slot n the encoder queries' pseudo-frame over all video tokens."""
+    """The CUDA backend's upload source: [offsets..., n+1 | begin[0..C) | end[0..C) | frame pairs]
+    with C = capacity + 1 slots and slot n the encoder queries' pseudo-frame over all video tokens
+    (the frame-pair sections: tests/cpp/test_packed_plan.cpp)."""
     torch = pytest.importorskip("torch")
     from lvsa import _native
     plan = lvsa.Planner(geometry, lvsa.PatternConfig(window=1, keyframe_interval=3, reference=5)).step(1)
@@ -178,11 +179,11 @@ def test_pack_into_writes_the_device_layout_in_place(geometry):
     assert n <= capacity
     slots = capacity + 1
     buffer = torch.full((_native.packed_plan_size(T, capacity),), -7, dtype=torch.int32)
-    assert buffer.numel() == T + 2 + 2 * slots
+    assert buffer.numel() == T + 2 + 2 * slots + T + 4 * capacity + 4 * T
     address = buffer.data_ptr()
     plan.core.pack_into(buffer, capacity)
     assert buffer.data_ptr() == address  # written where the caller put it, no copy in between
-    offsets, begin, end = buffer[:T + 2], buffer[T + 2:T + 2 + slots], buffer[T + 2 + slots:]
+    offsets, begin, end = buffer[:T + 2], buffer[T + 2:T + 2 + slots], buffer[T + 2 + slots:T + 2 + 2 * slots]
     assert offsets.tolist() == list(plan.range_offsets) + [n + 1]
     assert begin[:n].tolist() == list(plan.range_begin) and end[:n].tolist() == list(plan.range_end)
     assert (begin[n].item(), end[n].item()) == (geometry.video_begin, geometry.video_begin + geometry.video_tokens)

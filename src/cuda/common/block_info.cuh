@@ -1,8 +1,12 @@
 // A query tile's rows and the key tiles it visits.
 //
-// Query tiles never straddle runs of frames with different key lists: a run's rows (one
-// frame's P, or all T * P when every frame attends the same keys) are cut into tiles of kM,
-// the last one short, so every row of a tile shares one key list. Encoder query rows (joint
+// A run's rows (one frame's P, or all T * P) are cut into tiles of kM, the last one short.
+// Runs of one frame give every row of a tile one key list. A run of all frames does too where
+// every frame attends the same keys (a dense plan); with frame pairs (sparse plans, P >= kM)
+// a tile may instead hold the end of frame f and the start of frame f+1. It then walks the
+// union of both key lists, and FramePairMask hides from each frame's rows the keys only the
+// other attends: no frame ends in a short tile (Wan's 1560 rows would leave 24 to a tile of
+// their own), for one extra frame of keys in one tile of ~12. Encoder query rows (joint
 // attention) form their own tiles with a dense key list.
 //
 // The key list is walked as merged intervals in sequence order: the frame's video intervals
@@ -23,7 +27,8 @@ struct QueryTile {
   int row0;        // first query row (index into q's sequence dim)
   int rows;        // rows of this tile that exist (< kM only for a run's last tile)
   int valid_rows;  // rows with keys: padded encoder queries are zeros with lse -inf
-  int frame;       // video frame whose key list the rows use (a run's first), -1: encoder queries
+  int frame;       // video frame whose key list the rows use (its first), -1: encoder queries
+  int split;       // rows [0, split) are frame's; split < rows: the rest are frame + 1's
   int enc_valid;   // valid encoder tokens of this batch entry
 };
 
@@ -40,6 +45,7 @@ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int t
     q.rows = min(kM, p.encoder_query_rows - r0);
     q.valid_rows = min(max(ev - r0, 0), q.rows);
     q.frame = -1;
+    q.split = q.rows;
   } else {
     const int vt = tile - p.encoder_tiles;
     const int run = vt / p.tiles_per_run;
@@ -48,6 +54,11 @@ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int t
     q.rows = min(kM, p.tokens_per_run - r0);
     q.valid_rows = q.rows;
     q.frame = run * p.frames_per_run;
+    q.split = q.rows;
+    if (p.frame_pairs) {  // one run of all frames, P >= kM: at most two frames per tile
+      q.frame = r0 / p.tokens_per_frame;
+      q.split = min((q.frame + 1) * p.tokens_per_frame - r0, q.rows);
+    }
   }
   return q;
 }
@@ -89,10 +100,12 @@ struct KeyWalk {
 
   __device__ __forceinline__ void init(const FwdParams& p, const QueryTile& q) {
     const int f = q.frame < 0 ? p.frames : q.frame;
-    const int first = __ldg(p.range_offsets + f);
-    const int nvideo = __ldg(p.range_offsets + f + 1) - first;
-    rb = p.range_begin + first;
-    re = p.range_end + first;
+    const bool pair = q.split < q.rows;  // the union of frames f and f + 1
+    const int32_t* offsets = pair ? p.pair_offsets : p.range_offsets;
+    const int first = __ldg(offsets + f);
+    const int nvideo = __ldg(offsets + f + 1) - first;
+    rb = (pair ? p.pair_begin : p.range_begin) + first;
+    re = (pair ? p.pair_end : p.range_end) + first;
     enc_b = p.k_encoder_begin;
     enc_e = p.k_encoder_begin + q.enc_valid;
     const bool has_enc = q.enc_valid > 0;
@@ -110,6 +123,27 @@ struct KeyWalk {
   __device__ __forceinline__ void advance() {
     cur += kN;
     if (cur >= end && next < n) open_next();
+  }
+};
+
+// The keys a tile with rows of frames f and f + 1 walks but one of its frames does not attend:
+// at most one span each way (the host takes frame pairs only then: lvsa::frame_pairs_fit).
+struct FramePairMask {
+  int split;              // rows [0, split) are frame f's
+  int first0, first1;     // keys only frame f attends: hidden from frame f + 1's rows
+  int second0, second1;   // keys only frame f + 1 attends: hidden from frame f's rows
+
+  __device__ __forceinline__ void init(const FwdParams& p, const QueryTile& q) {
+    split = q.split;
+    const int32_t* only = p.pair_only + 4 * q.frame;
+    first0 = __ldg(only), first1 = __ldg(only + 1), second0 = __ldg(only + 2), second1 = __ldg(only + 3);
+  }
+  // Calls hide(c0, c1, first) for each span overlapping the key tile [cur, cur + n): its columns
+  // [c0, c1) (c0 may be < 0, c1 > n) must get -inf for the rows of frame f (first) or f + 1.
+  template <class Hide>
+  __device__ __forceinline__ void visit(int cur, int n, Hide&& hide) const {
+    if (first0 < cur + n && first1 > cur) hide(first0 - cur, first1 - cur, false);
+    if (second0 < cur + n && second1 > cur) hide(second0 - cur, second1 - cur, true);
   }
 };
 

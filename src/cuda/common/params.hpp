@@ -27,10 +27,13 @@ struct FwdParams {
   // Geometry in token indices. Keys always cover the whole sequence; queries either the
   // whole sequence or only the video tokens (then q_video_begin = 0 and no encoder rows).
   int frames = 0, encoder_len = 0;
-  // Video queries are tiled in runs of frames_per_run frames that attend the same keys: one
-  // frame, or all of them when every frame has one key list (a dense plan), so that then no
-  // frame ends in a short query tile.
-  int frames_per_run = 1, tokens_per_run = 0;
+  // Video queries are tiled in runs of frames_per_run frames: one frame, or all of them, so that
+  // no frame ends in a short query tile. All of them when every frame has one key list (a dense
+  // plan), or with frame_pairs: then a tile may hold rows of two frames (tokens_per_frame >= the
+  // tile's rows), walks the union of both key lists (pair_*) and hides from each frame's rows the
+  // keys only the other attends (pair_only; lvsa/packed_plan.hpp).
+  int frames_per_run = 1, tokens_per_run = 0, tokens_per_frame = 0;
+  int frame_pairs = 0;
   int k_video_begin = 0, k_encoder_begin = 0;
   int q_video_begin = 0, q_encoder_begin = 0, encoder_query_rows = 0;
   const int32_t* encoder_valid = nullptr;  // device [B]; null: all encoder tokens valid
@@ -40,6 +43,12 @@ struct FwdParams {
   const int32_t* range_offsets = nullptr;
   const int32_t* range_begin = nullptr;
   const int32_t* range_end = nullptr;
+  // Frame pairs (f, f+1): union intervals [pair_offsets[f], pair_offsets[f+1]); the keys only f
+  // attends [pair_only[4f], pair_only[4f+1]), those only f+1 attends [pair_only[4f+2], pair_only[4f+3]).
+  const int32_t* pair_offsets = nullptr;
+  const int32_t* pair_begin = nullptr;
+  const int32_t* pair_end = nullptr;
+  const int32_t* pair_only = nullptr;
 
   // Query tiling (filled by the launcher from the kernel's tile height).
   int tiles_per_run = 0, encoder_tiles = 0, tiles_per_head = 0;

@@ -43,6 +43,9 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
 
   KeyWalk<kN> walk;
   walk.init(p, qt);
+  const bool frame_pair = qt.split < qt.rows;  // rows of two frames (CTA-uniform)
+  FramePairMask pairs{};
+  if (frame_pair) pairs.init(p, qt);
   if (qt.valid_rows == 0 || !walk.valid()) {  // CTA-uniform: nothing to attend to
     store_output<Tr>(p, o, sm.m, sm.l, tc.b, tc.h, qt.row0, qt.rows, 0, warp, lane);
     return;
@@ -57,7 +60,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
   lv.init(p.v, int64_t(tc.b) * p.v_stride[0] + int64_t(tc.hkv) * p.v_stride[2], p.v_stride[1], tid);
 
   lq.template load<kM>(s_q, qt.row0, qt.rows, tid);
-  int cur_valid = walk.count();
+  int cur_valid = walk.count(), cur_key = walk.cur;  // of the tile being computed (the walk runs ahead)
   lk.template load<kN>(s_k, walk.cur, cur_valid, tid);
   lv.template load<kN>(s_v, walk.cur, cur_valid, tid);
   ptx::cp_async_commit();
@@ -77,9 +80,10 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
     ptx::cp_async_wait<0>();
     __syncthreads();
     const bool has_next = walk.valid();
-    int next_valid = 0;
+    int next_valid = 0, next_key = 0;
     if (has_next) {
       next_valid = walk.count();
+      next_key = walk.cur;
       const int other = stage ^ 1;
       lk.template load<kN>(s_k + other * Tr::kKVTileBytes, walk.cur, next_valid, tid);
       lv.template load<kN>(s_v + other * Tr::kKVTileBytes, walk.cur, next_valid, tid);
@@ -90,6 +94,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
       float s[kMT][kNT][4];
       gemm_qk<Tr>(s, q_lane, q_key, s_k + stage * Tr::kKVTileBytes + k_row, k_key);
       if (cur_valid < kN) mask_tail(s, cur_valid, lane);
+      if (frame_pair) mask_pairs(s, pairs, cur_key, warp * Tr::kWarpRows + (lane >> 2), lane);
       const uint32_t v_lane = s_v + stage * Tr::kKVTileBytes + v_row;
       if constexpr (Tr::kSplitMTiles) {
         static_assert(kMT == 2);
@@ -104,6 +109,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
     }
     if (!has_next) break;
     cur_valid = next_valid;
+    cur_key = next_key;
   }
 
   store_output<Tr>(p, o, sm.m, sm.l, tc.b, tc.h, qt.row0, qt.rows, qt.valid_rows, warp, lane);

@@ -44,15 +44,18 @@ struct SoftmaxState {
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
         const float m_new = fmaxf(m[mi][h], mx * scale_log2);
-        // First tile: m_old = -inf gives alpha = 0, which also clears o and l.
-        alpha[h] = ptx::exp2_approx(m[mi][h] - m_new);
+        // -inf while a row has seen no key (mask_pairs can hide a whole tile from a frame's
+        // rows): 0 keeps exp2 away from -inf - -inf. First tile: m_old = -inf gives alpha = 0,
+        // which also clears o and l.
+        const float m_base = m_new == -CUDART_INF_F ? 0.0f : m_new;
+        alpha[h] = ptx::exp2_approx(m[mi][h] - m_base);
         m[mi][h] = m_new;
         float sum = 0.0f;
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float pr = ptx::exp2_approx(fmaf(s[mi][nt][2 * h + e], scale_log2, -m_new));
+            const float pr = ptx::exp2_approx(fmaf(s[mi][nt][2 * h + e], scale_log2, -m_base));
             s[mi][nt][2 * h + e] = pr;
             sum += pr;
           }

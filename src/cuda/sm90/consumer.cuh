@@ -3,7 +3,7 @@
 // Per key tile j (FlashAttention-3's intra-warpgroup overlap):
 //   issue S = Q K_j^T (wgmma, Q and K from shared memory)
 //   issue O += P_{j-1} V_{j-1} (wgmma, P from registers)
-//   wait for S; mask the interval tail; online softmax of S (overlaps the P.V wgmmas)
+//   wait for S; mask (mask.cuh); online softmax of S (overlaps the P.V wgmmas)
 //   wait for P.V; rescale O; P_j = bf16/fp16(S)
 // so the exp2 work of one tile runs while the tensor cores multiply the previous one, and
 // the other consumer warpgroup fills the remaining gaps.
@@ -59,6 +59,10 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
 
   KeyWalk<kN, Tr::kKeyAlign> walk;
   walk.init(p, qt);
+  const bool frame_pair = qt.split < qt.rows;  // rows of two frames (CTA-uniform)
+  FramePairMask pairs{};
+  if (frame_pair) pairs.init(p, qt);
+  const int row = wg * Tr::kWGRows + (ctid >> 5) * 16 + (lane >> 2);  // this thread's first row
 
   float o[kD / 2], s[kN / 2], m[2], l[2], alpha[2];
   uint32_t pa[Tr::kPVSteps][4];
@@ -92,7 +96,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(s);
     if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty, lane);
-    mask_tile(s, walk, nvalid, lane);
+    mask_tile(s, walk, nvalid, frame_pair, pairs, row, lane);
     softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
                                                   Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     to_operand<Tr>(pa, s);
@@ -121,7 +125,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
     ptx::fence_regs(s);
     if constexpr (Tr::kIntScores) int_scores_as_float<kN>(s);
     release(bar.k_empty + 8 * st, lane);
-    mask_tile(s, walk, nvalid, lane);
+    mask_tile(s, walk, nvalid, frame_pair, pairs, row, lane);
     softmax<kN, Tr::kSkipExp, Tr::kProbShiftLog2>(s, m, l, alpha,
                                                   Tr::kQuantScores ? quant_scale_log2 : p.scale_log2);
     ptx::wgmma_wait<0>();  // P.V of tile j-1 is done: O and P may change

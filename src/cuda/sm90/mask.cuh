@@ -1,7 +1,7 @@
-// Masking at interval ends, as in the sm80 kernel (sm80/mask.cuh: why, and why no row is
-// ever all -inf), on the wgmma accumulator layout of S (mainloop.cuh): columns >= nvalid of
-// the tile's last interval tile get -inf scores, and with aligned tile starts (fp8 values)
-// columns < head of an interval's first tile.
+// Masking, as in the sm80 kernel (sm80/mask.cuh: why), on the wgmma accumulator layout of S
+// (mainloop.cuh): columns >= nvalid of an interval's last tile get -inf scores, with aligned
+// tile starts (fp8 values) columns < head of its first tile, and in tiles with rows of two
+// frames the keys one frame does not attend, for that frame's rows (FramePairMask).
 #pragma once
 
 #include <math_constants.h>
@@ -32,13 +32,32 @@ __device__ __forceinline__ void mask_head(float (&s)[kN / 2], int head, int lane
       if (i * 8 + col0 + (e & 1) < head) s[4 * i + e] = -CUDART_INF_F;
 }
 
-// Both masks of the walk's current tile (nvalid = walk.count()).
+// Columns [c0, c1) get -inf scores in this thread's first row (hide_lo) and second (hide_hi).
+template <int kN>
+__device__ __forceinline__ void mask_rows(float (&s)[kN / 2], int c0, int c1, bool hide_lo, bool hide_hi,
+                                          int lane) {
+  const int col0 = 2 * (lane & 3);
+#pragma unroll
+  for (int i = 0; i < kN / 8; ++i)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int c = i * 8 + col0 + (e & 1);
+      if (c >= c0 && c < c1 && (e < 2 ? hide_lo : hide_hi)) s[4 * i + e] = -CUDART_INF_F;
+    }
+}
+
+// All masks of the walk's current tile (nvalid = walk.count()); row: this thread's first row in
+// the query tile (the second is row + 8).
 template <int kN, int kAlign>
 __device__ __forceinline__ void mask_tile(float (&s)[kN / 2], const KeyWalk<kN, kAlign>& walk, int nvalid,
-                                          int lane) {
+                                          bool frame_pair, const FramePairMask& pairs, int row, int lane) {
   if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
   if constexpr (kAlign > 1)
     if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
+  if (frame_pair)
+    pairs.visit(walk.cur, kN, [&](int c0, int c1, bool first) {
+      mask_rows<kN>(s, c0, c1, (row < pairs.split) == first, (row + 8 < pairs.split) == first, lane);
+    });
 }
 
 }  // namespace lvsa::cuda::sm90
