@@ -29,8 +29,10 @@ struct PackedPlanLayout {
   int64_t size;  // elements in all
 };
 
-// Whether every two adjacent frames differ by at most one interval of keys each way (one frame
-// of a sliding window, the usual case), which is what pair_only can say.
+// Whether the kernels can tile two adjacent frames together, for every pair: the frames differ by
+// at most one interval of keys each way (one frame of a sliding window, the usual case), which is
+// what pair_only can say, and both start at the same key (a global first frame), so that every
+// row's first key tile holds a key it attends and its running maximum is finite from then on.
 bool frame_pairs_fit(const KeyRanges& ranges);
 
 PackedPlanLayout packed_plan_layout(int frames, int64_t capacity);

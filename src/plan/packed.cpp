@@ -85,6 +85,7 @@ int64_t worst_case_capacity(int frames) {
 bool frame_pairs_fit(const KeyRanges& r) {
   for (int f = 0; f + 1 < r.geometry.frames; ++f) {
     const FrameList a(r, f), b(r, f + 1);
+    if (a.n == 0 || b.n == 0 || a.b[0] != b.b[0]) return false;  // the union's first key: both attend it
     if (count_difference(a, b) > 1 || count_difference(b, a) > 1) return false;
   }
   return true;

@@ -72,7 +72,9 @@ TEST(PackedPlan, FramePairListsAreUnionAndDifferences) {
                 spans_b += only_b[i] && (x == 0 || !only_b[i - 1]);
                 ASSERT_EQ(u[i], char(a[i] || b[i])) << "union, frames " << f << ", " << f + 1 << ", token " << x;
               }
-              fit = fit && spans_a <= 1 && spans_b <= 1;
+              const bool same_start = off[f] < off[f + 1] && off[f + 1] < off[f + 2] &&
+                                      d[l.range_begin + off[f]] == d[l.range_begin + off[f + 1]];
+              fit = fit && spans_a <= 1 && spans_b <= 1 && same_start;
               if (!lvsa::frame_pairs_fit(r)) continue;
               const int32_t* only = d + l.pair_only + 4 * f;
               for (int64_t x = 0; x < seq; ++x) {
@@ -103,19 +105,24 @@ TEST(PackedPlan, ModelPatternsFitFramePairs) {
   }
 }
 
-// Frames whose lists differ by more than one interval either way do not fit pair_only.
-TEST(PackedPlan, FramePairsThatDifferByTwoSpansDoNotFit) {
+// Frames whose lists differ by more than one interval either way, or start at different keys
+// (a row's first key tile could hide every key from it), do not fit.
+TEST(PackedPlan, FramePairsFitOnlyOneSpanEachWayFromTheSameFirstKey) {
   lvsa::KeyRanges r;
-  r.geometry = {2, 1, 0, lvsa::EncoderSide::None};
-  r.range_offsets = {0, 2, 3};
-  r.range_begin = {0, 2, 1};  // frame 0: [0, 1) and [2, 3)... of a 2-token video, frame 1: [1, 2)
-  r.range_end = {1, 3, 2};
-  r.geometry.tokens_per_frame = 2;
-  EXPECT_FALSE(lvsa::frame_pairs_fit(r));
-  r.range_offsets = {0, 1, 2};
-  r.range_begin = {0, 1};
-  r.range_end = {2, 4};
-  EXPECT_TRUE(lvsa::frame_pairs_fit(r));
+  r.geometry = {2, 3, 0, lvsa::EncoderSide::None};  // tokens [0, 6)
+  auto frames = [&](std::vector<int64_t> b0, std::vector<int64_t> e0, std::vector<int64_t> b1,
+                    std::vector<int64_t> e1) {
+    r.range_offsets = {0, int32_t(b0.size()), int32_t(b0.size() + b1.size())};
+    r.range_begin = b0, r.range_end = e0;
+    r.range_begin.insert(r.range_begin.end(), b1.begin(), b1.end());
+    r.range_end.insert(r.range_end.end(), e1.begin(), e1.end());
+    return lvsa::frame_pairs_fit(r);
+  };
+  EXPECT_TRUE(frames({0}, {3}, {0}, {6}));             // frame 1 attends [3, 6) more
+  EXPECT_TRUE(frames({0, 4}, {2, 5}, {0}, {3}));       // one span each way: [4, 5) and [2, 3)
+  EXPECT_FALSE(frames({0, 2, 4}, {1, 3, 5}, {0}, {1}));  // frame 0 has two spans more
+  EXPECT_FALSE(frames({0}, {3}, {1}, {6}));            // first keys 0 and 1
+  EXPECT_FALSE(frames({0}, {3}, {}, {}));              // frame 1 attends nothing
 }
 
 TEST(PackedPlan, SectionsFollowEachOther) {

@@ -2,8 +2,9 @@
 // interval, where columns >= nvalid belong to keys the query tile does not attend to.
 // Their K/V rows were zero-filled on load; here their scores become -inf so that they get
 // exactly zero weight. Column 0 of a tile is always valid, so the tail never hides a whole
-// row; the keys of a frame pair that one frame does not attend (FramePairMask) may, which the
-// softmax allows for.
+// row. The keys of a frame pair that one frame does not attend (FramePairMask) may hide a whole
+// tile from some rows, but never their first (lvsa::frame_pairs_fit), so every row's running
+// maximum is finite after its first tile.
 #pragma once
 
 #include <math_constants.h>

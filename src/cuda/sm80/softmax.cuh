@@ -43,19 +43,17 @@ struct SoftmaxState {
         for (int nt = 0; nt < kNTiles; ++nt) mx = fmaxf(mx, fmaxf(s[mi][nt][2 * h], s[mi][nt][2 * h + 1]));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
         mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        // Finite: a row's first tile has a key it attends (mask.cuh), and m only grows after it.
         const float m_new = fmaxf(m[mi][h], mx * scale_log2);
-        // -inf while a row has seen no key (mask_pairs can hide a whole tile from a frame's
-        // rows): 0 keeps exp2 away from -inf - -inf. First tile: m_old = -inf gives alpha = 0,
-        // which also clears o and l.
-        const float m_base = m_new == -CUDART_INF_F ? 0.0f : m_new;
-        alpha[h] = ptx::exp2_approx(m[mi][h] - m_base);
+        // First tile: m_old = -inf gives alpha = 0, which also clears o and l.
+        alpha[h] = ptx::exp2_approx(m[mi][h] - m_new);
         m[mi][h] = m_new;
         float sum = 0.0f;
 #pragma unroll
         for (int nt = 0; nt < kNTiles; ++nt)
 #pragma unroll
           for (int e = 0; e < 2; ++e) {
-            const float pr = ptx::exp2_approx(fmaf(s[mi][nt][2 * h + e], scale_log2, -m_base));
+            const float pr = ptx::exp2_approx(fmaf(s[mi][nt][2 * h + e], scale_log2, -m_new));
             s[mi][nt][2 * h + e] = pr;
             sum += pr;
           }

@@ -58,8 +58,10 @@ struct SwizzledColumnBlocks {
 //  kDiagOneTile  every TMA copy fetches the same keys [0, kN), so L2 serves one hot tile: the
 //                same shared-memory writes and barrier traffic, (almost) none of the L2 misses
 //  kDiagNoPV     no P.V wgmmas (O stays zero): what the second matrix product costs
+//  kDiagNoPairs  no frame-pair masks (block_info.cuh): what that code costs tiles within one
+//                frame (dense plans)
 inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256,
-                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192;
+                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192, kDiagNoPairs = 16384;
 // Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
@@ -82,6 +84,7 @@ struct Traits {
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   static constexpr bool kSkipPV = (Flags & kDiagNoPV) != 0;
+  static constexpr bool kFramePairs = (Flags & kDiagNoPairs) == 0;
   using T = Elem;        // O (and V, P unless the values are fp8)
   using TS = ScoreElem;  // Q, K: Elem, or e4m3 / int8 (quantised scores)
   using TV = ValueElem;  // V, P: Elem, or e4m3 (fp8 values)

@@ -23,13 +23,11 @@ __device__ __forceinline__ void softmax(float (&s)[kN / 2], float (&m)[2], float
     for (int i = 0; i < kN / 8; ++i) mx = fmaxf(mx, fmaxf(s[4 * i + 2 * h], s[4 * i + 2 * h + 1]));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    // Finite: a row's first tile has a key it attends (mask.cuh), and m only grows after it.
     const float m_new = fmaxf(m[h], mx * scale_log2);
-    // -inf while a row has seen no key (FramePairMask can hide a whole tile from a frame's rows):
-    // then 0 keeps exp2 away from -inf - -inf, so P = 0 and alpha = 0.
-    const float m_base = m_new == -CUDART_INF_F ? 0.0f : m_new;
-    alpha[h] = ptx::exp2_approx(m[h] - m_base);  // first tile: exp2(-inf) = 0
+    alpha[h] = ptx::exp2_approx(m[h] - m_new);  // first tile: exp2(-inf) = 0
     m[h] = m_new;
-    const float m_exp = kShiftLog2 > 0 ? m_base - float(kShiftLog2) : m_base;
+    const float m_exp = kShiftLog2 > 0 ? m_new - float(kShiftLog2) : m_new;
     float sum = 0.0f;
 #pragma unroll
     for (int i = 0; i < kN / 8; ++i)
