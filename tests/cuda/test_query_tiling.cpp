@@ -1,0 +1,92 @@
+// How the host tiles video queries (build_fwd_params): one run of all frames with frame-pair
+// tiles where the plan allows them, one run for dense plans, runs of one frame otherwise. With
+// pointers_on_current_device the device queries are skipped, so no GPU is needed.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "common/host.hpp"
+#include "lvsa/cuda.hpp"
+#include "lvsa/plan.hpp"
+
+namespace {
+
+struct Tiling {
+  int frame_pairs, frames_per_run, tiles_per_run, tiles_per_head;
+};
+
+Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool frame_pairs = true) {
+  const lvsa::StepPlan plan = lvsa::make_plan(g, cfg, 1);
+  const int64_t S = g.seq_len(), H = 2, D = 64;
+  std::vector<uint16_t> storage(size_t(2 * S * H * D));
+  lvsa::AttentionParams p;
+  for (lvsa::TensorRef* t : {&p.q, &p.k, &p.v, &p.out}) {
+    t->data = storage.data() + (t == &p.out ? S * H * D : 0);
+    t->dtype = lvsa::DType::BF16;
+    t->shape[0] = 1; t->shape[1] = S; t->shape[2] = H; t->shape[3] = D;
+    t->stride[3] = 1; t->stride[2] = D; t->stride[1] = H * D; t->stride[0] = S * H * D;
+  }
+  const int64_t capacity = lvsa::worst_case_capacity(g.frames);
+  std::vector<int32_t> packed(size_t(lvsa::packed_plan_size(g.frames, capacity)));  // never read here
+  const lvsa::cuda::DevicePlanView view{packed.data(), g.frames, capacity};
+  const lvsa::cuda::FwdParams f = lvsa::cuda::build_fwd_params(plan.ranges, view, p, true, frame_pairs);
+  return {f.frame_pairs, f.frames_per_run, f.tiles_per_run, f.tiles_per_head};
+}
+
+lvsa::PatternConfig sparse() {
+  lvsa::PatternConfig cfg;
+  cfg.window = 1;
+  cfg.reference = 5;
+  return cfg;
+}
+
+TEST(QueryTiling, SparseFramesOfATileOrMorePairUp) {
+  const Tiling t = tiling_of({9, 150, 0, lvsa::EncoderSide::None}, sparse());
+  EXPECT_EQ(t.frame_pairs, 1);
+  EXPECT_EQ(t.frames_per_run, 9);
+  EXPECT_EQ(t.tiles_per_run, 11);  // 1350 rows
+  EXPECT_EQ(t.tiles_per_head, 11);
+}
+
+TEST(QueryTiling, EncoderQueriesKeepTheirOwnTiles) {
+  const Tiling t = tiling_of({9, 150, 200, lvsa::EncoderSide::Before}, sparse());
+  EXPECT_EQ(t.frame_pairs, 1);
+  EXPECT_EQ(t.tiles_per_head, 11 + 2);
+}
+
+TEST(QueryTiling, WithoutFramePairsEachFrameIsARun) {
+  const Tiling t = tiling_of({9, 150, 0, lvsa::EncoderSide::None}, sparse(), false);
+  EXPECT_EQ(t.frame_pairs, 0);
+  EXPECT_EQ(t.frames_per_run, 1);
+  EXPECT_EQ(t.tiles_per_run, 2);  // 128 + 22 rows
+  EXPECT_EQ(t.tiles_per_head, 18);
+}
+
+TEST(QueryTiling, FramesShorterThanATileStayRunsOfOne) {
+  const Tiling t = tiling_of({9, 100, 0, lvsa::EncoderSide::None}, sparse());
+  EXPECT_EQ(t.frame_pairs, 0);
+  EXPECT_EQ(t.frames_per_run, 1);
+  EXPECT_EQ(t.tiles_per_head, 9);
+}
+
+TEST(QueryTiling, DensePlansAreOneRunWithoutPairs) {
+  lvsa::PatternConfig dense = sparse();
+  dense.keyframe_interval = 1;
+  const Tiling t = tiling_of({9, 100, 0, lvsa::EncoderSide::None}, dense);
+  EXPECT_EQ(t.frame_pairs, 0);
+  EXPECT_EQ(t.frames_per_run, 9);
+  EXPECT_EQ(t.tiles_per_head, 8);  // 900 rows
+}
+
+TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
+  // A window and no global frame: frame f's keys start at frame f - 1, its neighbour's one later.
+  lvsa::PatternConfig window_only = sparse();
+  window_only.n_first = 0;
+  window_only.keyframe_interval = lvsa::kNoKeyframes;
+  window_only.expand = false;
+  const Tiling t = tiling_of({9, 150, 0, lvsa::EncoderSide::None}, window_only);
+  EXPECT_EQ(t.frame_pairs, 0);
+  EXPECT_EQ(t.frames_per_run, 1);
+}
+
+}  // namespace
