@@ -67,8 +67,8 @@ std::vector<Variant> run_order() {
         order.push_back({prefix + " shipped e4m3", d, e4m3, bf16, fp8->launch});
       if (const KernelEntry* int8 = find_kernel(kFwdKernels, family, bf16, i8, bf16, d))
         order.push_back({prefix + " shipped int8", d, i8, bf16, int8->launch});
-      if (const KernelEntry* fp8v = find_kernel(kFwdKernels, family, bf16, i8, e4m3, d))
-        order.push_back({prefix + " shipped int8+fp8", d, i8, e4m3, fp8v->launch});
+      const KernelEntry* fp8v = find_kernel(kFwdKernels, family, bf16, i8, e4m3, d);
+      if (fp8v) order.push_back({prefix + " shipped int8+fp8", d, i8, e4m3, fp8v->launch});
       for (const KernelEntry& e : kVariantKernels)
         if (e.family == family && e.head_dim == d)
           order.push_back({e.name, d, e.score_dtype, e.value_dtype, e.launch});
@@ -76,8 +76,7 @@ std::vector<Variant> run_order() {
         order.push_back({prefix + " shipped, again", d, bf16, bf16, shipped->launch});
         // Query tiles of one frame each, as before tiles could hold rows of two frames.
         order.push_back({prefix + " shipped, frame runs", d, bf16, bf16, shipped->launch, false});
-        if (const KernelEntry* fp8v = find_kernel(kFwdKernels, family, bf16, i8, e4m3, d))
-          order.push_back({prefix + " shipped int8+fp8, frame runs", d, i8, e4m3, fp8v->launch, false});
+        if (fp8v) order.push_back({prefix + " shipped int8+fp8, frame runs", d, i8, e4m3, fp8v->launch, false});
       }
     }
   return order;

@@ -30,6 +30,8 @@ struct QueryTile {
   int frame;       // video frame whose key list the rows use (its first), -1: encoder queries
   int split;       // rows [0, split) are frame's; split < rows: the rest are frame + 1's
   int enc_valid;   // valid encoder tokens of this batch entry
+
+  __device__ __forceinline__ bool two_frames() const { return split < rows; }  // CTA-uniform
 };
 
 template <int kM>
@@ -100,7 +102,7 @@ struct KeyWalk {
 
   __device__ __forceinline__ void init(const FwdParams& p, const QueryTile& q) {
     const int f = q.frame < 0 ? p.frames : q.frame;
-    const bool pair = q.split < q.rows;  // the union of frames f and f + 1
+    const bool pair = q.two_frames();  // the union of frames f and f + 1
     const int32_t* offsets = pair ? p.pair_offsets : p.range_offsets;
     const int first = __ldg(offsets + f);
     const int nvideo = __ldg(offsets + f + 1) - first;

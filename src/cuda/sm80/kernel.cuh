@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 2) fwd_kernel(const __grid_const
 
   KeyWalk<kN> walk;
   walk.init(p, qt);
-  const bool frame_pair = qt.split < qt.rows;  // rows of two frames (CTA-uniform)
+  const bool frame_pair = qt.two_frames();
   FramePairMask pairs{};
   if (frame_pair) pairs.init(p, qt);
   if (qt.valid_rows == 0 || !walk.valid()) {  // CTA-uniform: nothing to attend to

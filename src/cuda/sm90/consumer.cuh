@@ -59,7 +59,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
 
   KeyWalk<kN, Tr::kKeyAlign> walk;
   walk.init(p, qt);
-  const bool frame_pair = Tr::kFramePairs && qt.split < qt.rows;  // rows of two frames (CTA-uniform)
+  const bool frame_pair = Tr::kFramePairs && qt.two_frames();
   FramePairMask pairs{};
   if (frame_pair) pairs.init(p, qt);
   const int row = wg * Tr::kWGRows + (ctid >> 5) * 16 + (lane >> 2);  // this thread's first row
