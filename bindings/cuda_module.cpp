@@ -140,18 +140,22 @@ NB_MODULE(_cuda, m) {
       "encoder_valid"_a, "scale"_a, "stream"_a, "family"_a, "q_descale"_a = 0, "k_descale"_a = 0, "scores"_a = "",
       "v_descale"_a = 0, "values"_a = "");
 
-  // The QK prologue (lvsa.prologue): pointers the caller checked to be on cuda:`device`.
+  // The QK prologue (lvsa.prologue): pointers the caller checked to be on cuda:`device`; `inputs`
+  // holds (x, x_batch_stride, x_row_stride, out, weight, eps) of q, or of q and k.
   m.def(
       "norm_rope",
-      [](int device, uintptr_t x, int64_t x_batch_stride, int64_t x_row_stride, uintptr_t out, uintptr_t weight,
+      [](int device, const std::vector<std::tuple<uintptr_t, int64_t, int64_t, uintptr_t, uintptr_t, float>>& inputs,
          uintptr_t cos, uintptr_t sin, int64_t rope_row_stride, int64_t batch, int64_t rows, int heads,
-         int head_dim, int group, float eps, const std::string& dtype, uintptr_t stream) {
+         int head_dim, int group, const std::string& dtype, uintptr_t stream) {
         lvsa::cuda::NormRopeParams p;
-        p.x = reinterpret_cast<const void*>(x);
-        p.x_batch_stride = x_batch_stride;
-        p.x_row_stride = x_row_stride;
-        p.out = reinterpret_cast<void*>(out);
-        p.weight = reinterpret_cast<const void*>(weight);
+        if (inputs.empty() || inputs.size() > std::size(p.inputs))
+          throw lvsa::Error("lvsa: cuda norm_rope: takes 1 or 2 inputs (q and k), got " + std::to_string(inputs.size()));
+        p.input_count = int(inputs.size());
+        for (size_t t = 0; t < inputs.size(); ++t) {
+          const auto& [x, batch_stride, row_stride, out, weight, eps] = inputs[t];
+          p.inputs[t] = {reinterpret_cast<const void*>(x), batch_stride, row_stride, reinterpret_cast<void*>(out),
+                         reinterpret_cast<const void*>(weight), eps};
+        }
         p.cos = reinterpret_cast<const float*>(cos);
         p.sin = reinterpret_cast<const float*>(sin);
         p.rope_row_stride = rope_row_stride;
@@ -160,14 +164,13 @@ NB_MODULE(_cuda, m) {
         p.heads = heads;
         p.head_dim = head_dim;
         p.group = group;
-        p.eps = eps;
         p.dtype = parse_dtype(dtype);
         set_device(device);
         lvsa::cuda::norm_rope(p, reinterpret_cast<cudaStream_t>(stream));
       },
-      "device"_a, "x"_a, "x_batch_stride"_a, "x_row_stride"_a, "out"_a, "weight"_a, "cos"_a, "sin"_a,
-      "rope_row_stride"_a, "batch"_a, "rows"_a, "heads"_a, "head_dim"_a, "group"_a, "eps"_a, "dtype"_a,
-      "stream"_a);
+      "device"_a, "inputs"_a, "cos"_a, "sin"_a, "rope_row_stride"_a, "batch"_a, "rows"_a, "heads"_a,
+      "head_dim"_a, "group"_a, "dtype"_a, "stream"_a);
+  m.attr("norm_rope_max_group") = lvsa::cuda::kNormRopeMaxGroup;
 
   // Quantised scores' inputs (lvsa.backends.quantized_scores): a bfloat16 q or k on cuda:`device`
   // as (data_ptr, shape, strides), its encoder padding (valid_ptr 0: none) and output pointers;

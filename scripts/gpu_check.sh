@@ -2,7 +2,7 @@
 # Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
 #
 #   scripts/gpu_check.sh [stage ...]
-#     stages: deps build selftest sanitize smoke test diffusers precision variants ncu dit flashinfer bench
+#     stages: deps build selftest sanitize smoke test diffusers precision prologue variants ncu dit flashinfer bench
 #             (default: build selftest sanitize test bench)
 #     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate, pillow, ftfy and
 #                what they need; the device has no internet), without touching its torch
@@ -11,6 +11,7 @@
 #                (LVSA_TEST_DEVICE=cuda LVSA_BACKEND=cuda; needs deps)
 #     host:      bench/host_overhead.py, host time per lvsa.attention call (and of BEFORE_SRC)
 #     precision: bench/compile_precision.py, compiled vs eager numerics at Wan 1.3B size (needs deps)
+#     prologue:  bench/prologue.py, the fused QK prologue kernel's time and bandwidth at the models' shapes
 #     variants:  builds and runs bench/cuda's lvsa_cuda_variants (kernel schedules side by side)
 #     ncu:       Nsight Compute on the schedules named in NCU_VARIANTS (after variants; shape NCU_SHAPE),
 #                pipe utilisation and warp stalls into ncu.txt, and the SASS instruction mix of
@@ -139,6 +140,12 @@ if want host; then
   STATUS[host]="rc=${PIPESTATUS[0]}"
 fi
 
+if want prologue; then
+  echo "[$(stamp)] prologue"
+  timeout 180 python3 bench/prologue.py --out "$OUT" 2>&1 | tee "$OUT/prologue.log"
+  STATUS[prologue]="rc=${PIPESTATUS[0]}"
+fi
+
 if want variants; then
   echo "[$(stamp)] variants"
   cmake -S . -B build-variants -G Ninja -DLVSA_BUILD_CUDA_VARIANTS=ON -DLVSA_BUILD_TESTS=OFF \
@@ -231,11 +238,17 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision variants ncu dit flashinfer flashinfer_bench bench_before bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision prologue variants ncu dit flashinfer flashinfer_bench bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if [ -f "$OUT/bench_before.log" ]; then
   echo "-- before"; sed -n '/^$/,$p' "$OUT/bench_before.log" | tail -8; echo "-- after"
+fi
+if want prologue && [ -f "$OUT/prologue.log" ]; then
+  grep -A4 '^shape ' "$OUT/prologue.log"
+fi
+if want variants && [ -f "$OUT/variants.log" ]; then
+  grep -E '^T=|^variant' "$OUT/variants.log" | sed -E 's/ +maxdiff.*//'
 fi
 if want dit && [ -f "$OUT/dit.log" ]; then
   sed -n '/^frames /,/^lvsa bench --dit: results/p' "$OUT/dit.log"

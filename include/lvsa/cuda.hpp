@@ -79,28 +79,38 @@ struct LaunchOptions {
 void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
                cudaStream_t stream, const LaunchOptions& options = {});
 
-// The QK prologue of one attention input (src/cuda/prologue/norm_rope.cu): RMSNorm over groups
+// The QK prologue of attention inputs (src/cuda/prologue/norm_rope.cu): RMSNorm over groups
 // of `group` features of each token (a per-head norm: group = head_dim; a norm across heads:
 // group = heads x head_dim), scaled by `weight`, rounded to the dtype, then rotated by RoPE
 // tables on interleaved pairs (out[2j] = y[2j] cos[2j] - y[2j+1] sin[2j],
 // out[2j+1] = y[2j+1] cos[2j+1] + y[2j] sin[2j+1]).
-struct NormRopeParams {
+//
+// q and k go in one launch (two inputs of one shape): each token's table row is then read
+// from HBM once for both.
+struct NormRopeInput {
   const void* x = nullptr;  // [batch, rows, heads x head_dim], unit stride within a row
   int64_t x_batch_stride = 0, x_row_stride = 0;  // in elements
   void* out = nullptr;                           // [batch, rows, heads, head_dim], contiguous
   const void* weight = nullptr;                  // [group] of x's dtype, or null (no scale)
-  const float* cos = nullptr;                    // [rows, >= head_dim] float32, or null (no RoPE)
+  float eps = 0.0f;
+};
+inline constexpr int kNormRopeMaxInputs = 2;
+// The widest norm group the kernel holds in registers: 24 16-byte vectors per lane of a warp.
+inline constexpr int kNormRopeMaxGroup = 24 * 32 * 8;
+struct NormRopeParams {
+  NormRopeInput inputs[kNormRopeMaxInputs];
+  int input_count = 1;
+  const float* cos = nullptr;  // [rows, >= head_dim] float32, or null (no RoPE)
   const float* sin = nullptr;
   int64_t rope_row_stride = 0;  // in elements
   int64_t batch = 0, rows = 0;
   int heads = 0, head_dim = 0, group = 0;
-  float eps = 0.0f;
   DType dtype = DType::BF16;
 };
 
 // Throws lvsa::Error naming what does not fit: float16 or bfloat16; head_dim a multiple of 8; a
-// group dividing heads x head_dim that is 8 x (a divisor of 32) or a multiple of 256 features;
-// 16-byte aligned x, out and weight rows.
+// group dividing heads x head_dim that is 8 x (a divisor of 32) or a multiple of 256 features, at
+// most kNormRopeMaxGroup; 16-byte aligned x, out and weight rows; 1 or 2 inputs.
 void norm_rope(const NormRopeParams& params, cudaStream_t stream);
 
 // Quantised scores' inputs (src/cuda/prologue/quantize_scores.cu): a bfloat16 q or k

@@ -1,10 +1,11 @@
 """The QK prologue ahead of LVSA's CUDA kernels: a processor's RMSNorm and RoPE of q and k in one
-pass over each tensor (``lvsa._cuda.norm_rope``), instead of the model's chain of elementwise ops.
+pass over both tensors (``lvsa._cuda.norm_rope``), instead of the model's chain of elementwise ops.
 
 The model's own ops make several full-size float32 round trips through memory per tensor. At
-Wan 2.1 1.3B and 121 latent frames (H200, 2026-12-01) the fused kernel takes 38 ms of GPU time
-a forward and the other elementwise and copy kernels shrink by 330 ms: the forward goes from
-3.55 s to 3.31 s. It writes the ``[B, S, H, D]`` layout the attention kernels read.
+Wan 2.1 1.3B and 121 latent frames (H200, 2026-12-01) a kernel per tensor took 38 ms of GPU time
+a forward and the other elementwise and copy kernels shrank by 330 ms: the forward went from
+3.55 s to 3.31 s (docs/perf/prologue.md). It writes the ``[B, S, H, D]`` layout the attention
+kernels read. Norm groups wider than ``NORM_ROPE_MAX_GROUP`` features (6144) keep the model's ops.
 
 It is taken where the attention runs on a GPU backend, cuda or flashinfer (the ``torch``
 backend is the portable path and keeps the model's ops) and the layer's norm and tables are of a form the kernel
@@ -87,6 +88,8 @@ def _fusion(runtime, x: torch.Tensor, norm, heads: int, tables):
         return None
     if features not in (head_dim, x.shape[-1]):
         return None
+    if features > backends.load("cuda").NORM_ROPE_MAX_GROUP:  # a norm across more heads than the kernel holds
+        return None
     if tables is None:
         return weight, eps, features, None
     views = _tables(tables, x.shape[1], head_dim)
@@ -102,8 +105,9 @@ def fuses(runtime, x: torch.Tensor, norm, heads: int, tables) -> bool:
 
 
 def qk(runtime, query: torch.Tensor, key: torch.Tensor, norm_q, norm_k, heads: int, tables):
-    """``(rope(norm_q(query)), rope(norm_k(key)))`` as ``[B, S, heads, D]``, one CUDA kernel each,
-    when :func:`fuses` takes both projections; else None (the processor runs the model's ops)."""
+    """``(rope(norm_q(query)), rope(norm_k(key)))`` as ``[B, S, heads, D]``, in one CUDA kernel
+    when :func:`fuses` takes both projections and they have one shape and norm group (else one
+    kernel each); None when it does not take them (the processor runs the model's ops)."""
     fq = _fusion(runtime, query, norm_q, heads, tables)
     fk = _fusion(runtime, key, norm_k, heads, tables) if fq is not None else None
     if fk is None:
@@ -111,8 +115,12 @@ def qk(runtime, query: torch.Tensor, key: torch.Tensor, norm_q, norm_k, heads: i
     cos = sin = None
     if tables is not None:  # shared by q and k: converted once
         cos, sin = (t.to(torch.float32) for t in fq[3])
-    return tuple(_norm_rope(x, weight, eps, group, heads, cos, sin)
-                 for x, (weight, eps, group, _) in ((query, fq), (key, fk)))
+    (wq, eps_q, group_q, _), (wk, eps_k, group_k, _) = fq, fk
+    if query.shape == key.shape and group_q == group_k:
+        q, k = _norm_rope([query, key], [wq, wk], [eps_q, eps_k], group_q, heads, cos, sin)
+        return q, k
+    return (_norm_rope([query], [wq], [eps_q], group_q, heads, cos, sin)[0],
+            _norm_rope([key], [wk], [eps_k], group_k, heads, cos, sin)[0])
 
 
 def reference(x, weight, eps: float, group: int, heads: int, cos, sin) -> torch.Tensor:
@@ -134,36 +142,41 @@ def reference(x, weight, eps: float, group: int, heads: int, cos, sin) -> torch.
 
 
 @torch.library.custom_op("lvsa::norm_rope", mutates_args=())
-def _norm_rope(x: torch.Tensor, weight: Optional[torch.Tensor], eps: float, group: int, heads: int,
-               cos: Optional[torch.Tensor], sin: Optional[torch.Tensor]) -> torch.Tensor:
-    B, S, width = x.shape
+def _norm_rope(xs: list[torch.Tensor], weights: list[Optional[torch.Tensor]], eps: list[float], group: int,
+               heads: int, cos: Optional[torch.Tensor], sin: Optional[torch.Tensor]) -> list[torch.Tensor]:
+    """The prologue of one input, or of q and k of one shape in one launch (sharing the tables'
+    reads): ``[rope(norm_i(x_i)) for each i]`` as ``[B, S, heads, D]`` tensors."""
+    B, S, width = xs[0].shape
     head_dim = width // heads
-    reason = backends.unavailable_reason("cuda", x.device, x.dtype, head_dim)
+    reason = backends.unavailable_reason("cuda", xs[0].device, xs[0].dtype, head_dim)
     if reason is not None:  # only a compiled processor gets here (see fuses): the same math in PyTorch ops
         say_once(f"QK prologue: PyTorch ops, not the fused kernel: {reason}")
-        return reference(x, weight, eps, group, heads, cos, sin)
+        return [reference(x, w, e, group, heads, cos, sin) for x, w, e in zip(xs, weights, eps)]
     from . import _cuda  # noqa: PLC0415 - built, or the reason above says not
 
-    out = x.new_empty((B, S, heads, head_dim))
+    outs = [x.new_empty((B, S, heads, head_dim)) for x in xs]
     say_once(f"QK prologue: RMSNorm over {group} features and "
              f"{'RoPE' if cos is not None else 'no RoPE'} fused in one CUDA kernel (lvsa._cuda.norm_rope)")
     if cos is not None:
         cos, sin = cos.contiguous(), sin.contiguous()
-    weight = weight.contiguous() if weight is not None else None
-    _cuda.norm_rope(x.device.index if x.device.index is not None else torch.cuda.current_device(),
-                    x.data_ptr(), x.stride(0), x.stride(1), out.data_ptr(),
-                    weight.data_ptr() if weight is not None else 0,
+    inputs = []
+    for x, out, weight, e in zip(xs, outs, weights, eps):
+        weight = weight.contiguous() if weight is not None else None
+        inputs.append((x.data_ptr(), x.stride(0), x.stride(1), out.data_ptr(),
+                       weight.data_ptr() if weight is not None else 0, e))
+    x = xs[0]
+    _cuda.norm_rope(x.device.index if x.device.index is not None else torch.cuda.current_device(), inputs,
                     cos.data_ptr() if cos is not None else 0, sin.data_ptr() if sin is not None else 0,
-                    cos.stride(0) if cos is not None else 0, B, S, heads, head_dim, group, eps,
+                    cos.stride(0) if cos is not None else 0, B, S, heads, head_dim, group,
                     str(x.dtype).removeprefix("torch."),
                     torch.cuda.current_stream(x.device).cuda_stream)
-    return out
+    return outs
 
 
 @_norm_rope.register_fake
-def _(x, weight, eps, group, heads, cos, sin):
-    B, S, width = x.shape
-    return x.new_empty((B, S, heads, width // heads))
+def _(xs, weights, eps, group, heads, cos, sin):
+    B, S, width = xs[0].shape
+    return [x.new_empty((B, S, heads, width // heads)) for x in xs]
 
 
 forward_only(_norm_rope)

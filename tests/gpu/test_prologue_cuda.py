@@ -1,5 +1,5 @@
-"""The fused QK prologue (``lvsa._cuda.norm_rope``): RMSNorm + RoPE of one projection in one
-kernel, against ``lvsa.prologue.reference`` (whose equality with the models' own ops
+"""The fused QK prologue (``lvsa._cuda.norm_rope``): RMSNorm + RoPE of one projection, or of q
+and k together, in one kernel, against ``lvsa.prologue.reference`` (whose equality with the models' own ops
 tests/python/test_prologue.py checks) on fresh random inputs, with the output's memory poisoned
 so unwritten elements show; and a whole Wan transformer with the fused prologue equal to the
 same model with the model's own ops.
@@ -25,14 +25,6 @@ from lvsa_fixtures import wan_head_dim_128  # noqa: E402
 DEV = torch.device("cuda")
 
 
-def _poisoned_call(fn, shape, dtype):
-    """``fn()`` after freeing a NaN-filled block of the output's size, which the caching allocator
-    hands to the output next: an element the kernel does not write stays NaN."""
-    poison = torch.full(shape, float("nan"), dtype=dtype, device=DEV)
-    del poison
-    return fn()
-
-
 def _tables(rows, head_dim, generator):
     angles = torch.rand(rows, head_dim // 2, generator=generator, dtype=torch.float64) * 20.0
     angles = angles.repeat_interleave(2, dim=1)  # one frequency per interleaved pair, as the models build them
@@ -40,37 +32,54 @@ def _tables(rows, head_dim, generator):
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("inputs", [1, 2])
 @pytest.mark.parametrize("batch, rows, heads, head_dim, group, weighted, rope", [
-    (2, 300, 12, 128, 12 * 128, True, True),   # Wan 1.3B: norm across heads
-    (1, 257, 40, 128, 40 * 128, True, True),   # Wan 14B width
+    (2, 300, 12, 128, 12 * 128, True, True),   # Wan 1.3B: norm across heads (6 vectors a lane)
+    (1, 257, 40, 128, 40 * 128, True, True),   # Wan 14B: 20 vectors a lane, the wide kernel
+    (1, 33, 48, 128, 48 * 128, True, True),    # the widest group the kernel holds (24 a lane)
     (2, 129, 16, 128, 128, True, True),        # HunyuanVideo 1.5 / Cosmos: per-head norm
+    (1, 40, 48, 64, 64, True, True),           # CogVideoX width: per-head norm, two batches of chunks
     (1, 77, 3, 64, 64, True, True),            # head_dim 64, a partial last chunk of vectors
+    (2, 65, 6, 128, 256, True, True),          # a group of 2 chunks, 3 groups a row
     (2, 65, 2, 128, 256, False, False),        # no weight, no RoPE
 ])
-def test_kernel_equals_reference(dtype, batch, rows, heads, head_dim, group, weighted, rope):
-    g = torch.Generator().manual_seed(rows)
+def test_kernel_equals_reference(dtype, inputs, batch, rows, heads, head_dim, group, weighted, rope):
+    g = torch.Generator().manual_seed(rows + inputs)
     width = heads * head_dim
-    # q as the chunk of a fused QKV projection: rows strided by 3 x width.
+    # q and k as chunks of a fused QKV projection: rows strided by 3 x width.
     qkv = (torch.randn(batch, rows, 3 * width, generator=g) * 3.0).to(DEV, dtype)
-    x = qkv[..., :width]
-    weight = (torch.rand(group, generator=g) + 0.5).to(DEV, dtype) if weighted else None
+    xs = [qkv[..., :width], qkv[..., width:2 * width]][:inputs]
+    weights = [(torch.rand(group, generator=g) + 0.5).to(DEV, dtype) if weighted else None for _ in xs]
+    eps = [1e-6, 1e-5][:inputs]
     cos, sin = _tables(rows, head_dim, g) if rope else (None, None)
 
-    out = _poisoned_call(lambda: prologue._norm_rope(x, weight, 1e-6, group, heads, cos, sin),
-                         (batch, rows, heads, head_dim), dtype)
-    expected = prologue.reference(x, weight, 1e-6, group, heads, cos, sin)
-    assert out.shape == (batch, rows, heads, head_dim) and out.is_contiguous()
-    assert torch.isfinite(out).all(), "unwritten (poisoned) elements"
-    ulp = torch.finfo(dtype).eps
-    torch.testing.assert_close(out.float(), expected.float(), rtol=2 * ulp, atol=2 * ulp * expected.abs().max().item())
-    differ = (out != expected).float().mean().item()
-    assert differ < 0.02, f"{differ:.1%} of elements differ from the reference (expected a few last-bit ties)"
+    poison = torch.full((inputs, batch, rows, heads, head_dim), float("nan"), dtype=dtype, device=DEV)
+    del poison  # the caching allocator hands this NaN-filled block to the outputs next
+    outs = prologue._norm_rope(xs, weights, eps, group, heads, cos, sin)
+    assert len(outs) == inputs
+    for x, weight, e, out in zip(xs, weights, eps, outs):
+        expected = prologue.reference(x, weight, e, group, heads, cos, sin)
+        assert out.shape == (batch, rows, heads, head_dim) and out.is_contiguous()
+        assert torch.isfinite(out).all(), "unwritten (poisoned) elements"
+        ulp = torch.finfo(dtype).eps
+        torch.testing.assert_close(out.float(), expected.float(), rtol=2 * ulp,
+                                   atol=2 * ulp * expected.abs().max().item())
+        differ = (out != expected).float().mean().item()
+        assert differ < 0.02, f"{differ:.1%} of elements differ from the reference (expected a few last-bit ties)"
 
 
-def test_kernel_refuses_a_group_it_cannot_reduce():
+def test_kernel_refuses_groups_it_cannot_reduce():
     x = torch.randn(1, 4, 2 * 128, device=DEV, dtype=torch.bfloat16)
     with pytest.raises(ValueError, match="norm group of 96 features"):
-        prologue._norm_rope(x, None, 1e-6, 96, 2, None, None)
+        prologue._norm_rope([x], [None], [1e-6], 96, 2, None, None)
+    wide = torch.randn(1, 4, 64 * 128, device=DEV, dtype=torch.bfloat16)
+    with pytest.raises(ValueError, match="norm group of 8192 features is wider than the 6144"):
+        prologue._norm_rope([wide], [None], [1e-6], 8192, 64, None, None)
+    assert not prologue.fuses(_Runtime(), wide, torch.nn.RMSNorm(8192).to(DEV, torch.bfloat16), 64, None)
+
+
+class _Runtime:
+    backend, prologue = "cuda", "fused"
 
 
 def test_wan_with_the_fused_prologue_equals_the_model_ops(monkeypatch):
