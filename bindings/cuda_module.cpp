@@ -170,7 +170,6 @@ NB_MODULE(_cuda, m) {
       },
       "device"_a, "inputs"_a, "cos"_a, "sin"_a, "rope_row_stride"_a, "batch"_a, "rows"_a, "heads"_a,
       "head_dim"_a, "group"_a, "dtype"_a, "stream"_a);
-  m.attr("norm_rope_max_group") = lvsa::cuda::kNormRopeMaxGroup;
 
   // Quantised scores' inputs (lvsa.backends.quantized_scores): a bfloat16 q or k on cuda:`device`
   // as (data_ptr, shape, strides), its encoder padding (valid_ptr 0: none) and output pointers;

@@ -77,6 +77,11 @@ std::vector<Variant> run_order() {
         // Query tiles of one frame each, as before tiles could hold rows of two frames.
         order.push_back({prefix + " shipped, frame runs", d, bf16, bf16, shipped->launch, false});
         if (fp8v) order.push_back({prefix + " shipped int8+fp8, frame runs", d, i8, e4m3, fp8v->launch, false});
+        // The kernel without the pair code that launches without pair tiles (dense plans) run.
+        const KernelEntry* single = find_kernel(kFwdKernels, family, bf16, bf16, bf16, d, false,
+                                                [](const KernelEntry& e) { return e.frame_pairs ? 1.0 : 0.0; });
+        if (single && !single->frame_pairs)
+          order.push_back({prefix + " shipped no-pairs, frame runs", d, bf16, bf16, single->launch, false});
       }
     }
   return order;

@@ -95,8 +95,6 @@ struct NormRopeInput {
   float eps = 0.0f;
 };
 inline constexpr int kNormRopeMaxInputs = 2;
-// The widest norm group the kernel holds in registers: 24 16-byte vectors per lane of a warp.
-inline constexpr int kNormRopeMaxGroup = 24 * 32 * 8;
 struct NormRopeParams {
   NormRopeInput inputs[kNormRopeMaxInputs];
   int input_count = 1;
@@ -108,9 +106,10 @@ struct NormRopeParams {
   DType dtype = DType::BF16;
 };
 
-// Throws lvsa::Error naming what does not fit: float16 or bfloat16; head_dim a multiple of 8; a
-// group dividing heads x head_dim that is 8 x (a divisor of 32) or a multiple of 256 features, at
-// most kNormRopeMaxGroup; 16-byte aligned x, out and weight rows; 1 or 2 inputs.
+// Throws lvsa::Error naming what does not fit: float16 or bfloat16; head_dim a multiple of 8 that
+// divides 256; a group dividing heads x head_dim that is 8 x (a divisor of 32) or a multiple of 256
+// features; 16-byte aligned x, out and weight rows; 1 or 2 inputs; a token's rows of all inputs
+// within one block's shared memory.
 void norm_rope(const NormRopeParams& params, cudaStream_t stream);
 
 // Quantised scores' inputs (src/cuda/prologue/quantize_scores.cu): a bfloat16 q or k

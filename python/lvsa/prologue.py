@@ -88,8 +88,6 @@ def _fusion(runtime, x: torch.Tensor, norm, heads: int, tables):
         return None
     if features not in (head_dim, x.shape[-1]):
         return None
-    if features > backends.load("cuda").NORM_ROPE_MAX_GROUP:  # a norm across more heads than the kernel holds
-        return None
     if tables is None:
         return weight, eps, features, None
     views = _tables(tables, x.shape[1], head_dim)

@@ -75,6 +75,11 @@ double key_tile_cost(const KeyRanges& ranges, int tile_n) {
   return double(key_tiles(ranges, tile_n)) * (tile_n + kTileOverheadKeys);
 }
 
+// What the frame-pair code costs a launch without pair tiles in the kernels that have it: 1.5-2 %
+// on dense plans (H200, docs/perf/cuda_sm90.md v10). A kernel without it wins unless its width
+// pads that much more.
+constexpr double kPairCodeShare = 0.015;
+
 // Whether LVSA_CUDA_KERNEL=auto picks the sm90 kernels on compute capability 9.0 devices.
 constexpr bool kAutoPicksSm90 = true;  // tests/gpu pass with it, 1.6x+ over sm80 (cuda_sm90.md)
 
@@ -300,10 +305,13 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
     family = choose_kernel_family(device, "auto");
   }
   // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
-  // Among key-tile widths, the one with the least padded keys plus per-tile overhead.
+  // Among the kernels that run these tiles, the key-tile width with the least padded keys plus
+  // per-tile overhead; without frame-pair tiles, a kernel without the pair code where one is built.
   const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.out.dtype, params.q.dtype, params.v.dtype,
-                                          int(params.q.shape[3]),
-                                          [&](int tile_n) { return key_tile_cost(ranges, tile_n); });
+                                          int(params.q.shape[3]), p.frame_pairs != 0, [&](const KernelEntry& e) {
+                                            return key_tile_cost(ranges, e.tile_n) *
+                                                   (e.frame_pairs && !p.frame_pairs ? 1 + kPairCodeShare : 1.0);
+                                          });
   const char* family_name = family == Family::Sm90 ? "sm90" : "sm80";
   if (kernel == nullptr && is_quantized_score(params.q.dtype) && family != Family::Sm90)
     fail(std::string("q and k are ") + dtype_name(params.q.dtype) +

@@ -38,7 +38,6 @@ _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16"}
 _DTYPE_NAMES = {**_DTYPES, torch.float32: "float32"}  # float32 for the C++ contract's message
 _HEAD_DIMS = (64, 128)
 MIN_CAPABILITY = (8, 0)  # the kernels use sm80 instructions (cp.async, bf16 mma.sync)
-NORM_ROPE_MAX_GROUP = _cuda.norm_rope_max_group  # the widest norm group of the fused QK prologue (lvsa.prologue)
 
 
 def capability_reason(device, capability: tuple[int, int]) -> str | None:

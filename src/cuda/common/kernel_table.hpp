@@ -23,33 +23,36 @@ struct KernelEntry {
   DType value_dtype;  // of V: dtype, or E4M3 (fp8 values)
   int head_dim;
   int tile_n;        // keys per K/V tile
+  bool frame_pairs;  // runs query tiles with rows of two frames (FwdParams::frame_pairs); without,
+                     // only launches whose tiles hold one frame each
   const char* name;  // what the entry is, for messages and benchmark tables
   Launcher launch;
 };
 
-// The entry for (family, dtype, score_dtype, value_dtype, head_dim) of `table` whose key-tile
-// width costs least, or null when it has none. cost(tile_n) is any ordering; ties go to the
-// first row.
+// The entry for (family, dtype, score_dtype, value_dtype, head_dim) of `table` that runs a launch
+// with (frame_pairs) or without frame-pair tiles and costs least, or null when it has none.
+// cost(entry) is any ordering; ties go to the first row.
 template <class Table, class Cost>
 const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, DType score_dtype,
-                               DType value_dtype, int head_dim, Cost cost) {
+                               DType value_dtype, int head_dim, bool frame_pairs, Cost cost) {
   const KernelEntry* best = nullptr;
   double best_cost = 0;
   for (const KernelEntry& e : table)
     if (e.family == family && e.dtype == dtype && e.score_dtype == score_dtype && e.value_dtype == value_dtype &&
-        e.head_dim == head_dim) {
-      const double c = cost(e.tile_n);
+        e.head_dim == head_dim && (e.frame_pairs || !frame_pairs)) {
+      const double c = cost(e);
       if (best == nullptr || c < best_cost) best = &e, best_cost = c;
     }
   return best;
 }
 
-// The first entry for (family, dtype, score_dtype, value_dtype, head_dim): the width listed
-// first, the family default.
+// The first entry for (family, dtype, score_dtype, value_dtype, head_dim) that runs frame-pair
+// tiles: the width listed first, the family default.
 template <class Table>
 const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, DType score_dtype,
                                DType value_dtype, int head_dim) {
-  return find_kernel(table, family, dtype, score_dtype, value_dtype, head_dim, [](int) { return 0.0; });
+  return find_kernel(table, family, dtype, score_dtype, value_dtype, head_dim, true,
+                     [](const KernelEntry&) { return 0.0; });
 }
 
 }  // namespace lvsa::cuda

@@ -7,20 +7,25 @@
 // through HBM, several in float32 (about 330 ms of a 3.55 s Wan 2.1 1.3B forward at 121 latent
 // frames on an H200). Here every element is read once from HBM and written once.
 //
-// One warp per token row, for q and then k of that token, so that the row of the RoPE tables
-// (a quarter of the bytes) comes from HBM once for both. A lane holds its 16-byte vectors of
-// whole norm groups in registers (kHeld at a time): their loads are all in flight at once, the
-// sum of squares is reduced with shuffles, and the held values are normalised, rotated and
-// stored without a second read (docs/perf/prologue.md). A group is either at most one warp-wide
-// chunk of vectors (G/8 <= 32 lanes, a per-head norm: HunyuanVideo 1.5) or whole chunks
-// (G/8 a multiple of 32, a norm across heads: Wan), at most kHeld of them.
+// One warp per token, for q and then k of that token, so that the token's row of the RoPE tables
+// (a tenth of the bytes) comes from HBM once for both. The warp first copies both rows into
+// shared memory with cp.async, every load in flight at once whatever the row's width and
+// without holding it in registers (a kernel that held it in registers ran at half the HBM
+// bandwidth: too few warps per SM; docs/perf/prologue.md). Each lane reads back only the
+// vectors it copied, so no barrier is needed. A lane's features sit at the same offset of every
+// head (head_dim divides 256 = 32 lanes x 8), so its 16 table entries are read once per token.
+// A norm group is either at most one warp-wide chunk of vectors (G/8 <= 32 lanes, a per-head
+// norm: HunyuanVideo 1.5) or whole chunks (G/8 a multiple of 32, a norm across heads: Wan); its
+// sum of squares is reduced with shuffles.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
 #include "common/params.hpp"
+#include "common/ptx.cuh"
 #include "common/vec16.cuh"
 #include "lvsa/cuda.hpp"
 
@@ -28,18 +33,15 @@ namespace lvsa::cuda {
 namespace {
 
 constexpr int kVec = kVec16;
-constexpr int kWarps = 8;
-// Vectors a lane holds: 8 covers Wan 2.1 1.3B's 1536-feature group and every per-head norm
-// (one kernel with few registers); 24 the widest group (Wan 14B: 5120 features, 20 chunks).
-constexpr int kHeldNarrow = 8, kHeldWide = kNormRopeMaxGroup / (32 * kVec);
+constexpr int kMaxWarps = 4;  // tokens per block: small blocks, so a wide row still fits several per SM
 
-// Normalises, scales, rounds and rotates the 8 features of one held vector and stores them.
+// Normalises, scales and rounds the 8 features `e` of one vector, rotates them by the lane's
+// table entries (or not: rope false) and stores them.
 template <class T>
-__device__ inline void finish_vector(const uint4& raw, float scale, const T* weight, const float* cos,
-                                     const float* sin, int d, T* out) {
+__device__ inline void finish_vector(const float (&e)[kVec], float scale, const T* weight, bool rope,
+                                     const float (&cos)[kVec], const float (&sin)[kVec], T* out) {
   using T2 = typename Pair<T>::T2;
-  float e[kVec], w[kVec];
-  unpack<T>(raw, e);
+  float w[kVec];
   if (weight) {
     unpack<T>(*reinterpret_cast<const uint4*>(weight), w);
   } else {
@@ -53,95 +55,109 @@ __device__ inline void finish_vector(const uint4& raw, float scale, const T* wei
     // The norm's output is rounded to the model's dtype, as the model's own norm returns it,
     // and the rotation reads those rounded values.
     const float2 y = Pair<T>::to_float2(Pair<T>::from_float2(make_float2(e[i] * scale * w[i], e[i + 1] * scale * w[i + 1])));
-    float2 o = y;
-    if (cos) {
-      const float2 c2 = *reinterpret_cast<const float2*>(cos + d + i);
-      const float2 s2 = *reinterpret_cast<const float2*>(sin + d + i);
-      o = make_float2(y.x * c2.x - y.y * s2.x, y.y * c2.y + y.x * s2.y);
-    }
+    const float2 o = rope ? make_float2(y.x * cos[i] - y.y * sin[i], y.y * cos[i + 1] + y.x * sin[i + 1]) : y;
     pairs[i / 2] = Pair<T>::from_float2(o);
   }
   *reinterpret_cast<uint4*>(out) = packed;
 }
 
-template <class T, int kHeld>
-__global__ void __launch_bounds__(kWarps * 32) norm_rope_kernel(NormRopeParams p) {
-  const int lane = threadIdx.x % 32;
-  const int64_t row = int64_t(blockIdx.x) * kWarps + threadIdx.x / 32;
+template <class T>
+__device__ inline float sum_of_squares(const T* staged, float (&e)[kVec]) {
+  unpack<T>(*reinterpret_cast<const uint4*>(staged), e);
+  float sum = 0.0f;
+#pragma unroll
+  for (int i = 0; i < kVec; ++i) sum += e[i] * e[i];
+  return sum;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kMaxWarps * 32) norm_rope_kernel(NormRopeParams p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + warp;
   if (row >= p.batch * p.rows) return;
   const int64_t b = row / p.rows, s = row % p.rows;
-  const float* cos = p.cos ? p.cos + s * p.rope_row_stride : nullptr;
-  const float* sin = p.sin ? p.sin + s * p.rope_row_stride : nullptr;
-
-  const int vectors = p.heads * p.head_dim / kVec;
-  const int group_vectors = p.group / kVec;
-  // Lanes sharing one group within a chunk of 32 vectors, chunks one group spans, and chunks
-  // held at once (whole groups).
-  const int segment = group_vectors < 32 ? group_vectors : 32;
-  const int chunks_per_group = group_vectors < 32 ? 1 : group_vectors / 32;
-  const int held = kHeld / chunks_per_group * chunks_per_group;
-  const float inv_group = 1.0f / float(p.group);
-
+  const int width = p.heads * p.head_dim, vectors = width / kVec;
+  T* staged = reinterpret_cast<T*>(smem) + int64_t(warp) * p.input_count * width;
   for (int t = 0; t < p.input_count; ++t) {
     const NormRopeInput& in = p.inputs[t];
     const T* x = static_cast<const T*>(in.x) + b * in.x_batch_stride + s * in.x_row_stride;
-    T* out = static_cast<T*>(in.out) + row * int64_t(p.heads) * p.head_dim;
+    for (int v = lane; v < vectors; v += 32)
+      ptx::cp_async_16(ptx::smem_addr(staged + t * width + v * kVec), x + v * kVec, true);
+    ptx::cp_async_commit();
+  }
+
+  const bool rope = p.cos != nullptr;
+  float cos[kVec], sin[kVec];
+  if (rope) {
+    const int d = (lane * kVec) % p.head_dim;
+    const float* c = p.cos + s * p.rope_row_stride + d;
+    const float* sn = p.sin + s * p.rope_row_stride + d;
+#pragma unroll
+    for (int i = 0; i < kVec; i += 2) {
+      const float2 c2 = *reinterpret_cast<const float2*>(c + i), s2 = *reinterpret_cast<const float2*>(sn + i);
+      cos[i] = c2.x, cos[i + 1] = c2.y, sin[i] = s2.x, sin[i + 1] = s2.y;
+    }
+  }
+
+  const int group_vectors = p.group / kVec;
+  const float inv_group = 1.0f / float(p.group);
+  for (int t = 0; t < p.input_count; ++t) {
+    if (t + 1 < p.input_count)
+      ptx::cp_async_wait<1>();  // this input's copies; the next input's may still be in flight
+    else
+      ptx::cp_async_wait<0>();
+    const NormRopeInput& in = p.inputs[t];
+    const T* xs = staged + t * width;
+    T* out = static_cast<T*>(in.out) + row * width;
     const T* weight = static_cast<const T*>(in.weight);
-    for (int chunk0 = 0; chunk0 * 32 < vectors; chunk0 += held) {
-      uint4 raw[kHeld];
-      float sum[kHeld];
-#pragma unroll
-      for (int c = 0; c < kHeld; ++c) {
-        const int v = (chunk0 + c) * 32 + lane;
-        sum[c] = 0.0f;
-        if (c < held && v < vectors) {
-          raw[c] = *reinterpret_cast<const uint4*>(x + v * kVec);
-          float e[kVec];
-          unpack<T>(raw[c], e);
-#pragma unroll
-          for (int i = 0; i < kVec; ++i) sum[c] += e[i] * e[i];
+    float e[kVec];
+    if (group_vectors < 32) {  // groups of `group_vectors` lanes within each chunk
+      for (int v = lane; v - lane < vectors; v += 32) {
+        float sum = v < vectors ? sum_of_squares(xs + v * kVec, e) : 0.0f;
+        for (int offset = group_vectors / 2; offset > 0; offset /= 2)
+          sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+        if (v < vectors)
+          finish_vector<T>(e, rsqrtf(sum * inv_group + in.eps), weight ? weight + v * kVec % p.group : nullptr,
+                           rope, cos, sin, out + v * kVec);
+      }
+    } else {  // each group spans whole chunks: sum them, reduce over the warp, then finish them
+      for (int g = 0; g < vectors; g += group_vectors) {
+        float sum = 0.0f;
+        for (int v = g + lane; v < g + group_vectors; v += 32) sum += sum_of_squares(xs + v * kVec, e);
+        for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+        const float scale = rsqrtf(sum * inv_group + in.eps);
+        for (int v = g + lane; v < g + group_vectors; v += 32) {
+          unpack<T>(*reinterpret_cast<const uint4*>(xs + v * kVec), e);
+          finish_vector<T>(e, scale, weight ? weight + (v - g) * kVec : nullptr, rope, cos, sin, out + v * kVec);
         }
-      }
-      // Each group's sum of squares: its chunks' partial sums in its first chunk's slot, then
-      // over its lanes. Every index is a compile-time one, so nothing goes to local memory.
-      float scale[kHeld];
-#pragma unroll
-      for (int c = 0; c < kHeld; ++c) {
-        if (c >= held || c % chunks_per_group != 0) continue;
-        float total = 0.0f;
-#pragma unroll
-        for (int c2 = 0; c2 < kHeld; ++c2)
-          if (c2 >= c && c2 < c + chunks_per_group) total += sum[c2];
-        for (int offset = segment / 2; offset > 0; offset /= 2) total += __shfl_xor_sync(0xffffffffu, total, offset);
-        const float r = rsqrtf(total * inv_group + in.eps);
-#pragma unroll
-        for (int c2 = 0; c2 < kHeld; ++c2)
-          if (c2 >= c && c2 < c + chunks_per_group) scale[c2] = r;
-      }
-#pragma unroll
-      for (int c = 0; c < kHeld; ++c) {
-        const int feature = ((chunk0 + c) * 32 + lane) * kVec;
-        if (c < held && feature < vectors * kVec)
-          finish_vector<T>(raw[c], scale[c], weight ? weight + feature % p.group : nullptr, cos, sin,
-                           feature % p.head_dim, out + feature);
       }
     }
   }
 }
 
-template <class T>
-void launch(const NormRopeParams& p, cudaStream_t stream) {
-  const int64_t rows = p.batch * p.rows;
-  const dim3 grid(unsigned((rows + kWarps - 1) / kWarps)), block(kWarps * 32);
-  if (p.group <= kHeldNarrow * 32 * kVec)
-    norm_rope_kernel<T, kHeldNarrow><<<grid, block, 0, stream>>>(p);
-  else
-    norm_rope_kernel<T, kHeldWide><<<grid, block, 0, stream>>>(p);
-}
-
 [[noreturn]] void fail(const std::string& message) { throw Error("lvsa: cuda norm_rope: " + message); }
 
 bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+template <class T>
+void launch(const NormRopeParams& p, cudaStream_t stream) {
+  int device = 0, smem_optin = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  const int64_t token_bytes = int64_t(p.input_count) * p.heads * p.head_dim * int64_t(sizeof(T));
+  const int warps = int(std::min<int64_t>(kMaxWarps, smem_optin / token_bytes));
+  if (warps == 0)
+    fail("a token's " + std::to_string(p.input_count) + " input row(s) of " + std::to_string(p.heads * p.head_dim) +
+         " features do not fit in one block's shared memory (" + std::to_string(smem_optin) + " bytes)");
+  const int smem = int(warps * token_bytes);
+  if (smem > 48 * 1024) {
+    const cudaError_t err = cudaFuncSetAttribute(norm_rope_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+    if (err != cudaSuccess) throw_cuda_error("setting norm_rope's shared memory", int(err));
+  }
+  const int64_t rows = p.batch * p.rows;
+  norm_rope_kernel<T><<<unsigned((rows + warps - 1) / warps), warps * 32, smem, stream>>>(p);
+}
 
 }  // namespace
 
@@ -149,16 +165,14 @@ void norm_rope(const NormRopeParams& p, cudaStream_t stream) {
   if (p.dtype != DType::BF16 && p.dtype != DType::F16) fail("x must be float16 or bfloat16");
   if (p.input_count < 1 || p.input_count > kNormRopeMaxInputs)
     fail("takes 1 or 2 inputs (q and k), got " + std::to_string(p.input_count));
-  if (p.head_dim % kVec != 0) fail("head_dim must be a multiple of 8, got " + std::to_string(p.head_dim));
+  if (p.head_dim % kVec != 0 || 256 % p.head_dim != 0)
+    fail("head_dim must be a multiple of 8 that divides 256, got " + std::to_string(p.head_dim));
   const int64_t width = int64_t(p.heads) * p.head_dim;
   const int64_t group_vectors = p.group / kVec;
   if (p.group % kVec != 0 || width % p.group != 0 ||
       !((group_vectors <= 32 && 32 % group_vectors == 0) || group_vectors % 32 == 0))
     fail("the norm group of " + std::to_string(p.group) + " features must divide heads x head_dim = " +
          std::to_string(width) + " and be 8 x (a divisor of 32) or a multiple of 256 features");
-  if (p.group > kNormRopeMaxGroup)
-    fail("the norm group of " + std::to_string(p.group) + " features is wider than the " +
-         std::to_string(kNormRopeMaxGroup) + " the kernel holds in registers");
   if (p.cos && (!p.sin || p.rope_row_stride < p.head_dim))
     fail("the RoPE tables need cos and sin of at least head_dim columns per row");
   for (int t = 0; t < p.input_count; ++t) {

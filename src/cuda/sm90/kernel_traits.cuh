@@ -52,16 +52,18 @@ struct SwizzledColumnBlocks {
 //  kTmaKV        full K/V tiles by TMA from the producer's thread 0 (tma.cuh), partial ones by
 //                cp.async
 //  kThreeStages  a 3-stage K/V ring instead of 2 (at D = 128 it fits up to 128-key tiles)
+//  kNoFramePairs no frame-pair masks (block_info.cuh): for launches whose query tiles hold rows of
+//                one frame each (FwdParams::frame_pairs = 0: dense plans, short frames), where
+//                that code still cost 1.5-2 % (H200, docs/perf/cuda_sm90.md v10)
 // and four that compute wrong results, to bound what a stage costs by leaving it out:
 //  kDiagNoCopy   the producer copies only the first round of K/V tiles, then only signals
 //  kDiagNoExp    P = the scaled score, no exp2
 //  kDiagOneTile  every TMA copy fetches the same keys [0, kN), so L2 serves one hot tile: the
 //                same shared-memory writes and barrier traffic, (almost) none of the L2 misses
 //  kDiagNoPV     no P.V wgmmas (O stays zero): what the second matrix product costs
-//  kDiagNoPairs  no frame-pair masks (block_info.cuh): what that code costs tiles within one
-//                frame (dense plans)
+// kNoFramePairs's value is spelled in src/cuda/instantiate.cmake too (the table's frame_pairs column).
 inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256,
-                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192, kDiagNoPairs = 16384;
+                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192, kNoFramePairs = 16384;
 // Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
@@ -84,7 +86,7 @@ struct Traits {
   static constexpr bool kTmaFullTiles = (Flags & kTmaKV) != 0;
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   static constexpr bool kSkipPV = (Flags & kDiagNoPV) != 0;
-  static constexpr bool kFramePairs = (Flags & kDiagNoPairs) == 0;
+  static constexpr bool kFramePairs = (Flags & kNoFramePairs) == 0;
   using T = Elem;        // O (and V, P unless the values are fp8)
   using TS = ScoreElem;  // Q, K: Elem, or e4m3 / int8 (quantised scores)
   using TV = ValueElem;  // V, P: Elem, or e4m3 (fp8 values)
