@@ -295,6 +295,15 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
   return p;
 }
 
+const KernelEntry* choose_kernel(const KeyRanges& ranges, const FwdParams& p, const AttentionParams& params,
+                                 Family family) {
+  return find_kernel(kFwdKernels, family, params.out.dtype, params.q.dtype, params.v.dtype, int(params.q.shape[3]),
+                     p.frame_pairs != 0, [&](const KernelEntry& e) {
+                       return key_tile_cost(ranges, e.tile_n) *
+                              (e.frame_pairs && !p.frame_pairs ? 1 + kPairCodeShare : 1.0);
+                     });
+}
+
 void attention(const KeyRanges& ranges, const DevicePlanView& plan, const AttentionParams& params,
                cudaStream_t stream, const LaunchOptions& options) {
   const FwdParams p = build_fwd_params(ranges, plan, params, options.pointers_on_current_device);
@@ -305,13 +314,7 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
     family = choose_kernel_family(device, "auto");
   }
   // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
-  // Among the kernels that run these tiles, the key-tile width with the least padded keys plus
-  // per-tile overhead; without frame-pair tiles, a kernel without the pair code where one is built.
-  const KernelEntry* kernel = find_kernel(kFwdKernels, family, params.out.dtype, params.q.dtype, params.v.dtype,
-                                          int(params.q.shape[3]), p.frame_pairs != 0, [&](const KernelEntry& e) {
-                                            return key_tile_cost(ranges, e.tile_n) *
-                                                   (e.frame_pairs && !p.frame_pairs ? 1 + kPairCodeShare : 1.0);
-                                          });
+  const KernelEntry* kernel = choose_kernel(ranges, p, params, family);
   const char* family_name = family == Family::Sm90 ? "sm90" : "sm80";
   if (kernel == nullptr && is_quantized_score(params.q.dtype) && family != Family::Sm90)
     fail(std::string("q and k are ") + dtype_name(params.q.dtype) +

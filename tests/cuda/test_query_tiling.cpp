@@ -1,6 +1,8 @@
 // How the host tiles video queries (build_fwd_params): one run of all frames with frame-pair
-// tiles where the plan allows them, one run for dense plans, runs of one frame otherwise. With
-// pointers_on_current_device the device queries are skipped, so no GPU is needed.
+// tiles where the plan allows them, one run for dense plans, runs of one frame otherwise; and
+// which kernel runs the tiling (choose_kernel): one without the frame-pair code where no tile
+// holds two frames. With pointers_on_current_device the device queries are skipped, so no GPU is
+// needed.
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -13,11 +15,12 @@ namespace {
 
 struct Tiling {
   int frame_pairs, frames_per_run, tiles_per_run, tiles_per_head;
+  const lvsa::cuda::KernelEntry* sm90;  // the sm90 kernel chosen for D = 128 (null: none built)
 };
 
 Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool frame_pairs = true) {
   const lvsa::StepPlan plan = lvsa::make_plan(g, cfg, 1);
-  const int64_t S = g.seq_len(), H = 2, D = 64;
+  const int64_t S = g.seq_len(), H = 2, D = 128;
   std::vector<uint16_t> storage(size_t(2 * S * H * D));
   lvsa::AttentionParams p;
   for (lvsa::TensorRef* t : {&p.q, &p.k, &p.v, &p.out}) {
@@ -30,7 +33,15 @@ Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool f
   std::vector<int32_t> packed(size_t(lvsa::packed_plan_size(g.frames, capacity)));  // never read here
   const lvsa::cuda::DevicePlanView view{packed.data(), g.frames, capacity};
   const lvsa::cuda::FwdParams f = lvsa::cuda::build_fwd_params(plan.ranges, view, p, true, frame_pairs);
-  return {f.frame_pairs, f.frames_per_run, f.tiles_per_run, f.tiles_per_head};
+  return {f.frame_pairs, f.frames_per_run, f.tiles_per_run, f.tiles_per_head,
+          lvsa::cuda::choose_kernel(plan.ranges, f, p, lvsa::cuda::Family::Sm90)};
+}
+
+// The chosen sm90 kernel runs the tiling's pair tiles (without them, the cost of padding decides
+// between a width with the pair code and the 176-key kernel without it).
+void expect_kernel_fits(const Tiling& t) {
+  if (t.sm90 == nullptr) return;  // a build without the sm90 family
+  if (t.frame_pairs) EXPECT_TRUE(t.sm90->frame_pairs) << t.sm90->name;
 }
 
 lvsa::PatternConfig sparse() {
@@ -46,6 +57,7 @@ TEST(QueryTiling, SparseFramesOfATileOrMorePairUp) {
   EXPECT_EQ(t.frames_per_run, 9);
   EXPECT_EQ(t.tiles_per_run, 11);  // 1350 rows
   EXPECT_EQ(t.tiles_per_head, 11);
+  expect_kernel_fits(t);
 }
 
 TEST(QueryTiling, EncoderQueriesKeepTheirOwnTiles) {
@@ -60,6 +72,7 @@ TEST(QueryTiling, WithoutFramePairsEachFrameIsARun) {
   EXPECT_EQ(t.frames_per_run, 1);
   EXPECT_EQ(t.tiles_per_run, 2);  // 128 + 22 rows
   EXPECT_EQ(t.tiles_per_head, 18);
+  expect_kernel_fits(t);
 }
 
 TEST(QueryTiling, FramesShorterThanATileStayRunsOfOne) {
@@ -67,6 +80,7 @@ TEST(QueryTiling, FramesShorterThanATileStayRunsOfOne) {
   EXPECT_EQ(t.frame_pairs, 0);
   EXPECT_EQ(t.frames_per_run, 1);
   EXPECT_EQ(t.tiles_per_head, 9);
+  expect_kernel_fits(t);
 }
 
 TEST(QueryTiling, DensePlansAreOneRunWithoutPairs) {
@@ -76,6 +90,17 @@ TEST(QueryTiling, DensePlansAreOneRunWithoutPairs) {
   EXPECT_EQ(t.frame_pairs, 0);
   EXPECT_EQ(t.frames_per_run, 9);
   EXPECT_EQ(t.tiles_per_head, 8);  // 900 rows
+  expect_kernel_fits(t);
+}
+
+TEST(QueryTiling, DensePlansOfWholeKeyTilesRunTheKernelWithoutPairCode) {
+  lvsa::PatternConfig dense = sparse();
+  dense.keyframe_interval = 1;
+  const Tiling t = tiling_of({4, 3520, 0, lvsa::EncoderSide::None}, dense);  // Cosmos 2.5's frames
+  EXPECT_EQ(t.frame_pairs, 0);
+  if (t.sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
+  EXPECT_FALSE(t.sm90->frame_pairs) << t.sm90->name;
+  EXPECT_EQ(t.sm90->tile_n, 176);
 }
 
 TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
@@ -87,6 +112,7 @@ TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
   const Tiling t = tiling_of({9, 150, 0, lvsa::EncoderSide::None}, window_only);
   EXPECT_EQ(t.frame_pairs, 0);
   EXPECT_EQ(t.frames_per_run, 1);
+  expect_kernel_fits(t);
 }
 
 }  // namespace

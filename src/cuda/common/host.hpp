@@ -1,6 +1,7 @@
 // Host-side internals shared by the public entry point and the kernel-variant benchmark.
 #pragma once
 
+#include "kernel_table.hpp"
 #include "lvsa/cuda.hpp"
 #include "params.hpp"
 
@@ -13,5 +14,12 @@ namespace lvsa::cuda {
 FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
                            const AttentionParams& params, bool pointers_on_current_device = false,
                            bool frame_pairs = true);
+
+// The kernel of `family` (Sm80 or Sm90) that attention() launches for these arguments and the
+// tiling `p` (build_fwd_params): among those that run its tiles, the key-tile width with the
+// least padded keys plus per-tile overhead, and, without frame-pair tiles, one without the pair
+// code where it is built. Null when this build has none; asks no GPU.
+const KernelEntry* choose_kernel(const KeyRanges& ranges, const FwdParams& p, const AttentionParams& params,
+                                 Family family);
 
 }  // namespace lvsa::cuda
