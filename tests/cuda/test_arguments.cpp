@@ -98,4 +98,34 @@ TEST(CudaArguments, ValueQuantizeNamesWhatItCannotWrite) {
   EXPECT_EQ(error(p), "lvsa: cuda value_quantize: head_dim must be a multiple of 8 up to 128, got 136");
 }
 
+TEST(CudaArguments, NormRopeNamesWhatItCannotCompute) {
+  std::vector<uint16_t> storage(4 * 2 * 128 + 8);
+  lvsa::cuda::NormRopeParams p;
+  p.inputs[0].x = storage.data(), p.inputs[0].out = storage.data();
+  p.inputs[0].x_row_stride = 2 * 128, p.inputs[0].x_batch_stride = 4 * 2 * 128;
+  p.batch = 1, p.rows = 4, p.heads = 2, p.head_dim = 128, p.group = 256;
+  auto error = [](const lvsa::cuda::NormRopeParams& q) {
+    try {
+      lvsa::cuda::norm_rope(q, nullptr);
+    } catch (const lvsa::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  lvsa::cuda::NormRopeParams q = p;
+  q.input_count = 3;
+  EXPECT_EQ(error(q), "lvsa: cuda norm_rope: takes 1 or 2 inputs (q and k), got 3");
+  q = p;
+  q.head_dim = 96, q.heads = 2, q.group = 96;
+  EXPECT_EQ(error(q), "lvsa: cuda norm_rope: head_dim must be a multiple of 8 that divides 256, got 96");
+  q = p;
+  q.group = 96;
+  EXPECT_EQ(error(q), "lvsa: cuda norm_rope: the norm group of 96 features must divide heads x head_dim = 256 and "
+                      "be 8 x (a divisor of 32) or a multiple of 256 features");
+  q = p;
+  q.inputs[0].x_row_stride = 2 * 128 + 4;
+  EXPECT_EQ(error(q), "lvsa: cuda norm_rope: input 0: x, out and weight must be 16-byte aligned, with x's row and "
+                      "batch strides multiples of 8 elements");
+}
+
 }  // namespace

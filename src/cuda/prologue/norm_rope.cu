@@ -7,16 +7,17 @@
 // through HBM, several in float32 (about 330 ms of a 3.55 s Wan 2.1 1.3B forward at 121 latent
 // frames on an H200). Here every element is read once from HBM and written once.
 //
-// One warp per token, for q and then k of that token, so that the token's row of the RoPE tables
-// (a tenth of the bytes) comes from HBM once for both. The warp first copies both rows into
-// shared memory with cp.async, every load in flight at once whatever the row's width and
-// without holding it in registers (a kernel that held it in registers ran at half the HBM
-// bandwidth: too few warps per SM; docs/perf/prologue.md). Each lane reads back only the
-// vectors it copied, so no barrier is needed. A lane's features sit at the same offset of every
-// head (head_dim divides 256 = 32 lanes x 8), so its 16 table entries are read once per token.
-// A norm group is either at most one warp-wide chunk of vectors (G/8 <= 32 lanes, a per-head
-// norm: HunyuanVideo 1.5) or whole chunks (G/8 a multiple of 32, a norm across heads: Wan); its
-// sum of squares is reduced with shuffles.
+// One warp per token and input; the warps of a token's q and k sit in one block, so the token's
+// row of the RoPE tables (a tenth of the bytes) comes from HBM once for both. A warp first copies
+// its row into shared memory with cp.async, every load in flight at once whatever the row's
+// width and without holding it in registers (a kernel that held rows in registers, or both of a
+// token's rows per warp, had too few warps per SM to reach the HBM bandwidth;
+// docs/perf/prologue.md). Each lane reads back only the vectors it copied, so no barrier is
+// needed. A lane's features sit at the same offset of every head (head_dim divides 256 = 32 lanes
+// x 8), so its 16 table entries are read once per row. A norm group is either at most one
+// warp-wide chunk of vectors (G/8 <= 32 lanes, a per-head norm: HunyuanVideo 1.5) or whole
+// chunks (G/8 a multiple of 32, a norm across heads: Wan); its sum of squares is reduced with
+// shuffles.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -33,7 +34,7 @@ namespace lvsa::cuda {
 namespace {
 
 constexpr int kVec = kVec16;
-constexpr int kMaxWarps = 4;  // tokens per block: small blocks, so a wide row still fits several per SM
+constexpr int kMaxWarps = 4;  // rows per block: small blocks, so that wide rows still fit several per SM
 
 // Normalises, scales and rounds the 8 features `e` of one vector, rotates them by the lane's
 // table entries (or not: rope false) and stores them.
@@ -74,18 +75,16 @@ template <class T>
 __global__ void __launch_bounds__(kMaxWarps * 32) norm_rope_kernel(NormRopeParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const int64_t row = int64_t(blockIdx.x) * (blockDim.x / 32) + warp;
+  // Warp w of a block: input w % input_count of a token (blocks hold whole tokens).
+  const int64_t row = (int64_t(blockIdx.x) * (blockDim.x / 32) + warp) / p.input_count;
   if (row >= p.batch * p.rows) return;
+  const NormRopeInput& in = p.inputs[warp % p.input_count];
   const int64_t b = row / p.rows, s = row % p.rows;
   const int width = p.heads * p.head_dim, vectors = width / kVec;
-  T* staged = reinterpret_cast<T*>(smem) + int64_t(warp) * p.input_count * width;
-  for (int t = 0; t < p.input_count; ++t) {
-    const NormRopeInput& in = p.inputs[t];
-    const T* x = static_cast<const T*>(in.x) + b * in.x_batch_stride + s * in.x_row_stride;
-    for (int v = lane; v < vectors; v += 32)
-      ptx::cp_async_16(ptx::smem_addr(staged + t * width + v * kVec), x + v * kVec, true);
-    ptx::cp_async_commit();
-  }
+  T* xs = reinterpret_cast<T*>(smem) + int64_t(warp) * width;
+  const T* x = static_cast<const T*>(in.x) + b * in.x_batch_stride + s * in.x_row_stride;
+  for (int v = lane; v < vectors; v += 32) ptx::cp_async_16(ptx::smem_addr(xs + v * kVec), x + v * kVec, true);
+  ptx::cp_async_commit();
 
   const bool rope = p.cos != nullptr;
   float cos[kVec], sin[kVec];
@@ -102,35 +101,27 @@ __global__ void __launch_bounds__(kMaxWarps * 32) norm_rope_kernel(NormRopeParam
 
   const int group_vectors = p.group / kVec;
   const float inv_group = 1.0f / float(p.group);
-  for (int t = 0; t < p.input_count; ++t) {
-    if (t + 1 < p.input_count)
-      ptx::cp_async_wait<1>();  // this input's copies; the next input's may still be in flight
-    else
-      ptx::cp_async_wait<0>();
-    const NormRopeInput& in = p.inputs[t];
-    const T* xs = staged + t * width;
-    T* out = static_cast<T*>(in.out) + row * width;
-    const T* weight = static_cast<const T*>(in.weight);
-    float e[kVec];
-    if (group_vectors < 32) {  // groups of `group_vectors` lanes within each chunk
-      for (int v = lane; v - lane < vectors; v += 32) {
-        float sum = v < vectors ? sum_of_squares(xs + v * kVec, e) : 0.0f;
-        for (int offset = group_vectors / 2; offset > 0; offset /= 2)
-          sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-        if (v < vectors)
-          finish_vector<T>(e, rsqrtf(sum * inv_group + in.eps), weight ? weight + v * kVec % p.group : nullptr,
-                           rope, cos, sin, out + v * kVec);
-      }
-    } else {  // each group spans whole chunks: sum them, reduce over the warp, then finish them
-      for (int g = 0; g < vectors; g += group_vectors) {
-        float sum = 0.0f;
-        for (int v = g + lane; v < g + group_vectors; v += 32) sum += sum_of_squares(xs + v * kVec, e);
-        for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
-        const float scale = rsqrtf(sum * inv_group + in.eps);
-        for (int v = g + lane; v < g + group_vectors; v += 32) {
-          unpack<T>(*reinterpret_cast<const uint4*>(xs + v * kVec), e);
-          finish_vector<T>(e, scale, weight ? weight + (v - g) * kVec : nullptr, rope, cos, sin, out + v * kVec);
-        }
+  T* out = static_cast<T*>(in.out) + row * width;
+  const T* weight = static_cast<const T*>(in.weight);
+  ptx::cp_async_wait<0>();
+  float e[kVec];
+  if (group_vectors < 32) {  // groups of `group_vectors` lanes within each chunk
+    for (int v = lane; v - lane < vectors; v += 32) {
+      float sum = v < vectors ? sum_of_squares(xs + v * kVec, e) : 0.0f;
+      for (int offset = group_vectors / 2; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+      if (v < vectors)
+        finish_vector<T>(e, rsqrtf(sum * inv_group + in.eps), weight ? weight + v * kVec % p.group : nullptr, rope,
+                         cos, sin, out + v * kVec);
+    }
+  } else {  // each group spans whole chunks: sum them, reduce over the warp, then finish them
+    for (int g = 0; g < vectors; g += group_vectors) {
+      float sum = 0.0f;
+      for (int v = g + lane; v < g + group_vectors; v += 32) sum += sum_of_squares(xs + v * kVec, e);
+      for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+      const float scale = rsqrtf(sum * inv_group + in.eps);
+      for (int v = g + lane; v < g + group_vectors; v += 32) {
+        unpack<T>(*reinterpret_cast<const uint4*>(xs + v * kVec), e);
+        finish_vector<T>(e, scale, weight ? weight + (v - g) * kVec : nullptr, rope, cos, sin, out + v * kVec);
       }
     }
   }
@@ -145,18 +136,19 @@ void launch(const NormRopeParams& p, cudaStream_t stream) {
   int device = 0, smem_optin = 0;
   cudaGetDevice(&device);
   cudaDeviceGetAttribute(&smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  const int64_t token_bytes = int64_t(p.input_count) * p.heads * p.head_dim * int64_t(sizeof(T));
-  const int warps = int(std::min<int64_t>(kMaxWarps, smem_optin / token_bytes));
+  const int64_t row_bytes = int64_t(p.heads) * p.head_dim * int64_t(sizeof(T));
+  // Whole tokens per block: a multiple of input_count warps.
+  const int warps = int(std::min<int64_t>(kMaxWarps, smem_optin / row_bytes)) / p.input_count * p.input_count;
   if (warps == 0)
     fail("a token's " + std::to_string(p.input_count) + " input row(s) of " + std::to_string(p.heads * p.head_dim) +
          " features do not fit in one block's shared memory (" + std::to_string(smem_optin) + " bytes)");
-  const int smem = int(warps * token_bytes);
+  const int smem = int(warps * row_bytes);
   if (smem > 48 * 1024) {
     const cudaError_t err = cudaFuncSetAttribute(norm_rope_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
     if (err != cudaSuccess) throw_cuda_error("setting norm_rope's shared memory", int(err));
   }
-  const int64_t rows = p.batch * p.rows;
-  norm_rope_kernel<T><<<unsigned((rows + warps - 1) / warps), warps * 32, smem, stream>>>(p);
+  const int64_t tokens_per_block = warps / p.input_count, rows = p.batch * p.rows;
+  norm_rope_kernel<T><<<unsigned((rows + tokens_per_block - 1) / tokens_per_block), warps * 32, smem, stream>>>(p);
 }
 
 }  // namespace
