@@ -2,8 +2,12 @@
 # Build, test, sanitize and benchmark the CUDA backend on a GPU machine, in one go.
 #
 #   scripts/gpu_check.sh [stage ...]
-#     stages: deps build selftest sanitize smoke test diffusers precision prologue variants ncu dit flashinfer bench
-#             (default: build selftest sanitize test bench)
+#     stages: deps build selftest sanitize sanitize_py smoke test diffusers precision prologue variants ncu dit
+#             flashinfer bench (default: build selftest sanitize test bench)
+#     sanitize:  compute-sanitizer memcheck, racecheck and synccheck on the selftest (--small)
+#     sanitize_py: compute-sanitizer memcheck and racecheck on LVSA's kernels (names holding "lvsa") in
+#                the pytest selection SANITIZE_TESTS: the kernels the selftest does not launch (the
+#                sm90 kernels without the frame-pair code, which dense plans get; the QK prologue)
 #     deps:      installs the wheels carried in .whl/ (diffusers, transformers, accelerate, pillow, ftfy and
 #                what they need; the device has no internet), without touching its torch
 #     smoke:     tests/gpu/sm90_smoke.py, diagnostics of the Hopper kernel (Hopper only)
@@ -98,6 +102,21 @@ if want sanitize && [ -n "$SELFTEST" ]; then
     { echo "=== $tool (rc=$rc)"; cat "$OUT/sanitize_one.log"; } >>"$OUT/sanitize.log"
     tail -3 "$OUT/sanitize_one.log"
     rm -f "$OUT/sanitize_one.log"
+  done
+fi
+
+if want sanitize_py; then
+  SANITIZE_TESTS=${SANITIZE_TESTS:-"tests/gpu/test_cuda_attention.py::test_kfi1_equals_dense tests/gpu/test_prologue_cuda.py::test_kernel_equals_reference"}
+  for tool in memcheck racecheck; do
+    echo "[$(stamp)] compute-sanitizer $tool on pytest $SANITIZE_TESTS"
+    # shellcheck disable=SC2086
+    timeout 300 compute-sanitizer --tool "$tool" --kernel-name kns=lvsa --error-exitcode 99 \
+      python3 -m pytest $SANITIZE_TESTS -q -p no:cacheprovider -x >"$OUT/sanitize_py_one.log" 2>&1
+    rc=$?
+    STATUS[sanitize_py_$tool]="rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_py_one.log" | tail -1) $(grep -E ' passed| failed' "$OUT/sanitize_py_one.log" | tail -1)"
+    { echo "=== $tool (rc=$rc)"; cat "$OUT/sanitize_py_one.log"; } >>"$OUT/sanitize_py.log"
+    tail -3 "$OUT/sanitize_py_one.log"
+    rm -f "$OUT/sanitize_py_one.log"
   done
 fi
 
@@ -238,7 +257,7 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck smoke test diffusers host precision prologue variants ncu dit flashinfer flashinfer_bench bench_before bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck sanitize_py_memcheck sanitize_py_racecheck smoke test diffusers host precision prologue variants ncu dit flashinfer flashinfer_bench bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if [ -f "$OUT/bench_before.log" ]; then

@@ -103,6 +103,18 @@ TEST(QueryTiling, DensePlansOfWholeKeyTilesRunTheKernelWithoutPairCode) {
   EXPECT_EQ(t.sm90->tile_n, 176);
 }
 
+// tests/gpu/test_cuda_attention.py's dense plans rely on these choices to run both kinds of kernel.
+TEST(QueryTiling, TheGpuTestsDensePlansRunKernelsWithAndWithoutPairCode) {
+  lvsa::PatternConfig dense = sparse();
+  dense.keyframe_interval = 1;
+  const Tiling whole = tiling_of({8, 88, 0, lvsa::EncoderSide::None}, dense);    // 4 tiles of 176 keys
+  const Tiling padded = tiling_of({6, 41, 0, lvsa::EncoderSide::None}, dense);   // 246 keys
+  if (whole.sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
+  EXPECT_FALSE(whole.sm90->frame_pairs) << whole.sm90->name;
+  EXPECT_TRUE(padded.sm90->frame_pairs) << padded.sm90->name;
+  EXPECT_EQ(padded.sm90->tile_n, 160);
+}
+
 TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
   // A window and no global frame: frame f's keys start at frame f - 1, its neighbour's one later.
   lvsa::PatternConfig window_only = sparse();

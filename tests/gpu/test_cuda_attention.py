@@ -154,8 +154,11 @@ def test_custom_scale():
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("D", [64, 128])
-def test_kfi1_equals_dense(dtype, D):
-    g = Geometry(6, 41)
+# 8 frames of 88 tokens are 4 whole 176-key tiles, which the sm90 kernels without the frame-pair
+# code run at both widths (choose_kernel; at 246 keys D = 128 takes a 160-key kernel with it).
+@pytest.mark.parametrize("frames, tokens", [(6, 41), (8, 88)], ids=["246keys", "704keys"])
+def test_kfi1_equals_dense(dtype, D, frames, tokens):
+    g = Geometry(frames, tokens)
     plan = Planner(g, PatternConfig(window=1, keyframe_interval=1)).step(0)
     q, k, v = (torch.randn((2, g.seq_len, 3, D), dtype=dtype, device=DEV) for _ in range(3))
     out, _ = cuda_backend.run(q, k, v, plan, None, None, False)

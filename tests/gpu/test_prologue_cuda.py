@@ -75,6 +75,16 @@ def test_kernel_refuses_a_group_it_cannot_reduce():
         prologue._norm_rope([x], [None], [1e-6], 96, 2, None, None)
 
 
+def test_a_norm_across_heads_the_kernel_cannot_reduce_keeps_the_models_ops():
+    class Runtime:
+        backend, prologue = "cuda", "fused"
+
+    for heads, fused in ((4, True), (3, False)):  # 512 features: 2 chunks of 256; 384: 1.5
+        x = torch.randn(1, 8, heads * 128, device=DEV, dtype=torch.bfloat16)
+        norm = torch.nn.RMSNorm(heads * 128, device=DEV, dtype=torch.bfloat16)
+        assert prologue.fuses(Runtime(), x, norm, heads, None) == fused, heads
+
+
 def test_wan_with_the_fused_prologue_equals_the_model_ops(monkeypatch):
     pytest.importorskip("diffusers")
     said = []

@@ -115,3 +115,19 @@ def test_flashinfer_method_says_not_installed_without_flashinfer(tmp_path, monke
     assert row["method"] == "lvsa-flashinfer" and "error" not in row
     assert row["skipped"].startswith("not installed: backend 'flashinfer' needs FlashInfer: "
                                      "pip install 'lvsa[flashinfer]'")
+
+
+def test_profile_kinds_file_kernels_by_what_they_do_not_what_inductor_names_them():
+    from lvsa.bench.profile import kind_of
+
+    # Names as torch.profiler reported them on an H200 (dit_wan_481_prologue_v4_…).
+    assert kind_of("void lvsa::cuda::sm90::fwd_kernel<lvsa::cuda::sm90::Traits<__nv_bfloat16, 128, 176, 257") == "attention"
+    assert kind_of("cudnn_generated_fort_native_sdpa_sm90_flash_fprop_wgmma_f16_knob_7_64x128x128") == "attention"
+    assert kind_of("triton_tem_fused_flex_attention_0") == "attention"
+    assert kind_of("void lvsa::cuda::(anonymous namespace)::norm_rope_kernel<__nv_bfloat16>") == "prologue"
+    assert kind_of("nvjet_sm90_tst_192x192_64x4_2x1_v_bz_coopB_bias_TNN") == "gemm"
+    assert kind_of("void at::native::unrolled_elementwise_kernel<at::native::direct_copy_kernel_cuda") == "copy"
+    assert kind_of("triton_red_fused__to_copy_add_mul_native_layer_norm_split_0") == "elementwise/other"
+    assert kind_of("triton_red_fused__fused_rms_norm__scaled_dot_product_cudnn_attention_permute_view_2") \
+        == "elementwise/other"
+    assert kind_of("triton_poi_fused_gelu_view_5") == "elementwise/other"

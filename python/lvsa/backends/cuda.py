@@ -13,7 +13,7 @@ the previous plan (see ``_DevicePlan``).
 With ``LVSA_CUDA_KERNEL=auto`` (the default) on a card that runs the sm80 kernel, a dense plan
 (the training length and shorter: every frame attends every frame) without encoder padding runs
 PyTorch's cuDNN/flash SDPA instead, said once: the sm80 kernel is slower there. The sm90 kernel
-runs dense plans itself: 1.05-1.16x cuDNN on an H200 (docs/perf/cuda_sm90.md).
+runs dense plans itself: 1.06-1.15x cuDNN on an H200 (2026-12-03, docs/perf/cuda_sm90.md v10).
 
 A plan crosses into C++ once: the planner's packed layout is written straight into the pinned
 host copy (``plan.core.pack_into``), and each call hands ``plan.core`` and the device
@@ -201,7 +201,7 @@ def _tensor(t: torch.Tensor):
 def _runs_dense(plan, dp: _DevicePlan, encoder_valid, return_lse) -> bool:
     """A plan in which every query frame attends every frame, with every encoder token valid, is
     plain dense attention: where the sm80 kernel would run (0.6x cuDNN), PyTorch's cuDNN or flash
-    SDPA kernel runs it instead. The sm90 kernel is faster than cuDNN there (1.05-1.16x at the
+    SDPA kernel runs it instead. The sm90 kernel is faster than cuDNN there (1.06-1.15x at the
     models' training lengths, H200, docs/perf/cuda_sm90.md) and runs it itself."""
     return dp.dense_to_sdpa and plan.frame_density == 1.0 and encoder_valid is None and not return_lse
 

@@ -12,8 +12,12 @@ import re
 
 import torch
 
-# kind -> kernel-name pattern, in the order they are tried
+# kind -> kernel-name pattern, in the order they are tried. Inductor names its fused pointwise and
+# reduction kernels after the ops they fuse (``triton_red_fused__to_copy_add_mul_native_layer_norm``,
+# ``..._scaled_dot_product_cudnn_attention_permute``), so those are elementwise whatever they name;
+# its templates (``triton_tem_``: FlexAttention, matmuls) are matched by what follows.
 KINDS = {
+    "elementwise/other": r"^triton_(poi|red|per)_",
     "prologue": r"norm_rope",
     "attention": r"lvsa|fmha|flash|cudnn|attention|flex|triton_tem_fused|sdpa|sm90_kernel|sm80_kernel",
     "gemm": r"gemm|nvjet|cutlass|xmma|cublas|_mm_|splitk",
