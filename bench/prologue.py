@@ -11,12 +11,11 @@ card's HBM bandwidth; docs/perf/prologue.md keeps the predictions and measuremen
 from __future__ import annotations
 
 import argparse
-import statistics
-
 import torch
 
 from lvsa import prologue
 from lvsa.bench import results as result_files
+from lvsa.bench.timing import time_ms
 
 # (name, tokens per frame, latent frames, heads, head_dim, norm group, layers): the lengths of
 # bench/dit.py's headline runs. Wan norms across heads; HunyuanVideo 1.5 per head.
@@ -27,25 +26,10 @@ SHAPES = [
 ]
 
 
-def _median_ms(fn, reps: int) -> float:
-    for _ in range(3):
-        fn()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--name", default="prologue")
-    ap.add_argument("--reps", type=int, default=20)
     args = ap.parse_args(argv)
     dev = torch.device("cuda")
     rows = []
@@ -56,10 +40,9 @@ def main(argv=None) -> int:
         wq, wk = (torch.rand(group, generator=g, device=dev).add(0.5).to(torch.bfloat16) for _ in range(2))
         angles = torch.rand(S, head_dim // 2, generator=g, device=dev).mul(20).repeat_interleave(2, dim=1)
         cos, sin = angles.cos(), angles.sin()
-        one_launch = _median_ms(lambda: prologue._norm_rope([q, k], [wq, wk], [1e-6, 1e-6], group, heads, cos, sin),
-                                args.reps)
-        two_launches = _median_ms(lambda: (prologue._norm_rope([q], [wq], [1e-6], group, heads, cos, sin),
-                                           prologue._norm_rope([k], [wk], [1e-6], group, heads, cos, sin)), args.reps)
+        one_launch, _ = time_ms(lambda: prologue._norm_rope([q, k], [wq, wk], [1e-6, 1e-6], group, heads, cos, sin))
+        two_launches, _ = time_ms(lambda: (prologue._norm_rope([q], [wq], [1e-6], group, heads, cos, sin),
+                                           prologue._norm_rope([k], [wk], [1e-6], group, heads, cos, sin)))
         moved = 2 * (2 * S * width * 2) + 2 * S * head_dim * 4  # q, k in and out (bf16); cos, sin once (fp32)
         rows.append(dict(shape=name, tokens=S, heads=heads, head_dim=head_dim, group=group, layers=layers,
                          bytes_per_layer=moved, one_launch_ms=one_launch, two_launches_ms=two_launches,

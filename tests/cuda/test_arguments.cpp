@@ -28,17 +28,23 @@ lvsa::AttentionParams params_for(const lvsa::Geometry& g, lvsa::DType dtype, int
   return p;
 }
 
+// The message of the lvsa::Error that `call` throws, or "no error".
+template <class Call>
+std::string error_of(Call&& call) {
+  try {
+    call();
+  } catch (const lvsa::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 std::string error_of(lvsa::DType dtype, int head_dim) {
   const lvsa::Geometry g{4, 16, 0, lvsa::EncoderSide::None};
   const lvsa::StepPlan plan = lvsa::make_plan(g, lvsa::PatternConfig{}, 0);
   std::vector<float> storage;
   const lvsa::AttentionParams p = params_for(g, dtype, head_dim, storage);
-  try {
-    lvsa::cuda::attention(plan.ranges, lvsa::cuda::DevicePlanView{}, p, nullptr);
-  } catch (const lvsa::Error& e) {
-    return e.what();
-  }
-  return "no error";
+  return error_of([&] { lvsa::cuda::attention(plan.ranges, lvsa::cuda::DevicePlanView{}, p, nullptr); });
 }
 
 TEST(CudaArguments, DtypeErrorListsTheInstantiatedDtypes) {
@@ -63,12 +69,8 @@ TEST(CudaArguments, Fp8ValuesNeedTmaAlignedRows) {
   p.v.dtype = lvsa::DType::E4M3;
   p.q_descale = p.k_descale = p.v_descale = descale;
   p.v.stride[1] = 1, p.v.stride[3] = 64, p.v.stride[2] = 128 * 64 + 8, p.v.stride[0] = 2 * (128 * 64 + 8);
-  std::string error = "no error";
-  try {
-    lvsa::cuda::attention(plan.ranges, lvsa::cuda::DevicePlanView{}, p, nullptr);
-  } catch (const lvsa::Error& e) {
-    error = e.what();
-  }
+  const std::string error =
+      error_of([&] { lvsa::cuda::attention(plan.ranges, lvsa::cuda::DevicePlanView{}, p, nullptr); });
   if (error.find("built without the sm90 kernels") != std::string::npos) GTEST_SKIP() << error;
   EXPECT_EQ(error, "lvsa: cuda attention: v (fp8 values) stride[2] = 8200 is not a multiple of 16 (TMA's 16-byte "
                    "aligned rows)");
@@ -82,12 +84,7 @@ TEST(CudaArguments, ValueQuantizeNamesWhatItCannotWrite) {
   p.x.row_stride = 2 * 128, p.x.head_stride = 128, p.x.batch_stride = 20 * 2 * 128;
   p.out = storage.data() + 8;
   auto error = [](const lvsa::cuda::ValueQuantizeParams& q) {
-    try {
-      lvsa::cuda::value_quantize(q, nullptr);
-    } catch (const lvsa::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return error_of([&] { lvsa::cuda::value_quantize(q, nullptr); });
   };
   p.row_keys = 16;  // 20 keys need rows of 32
   EXPECT_EQ(error(p), "lvsa: cuda value_quantize: row_keys must be a multiple of 16 and at least 32, got 16");
@@ -105,12 +102,7 @@ TEST(CudaArguments, NormRopeNamesWhatItCannotCompute) {
   p.inputs[0].x_row_stride = 2 * 128, p.inputs[0].x_batch_stride = 4 * 2 * 128;
   p.batch = 1, p.rows = 4, p.heads = 2, p.head_dim = 128, p.group = 256;
   auto error = [](const lvsa::cuda::NormRopeParams& q) {
-    try {
-      lvsa::cuda::norm_rope(q, nullptr);
-    } catch (const lvsa::Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
+    return error_of([&] { lvsa::cuda::norm_rope(q, nullptr); });
   };
   lvsa::cuda::NormRopeParams q = p;
   q.input_count = 3;
