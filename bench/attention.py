@@ -2,8 +2,8 @@
 
     python3 bench/attention.py [--cases wan:21,41,81,121 hunyuan:33,49,65 wan14b:21,41 cosmos:24,47
                                cogvideox:13,25,49] [--flex all|none|wan:121 hunyuan:65 ...]
-                               [--kernels sm80,sm90] [--fp8] [--int8] [--int8-fp8] [--name attention]
-                               [--out bench/results]
+                               [--kernels sm80,sm90] [--fp8] [--int8] [--int8-fp8] [--data normal|uniform]
+                               [--name attention] [--out bench/results]
 
 For every case: median time of LVSA-cuda, dense cuDNN SDPA, dense torch flash SDPA,
 FlexAttention with the identical mask (compiled, block mask from create_block_mask), and
@@ -24,6 +24,10 @@ with the quantising pre-pass (fp8_ms; the pre-pass alone is fp8_quantize_ms), it
 the 16-bit kernel and its max error vs float64 next to the 16-bit one's. --int8 adds the same
 for int8 scores (``precision="int8"``, int8_* keys), --int8-fp8 for int8 scores with fp8 P.V
 (``precision="int8-fp8"``, int8_fp8_* keys; its pre-pass quantises v too).
+
+--data uniform draws q, k and v from U(-2, 2), the values bench/cuda's lvsa_cuda_variants uses,
+instead of N(0, 1): a kernel's speed at a fixed clock does not depend on the values, but the card's
+clock under its power limit may (the file records ``data``).
 """
 
 from __future__ import annotations
@@ -192,6 +196,8 @@ def main(argv=None):
     ap.add_argument("--int8", action="store_true", help="also time int8 scores (precision='int8', head_dim 128)")
     ap.add_argument("--int8-fp8", action="store_true",
                     help="also time int8 scores with fp8 P.V (precision='int8-fp8', head_dim 128)")
+    ap.add_argument("--data", choices=["normal", "uniform"], default="normal",
+                    help="q, k and v from N(0, 1) (default) or U(-2, 2)")
     ap.add_argument("--name", default="attention")
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = ap.parse_args(argv)
@@ -208,6 +214,8 @@ def main(argv=None):
         H, D, S = m["heads"], m["D"], g.seq_len
         valid = m["E"]
         q, k, v = (torch.randn((1, S, H, D), dtype=torch.bfloat16, device="cuda") for _ in range(3))
+        if args.data == "uniform":
+            q, k, v = (t.uniform_(-2, 2) for t in (q, k, v))
         ev = torch.tensor([valid], dtype=torch.int32, device="cuda") if m["E"] else None
         pairs = kept_pairs(plan, valid)
         cpairs = computed_pairs(plan, valid)
@@ -282,7 +290,7 @@ def main(argv=None):
         del q, k, v
         torch.cuda.empty_cache()
 
-    path = result_files.write(args.out, args.name, info, dict(results=results))
+    path = result_files.write(args.out, args.name, info, dict(data=args.data, results=results))
 
     print(f"\n{info['card']}  driver {info['driver']}  torch {info['torch']}  {date}  -> {path}")
     hdr = ("model", "T", "dens", "lvsa ms", "kept TF/s", "comp TF/s", "cuDNN ms", "cuDNN TF/s",
