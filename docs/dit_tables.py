@@ -9,7 +9,8 @@ One latency table per file (seconds per forward, or per denoising step for a --s
 the speedup over the first baseline that ran: dense cuDNN eager, else diffusers eager, dense on
 valid tokens, dense cuDNN compiled; a compiled method also gets its speedup over dense cuDNN
 compiled when both ran, like for like), one of peak memory, one of GPU time by kernel kind when the
-run had --profile, and, when it had --max-memory, the longest video each method ran within it.
+run had --profile, with the bound on LVSA's speedup that dense attention's share of that time and
+LVSA's density imply, and, when it had --max-memory, the longest video each method ran within it.
 """
 
 import argparse
@@ -101,15 +102,54 @@ def profile_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+# The dense baseline a bound is taken against: on valid tokens where it ran (padded text dropped,
+# the honest one for HunyuanVideo 1.5), else the model's own attention pinned to cuDNN.
+BOUND_BASELINES = ("dense-valid-cudnn:eager", "dense-cudnn:eager")
+
+
+def bound_table(result: dict) -> str:
+    """LVSA's eager speedups over a profiled dense baseline against the bound 1 / (1 - a + a x
+    density): what the forward would take if LVSA's attention ran at the baseline's rate on only its
+    kept work (a: attention's share of the baseline's GPU time). Empty without such a baseline."""
+    rows = result["rows"]
+    timed = {(r["frames"], _key(r)): r for r in rows}
+    baseline = next((b for b in BOUND_BASELINES if any("profile" in r and _key(r) == b for r in rows)), None)
+    keys = [k for k in dict.fromkeys(_key(r) for r in rows) if k.startswith("lvsa-") and k.endswith(":eager")]
+    if baseline is None or not keys:
+        return ""
+    lines = [f"LVSA's speedup over {baseline} against the bound of its attention share a and LVSA's density: "
+             "1 / (1 - a + a x density)", "",
+             f"| video frames | attention share of {baseline} | LVSA density | bound | " + " | ".join(keys) + " |",
+             "|---|---|---|---|" + "---|" * len(keys)]
+    for first in _lengths(rows):
+        base = timed.get((first["frames"], baseline), {})
+        if "profile" not in base:
+            continue
+        share = base["profile"]["kinds_ms"].get("attention", 0.0) / base["profile"]["total_ms"]
+        bound = 1 / (1 - share + share * first["density"])
+        cells = []
+        for key in keys:
+            r = timed.get((first["frames"], key), {})
+            if "forward_ms" not in r or "forward_ms" not in base:
+                cells.append("-")
+                continue
+            speedup = base["forward_ms"] / r["forward_ms"]
+            cells.append(f"{speedup:.2f}x ({speedup / bound:.0%} of the bound)")
+        lines.append(f"| {first['frames']} | {share:.2f} | {first['density']:.2f} | {bound:.2f}x | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def tables(result: dict) -> str:
     parts = [latency_table(result)]
     if result["device"] == "cuda":
         parts.append(memory_table(result))
     if any("profile" in r for r in result["rows"]):
         parts.append(profile_table(result))
+        parts.append(bound_table(result))
     if result.get("max_memory"):
         parts.append(capacity_table(result))
-    return "\n\n".join(parts)
+    return "\n\n".join(part for part in parts if part)
 
 
 def main(argv=None) -> None:

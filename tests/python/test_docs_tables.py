@@ -47,3 +47,17 @@ def test_readme_tables_are_the_rendered_result_files():
         rendered = _render(m[1], m[2])
         assert readme[m.end():].startswith(rendered + "\n"), (
             f"the table after '{m[0].strip()}' is not what {m[1]} renders from {m[2]}: render it again")
+
+
+def test_the_bound_is_taken_against_dense_on_valid_tokens_where_it_ran():
+    render = _script("docs/dit_tables.py").bound_table
+    profile = dict(kinds_ms=dict(attention=750.0, gemm=250.0), total_ms=1000.0)
+    rows = [dict(frames=193, latent_frames=49, density=0.5, method=m, mode="eager", forward_ms=ms, **extra)
+            for m, ms, extra in (("diffusers", 4000.0, dict(profile=profile)),
+                                 ("dense-valid-cudnn", 1000.0, dict(profile=profile)),
+                                 ("lvsa-cuda", 500.0, {}))]
+    lines = render(dict(rows=rows)).splitlines()
+    assert "over dense-valid-cudnn:eager" in lines[0]
+    # a = 0.75, density 0.5: 1 / (0.25 + 0.375) = 1.6x; 1000 / 500 ms = 2x, 125 % of it
+    assert lines[-1] == "| 193 | 0.75 | 0.50 | 1.60x | 2.00x (125% of the bound) |"
+    assert render(dict(rows=rows[2:])) == ""  # no profiled dense baseline: no bound
