@@ -11,6 +11,7 @@ card's HBM bandwidth; docs/perf/prologue.md keeps the predictions and measuremen
 from __future__ import annotations
 
 import argparse
+
 import torch
 
 from lvsa import prologue
