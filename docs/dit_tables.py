@@ -123,14 +123,14 @@ def bound_table(result: dict) -> str:
              "|---|---|---|---|" + "---|" * len(keys)]
     for first in _lengths(rows):
         base = timed.get((first["frames"], baseline), {})
-        if "profile" not in base:
+        if "profile" not in base or "forward_ms" not in base:
             continue
         share = base["profile"]["kinds_ms"].get("attention", 0.0) / base["profile"]["total_ms"]
         bound = 1 / (1 - share + share * first["density"])
         cells = []
         for key in keys:
             r = timed.get((first["frames"], key), {})
-            if "forward_ms" not in r or "forward_ms" not in base:
+            if "forward_ms" not in r:
                 cells.append("-")
                 continue
             speedup = base["forward_ms"] / r["forward_ms"]

@@ -95,30 +95,29 @@ if want selftest && [ -n "$SELFTEST" ]; then
   STATUS[selftest]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/selftest.log")"
 fi
 
+# sanitize NAME TOOL COMMAND...: COMMAND under compute-sanitizer's TOOL; its log appended to
+# $OUT/NAME.log, its summary line (and pytest's, if any) in STATUS[NAME_TOOL].
+sanitize() {
+  local name=$1 tool=$2
+  shift 2
+  echo "[$(stamp)] compute-sanitizer $tool: $*"
+  timeout 300 compute-sanitizer --tool "$tool" --error-exitcode 99 "$@" >"$OUT/${name}_one.log" 2>&1
+  local rc=$?
+  STATUS[${name}_$tool]="rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/${name}_one.log" | tail -1) $(grep -E ' passed| failed' "$OUT/${name}_one.log" | tail -1)"
+  { echo "=== $tool (rc=$rc)"; cat "$OUT/${name}_one.log"; } >>"$OUT/$name.log"
+  tail -3 "$OUT/${name}_one.log"
+  rm -f "$OUT/${name}_one.log"
+}
+
 if want sanitize && [ -n "$SELFTEST" ]; then
-  for tool in memcheck racecheck synccheck; do
-    echo "[$(stamp)] compute-sanitizer $tool"
-    compute-sanitizer --tool "$tool" --error-exitcode 99 "$SELFTEST" --small >"$OUT/sanitize_one.log" 2>&1
-    rc=$?
-    STATUS[sanitize_$tool]="rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_one.log" | tail -1)"
-    { echo "=== $tool (rc=$rc)"; cat "$OUT/sanitize_one.log"; } >>"$OUT/sanitize.log"
-    tail -3 "$OUT/sanitize_one.log"
-    rm -f "$OUT/sanitize_one.log"
-  done
+  for tool in memcheck racecheck synccheck; do sanitize sanitize "$tool" "$SELFTEST" --small; done
 fi
 
 if want sanitize_py; then
   SANITIZE_TESTS=${SANITIZE_TESTS:-"tests/gpu/test_cuda_attention.py::test_kfi1_equals_dense tests/gpu/test_prologue_cuda.py::test_kernel_equals_reference"}
   for tool in memcheck racecheck; do
-    echo "[$(stamp)] compute-sanitizer $tool on pytest $SANITIZE_TESTS"
     # shellcheck disable=SC2086
-    timeout 300 compute-sanitizer --tool "$tool" --kernel-name kns=lvsa --error-exitcode 99 \
-      python3 -m pytest $SANITIZE_TESTS -q -p no:cacheprovider -x >"$OUT/sanitize_py_one.log" 2>&1
-    rc=$?
-    STATUS[sanitize_py_$tool]="rc=$rc $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitize_py_one.log" | tail -1) $(grep -E ' passed| failed' "$OUT/sanitize_py_one.log" | tail -1)"
-    { echo "=== $tool (rc=$rc)"; cat "$OUT/sanitize_py_one.log"; } >>"$OUT/sanitize_py.log"
-    tail -3 "$OUT/sanitize_py_one.log"
-    rm -f "$OUT/sanitize_py_one.log"
+    sanitize sanitize_py "$tool" --kernel-name kns=lvsa python3 -m pytest $SANITIZE_TESTS -q -p no:cacheprovider -x
   done
 fi
 

@@ -6,8 +6,8 @@ Wan 2.1 1.3B and 121 latent frames (H200, 2026-12-01) the first kernel, one per 
 of GPU time a forward and the other elementwise and copy kernels shrank by 330 ms: the forward
 went from 3.55 s to 3.31 s. Today's kernel takes q and k in one launch, 23.5 ms a forward
 (2026-12-03; docs/perf/prologue.md). It writes the ``[B, S, H, D]`` layout the attention kernels
-read. A norm group the kernel does not reduce (wider than 256 features and not a multiple of 256)
-keeps the model's ops.
+read. A norm group the kernel does not reduce (one that neither divides 256 features nor is a
+multiple of 256) keeps the model's ops.
 
 It is taken where the attention runs on a GPU backend, cuda or flashinfer (the ``torch``
 backend is the portable path and keeps the model's ops) and the layer's norm and tables are of a form the kernel
@@ -88,8 +88,8 @@ def _fusion(runtime, x: torch.Tensor, norm, heads: int, tables):
     weight, eps, features = parts
     if weight is not None and weight.dtype != x.dtype:
         return None
-    if features not in (head_dim, x.shape[-1]) or (features > 256 and features % 256):
-        return None  # the kernel reduces a group within a warp's 256 features or in whole chunks of them
+    if features not in (head_dim, x.shape[-1]) or (256 % features and features % 256):
+        return None  # the kernel reduces a group that divides a warp's 256 features or is whole chunks of them
     if tables is None:
         return weight, eps, features, None
     views = _tables(tables, x.shape[1], head_dim)

@@ -79,10 +79,11 @@ def test_a_norm_across_heads_the_kernel_cannot_reduce_keeps_the_models_ops():
     class Runtime:
         backend, prologue = "cuda", "fused"
 
-    for heads, fused in ((4, True), (3, False)):  # 512 features: 2 chunks of 256; 384: 1.5
-        x = torch.randn(1, 8, heads * 128, device=DEV, dtype=torch.bfloat16)
-        norm = torch.nn.RMSNorm(heads * 128, device=DEV, dtype=torch.bfloat16)
-        assert prologue.fuses(Runtime(), x, norm, heads, None) == fused, heads
+    # 512 features: 2 chunks of 256; 384: 1.5 chunks; 192 (3 heads of 64): 24 of a warp's 32 lanes
+    for heads, head_dim, fused in ((4, 128, True), (3, 128, False), (3, 64, False), (4, 64, True)):
+        x = torch.randn(1, 8, heads * head_dim, device=DEV, dtype=torch.bfloat16)
+        norm = torch.nn.RMSNorm(heads * head_dim, device=DEV, dtype=torch.bfloat16)
+        assert prologue.fuses(Runtime(), x, norm, heads, None) == fused, (heads, head_dim)
 
 
 def test_wan_with_the_fused_prologue_equals_the_model_ops(monkeypatch):
