@@ -109,8 +109,10 @@ WorkEstimate estimate_work(const KeyRanges& ranges, int heads, int head_dim);
 // Key tiles of `tile_n` keys that one query tile of every frame walks, at the full encoder
 // length, as the CUDA kernels cut them: a tile starts at each merged interval (the frame's
 // intervals and the encoder span, touching ones fused), so only an interval's last tile is
-// partial. The CUDA dispatch weighs it to pick a key-tile width per plan.
-int64_t key_tiles(const KeyRanges& ranges, int tile_n);
+// partial; with `spanning` (the sm90 16-bit kernels) that tile continues with the next merged
+// interval's first keys instead, up to two segments a tile. The CUDA dispatch weighs it to pick
+// a key-tile width per plan.
+int64_t key_tiles(const KeyRanges& ranges, int tile_n, bool spanning = false);
 
 // Whether every video frame attends exactly the same key intervals (a dense plan, or T = 1).
 // The CUDA kernels then tile the video queries as one run instead of frame by frame, so no

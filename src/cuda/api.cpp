@@ -70,9 +70,9 @@ constexpr bool kSm90Built = any_kernel([](const KernelEntry& e) { return e.famil
 // width plus a fixed overhead (barrier waits, row max/sum shuffles, the O rescale). The
 // overhead, 42 keys, is what makes 160-key tiles 1.9 % slower than 176-key ones where
 // neither pads (Cosmos 2.5, 3520-token frames; H200, docs/perf/cuda_sm90.md).
-double key_tile_cost(const KeyRanges& ranges, int tile_n) {
+double key_tile_cost(const KeyRanges& ranges, const KernelEntry& e) {
   constexpr double kTileOverheadKeys = 42;
-  return double(key_tiles(ranges, tile_n)) * (tile_n + kTileOverheadKeys);
+  return double(key_tiles(ranges, e.tile_n, e.spanning)) * (e.tile_n + kTileOverheadKeys);
 }
 
 // What the frame-pair code costs a launch without pair tiles in the kernels that have it: 1.5-2 %
@@ -299,7 +299,7 @@ const KernelEntry* choose_kernel(const KeyRanges& ranges, const FwdParams& p, co
                                  Family family) {
   return find_kernel(kFwdKernels, family, params.out.dtype, params.q.dtype, params.v.dtype, int(params.q.shape[3]),
                      p.frame_pairs != 0, [&](const KernelEntry& e) {
-                       return key_tile_cost(ranges, e.tile_n) *
+                       return key_tile_cost(ranges, e) *
                               (e.frame_pairs && !p.frame_pairs ? 1 + kPairCodeShare : 1.0);
                      });
 }

@@ -1,4 +1,5 @@
 // Lowering a frame pattern to the token intervals kernels walk, and work accounting.
+#include <algorithm>
 #include <string>
 
 #include "lvsa/plan.hpp"
@@ -99,30 +100,39 @@ bool frames_share_key_list(const KeyRanges& r) {
   return true;
 }
 
-int64_t key_tiles(const KeyRanges& r, int tile_n) {
+int64_t key_tiles(const KeyRanges& r, int tile_n, bool spanning) {
   if (tile_n < 1) throw Error("lvsa: tile_n must be >= 1, got " + std::to_string(tile_n));
   const Geometry& g = r.geometry;
   const int64_t enc_b = g.encoder_begin(), enc_e = enc_b + g.encoder_len;
-  auto tiles = [&](int64_t len) { return (len + tile_n - 1) / tile_n; };
   int64_t n = 0;
   for (int f = 0; f < g.frames; ++f) {
     // Intervals in sequence order, the encoder span first or last; a run of touching ones is
-    // one merged interval.
-    int64_t run_b = -1, run_e = -1;
+    // one merged interval. open: keys in the list's last tile when it is partial and has one
+    // segment, so that (spanning) the next merged interval's first keys complete it.
+    int64_t run_b = -1, run_e = -1, open = 0;
+    auto walk = [&](int64_t len) {
+      if (spanning && open > 0) {
+        const int64_t take = std::min(tile_n - open, len);
+        len -= take;
+        open = 0;  // a tile has at most two segments
+      }
+      n += (len + tile_n - 1) / tile_n;
+      open = len % tile_n;
+    };
     auto add = [&](int64_t b, int64_t e) {
       if (b == e) return;
       if (b == run_e) {
         run_e = e;
         return;
       }
-      if (run_e > run_b) n += tiles(run_e - run_b);
+      if (run_e > run_b) walk(run_e - run_b);
       run_b = b;
       run_e = e;
     };
     if (g.encoder_side == EncoderSide::Before) add(enc_b, enc_e);
     for (int i = r.range_offsets[f]; i < r.range_offsets[f + 1]; ++i) add(r.range_begin[i], r.range_end[i]);
     if (g.encoder_side == EncoderSide::After) add(enc_b, enc_e);
-    if (run_e > run_b) n += tiles(run_e - run_b);
+    if (run_e > run_b) walk(run_e - run_b);
   }
   return n;
 }

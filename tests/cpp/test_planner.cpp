@@ -166,30 +166,43 @@ TEST(Planner, WorkEstimate) {
 }
 
 // key_tiles against a mask oracle: every attended key token of a frame (its attended frames
-// and the encoder span) marked on the sequence, maximal runs cut into tiles.
+// and the encoder span) marked on the sequence, then walked key by key: a tile closes when
+// full, and, without spanning, at the end of a maximal run; with it, at the start of a third run.
 TEST(Planner, KeyTilesCountTheKernelsWalk) {
   for (const lvsa::Geometry& g : {lvsa::Geometry{21, 1560, 0, lvsa::EncoderSide::None},
+                                  lvsa::Geometry{121, 1560, 0, lvsa::EncoderSide::None},
                                   lvsa::Geometry{65, 1590, 1985, lvsa::EncoderSide::After},
                                   lvsa::Geometry{13, 1350, 226, lvsa::EncoderSide::Before},
-                                  lvsa::Geometry{9, 37, 5, lvsa::EncoderSide::Before}})
-    for (int tile_n : {1, 64, 160, 176}) {
-      const auto plan = lvsa::make_plan(g, {}, 3);
-      int64_t expected = 0;
-      for (int f = 0; f < g.frames; ++f) {
-        std::vector<uint8_t> key(size_t(g.seq_len()), 0);
-        for (int x : plan.pattern.attended(f))
-          for (int64_t t = 0; t < g.tokens_per_frame; ++t) key[size_t(g.video_begin() + x * g.tokens_per_frame + t)] = 1;
-        for (int64_t t = 0; t < g.encoder_len; ++t) key[size_t(g.encoder_begin() + t)] = 1;
-        for (size_t t = 0; t < key.size();) {
-          if (!key[t]) { ++t; continue; }
-          size_t e = t;
-          while (e < key.size() && key[e]) ++e;
-          expected += (int64_t(e - t) + tile_n - 1) / tile_n;
-          t = e;
+                                  lvsa::Geometry{9, 37, 5, lvsa::EncoderSide::Before},
+                                  lvsa::Geometry{40, 7, 3, lvsa::EncoderSide::After}})
+    for (int tile_n : {1, 16, 64, 160, 176})
+      for (bool spanning : {false, true}) {
+        const auto plan = lvsa::make_plan(g, {}, 3);
+        int64_t expected = 0;
+        for (int f = 0; f < g.frames; ++f) {
+          std::vector<uint8_t> key(size_t(g.seq_len()), 0);
+          for (int x : plan.pattern.attended(f))
+            for (int64_t t = 0; t < g.tokens_per_frame; ++t)
+              key[size_t(g.video_begin() + x * g.tokens_per_frame + t)] = 1;
+          for (int64_t t = 0; t < g.encoder_len; ++t) key[size_t(g.encoder_begin() + t)] = 1;
+          int fill = 0, segments = 0;  // of the open tile
+          for (size_t t = 0; t < key.size(); ++t) {
+            if (!key[t]) continue;
+            const bool run_starts = t == 0 || !key[t - 1];
+            if (run_starts && !spanning) fill = 0;
+            if (fill == tile_n || (run_starts && segments == 2)) fill = 0;
+            if (fill == 0) ++expected, segments = 0;
+            if (fill == 0 || run_starts) ++segments;
+            ++fill;
+          }
         }
+        EXPECT_EQ(lvsa::key_tiles(plan.ranges, tile_n, spanning), expected)
+            << "T=" << g.frames << " tile_n=" << tile_n << " spanning=" << spanning;
       }
-      EXPECT_EQ(lvsa::key_tiles(plan.ranges, tile_n), expected) << "T=" << g.frames << " tile_n=" << tile_n;
-    }
+  // At Wan 2.1's 1560-token frames every anchor frame ends in a 152-key tile of 176: spanning
+  // tiles fill them.
+  const auto wan = lvsa::make_plan({121, 1560, 0, lvsa::EncoderSide::None}, {}, 0);
+  EXPECT_LT(lvsa::key_tiles(wan.ranges, 176, true), lvsa::key_tiles(wan.ranges, 176, false));
   EXPECT_THROW(lvsa::key_tiles(lvsa::make_plan({4, 8, 0, lvsa::EncoderSide::None}, {}, 0).ranges, 0), lvsa::Error);
 }
 

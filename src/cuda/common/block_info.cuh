@@ -17,6 +17,13 @@
 // keys (kAlign > 1: sm90's fp8 values, permuted in groups of 16), a merged interval's first tile
 // starts at its first token rounded down to a multiple of kAlign instead, and its first head()
 // columns, keys before the interval, are masked too.
+//
+// Spanning tiles (kSpan; the sm90 16-bit D = 64 kernels, docs/perf/cuda_sm90.md v11): an
+// interval's last tile, instead of ending short, continues with the first keys of the next
+// merged interval, so a tile holds two segments of keys, [cur, end) and [cur2, cur2 + n2), and
+// only the list's last tile (or one whose second interval is shorter than the rest of the tile)
+// is partial. Softmax does not care about the order of keys, only that a K row and its V row
+// share a column.
 #pragma once
 
 #include "params.hpp"
@@ -68,8 +75,9 @@ __device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int t
 // Iterates the key tiles [cur, cur + count()) of a query tile. All threads of a CTA run it
 // in lockstep on the same data, so every branch below is CTA-uniform. Encoder queries walk
 // the plan's pseudo-frame T (all video tokens), so every tile is walked the same way.
-template <int kN, int kAlign = 1>
+template <int kN, int kAlign = 1, bool kSpan = false>
 struct KeyWalk {
+  static_assert(!kSpan || kAlign == 1, "spanning tiles start at any key");
   const int32_t* rb;  // the frame's video intervals rb/re[0 .. nvideo)
   const int32_t* re;
   int enc_b, enc_e;   // valid encoder span, listed first (before video) or last
@@ -77,6 +85,8 @@ struct KeyWalk {
   int n, next;        // intervals in the list; index of the next one to open
   int cur, end;       // current tile start; end of the current merged interval
   int begin;          // first token of the current merged interval
+  int cur2, n2;       // kSpan: the tile's second segment [cur2, cur2 + n2), n2 = 0: none
+  int end2, next2;    // kSpan: the end of that segment's interval; next once it is open
 
   __device__ __forceinline__ void interval(int i, int& b, int& e) const {
     if (i == enc_at) { b = enc_b; e = enc_e; return; }
@@ -85,19 +95,35 @@ struct KeyWalk {
     e = __ldg(re + j);
   }
 
-  __device__ __forceinline__ void open_next() {
-    int b, e;
-    interval(next++, b, e);
-    while (next < n) {  // fuse intervals that touch
+  // The merged interval [b, e) that starts at list index i (intervals that touch are fused);
+  // returns the index after it.
+  __device__ __forceinline__ int merged(int i, int& b, int& e) const {
+    interval(i++, b, e);
+    while (i < n) {
       int b2, e2;
-      interval(next, b2, e2);
+      interval(i, b2, e2);
       if (b2 != e) break;
       e = e2;
-      ++next;
+      ++i;
     }
+    return i;
+  }
+
+  __device__ __forceinline__ void open_next() {
+    int b, e;
+    next = merged(next, b, e);
     begin = b;
     cur = b & -kAlign;
     end = e;
+  }
+
+  // kSpan: where the current interval leaves the tile short, the next interval's first keys fill it.
+  __device__ __forceinline__ void span() {
+    n2 = 0;
+    if (end - cur < kN && next < n) {
+      next2 = merged(next, cur2, end2);
+      n2 = min(kN - (end - cur), end2 - cur2);
+    }
   }
 
   __device__ __forceinline__ void init(const FwdParams& p, const QueryTile& q) {
@@ -115,16 +141,28 @@ struct KeyWalk {
     enc_at = !has_enc ? -1 : (p.k_encoder_begin < p.k_video_begin ? 0 : nvideo);
     next = 0;
     cur = end = begin = 0;
+    cur2 = n2 = end2 = next2 = 0;
     if (n > 0) open_next();
+    if constexpr (kSpan) span();
   }
 
   __device__ __forceinline__ bool valid() const { return cur < end; }
-  __device__ __forceinline__ int count() const { return min(kN, end - cur); }
+  // Keys of the first segment (all of the tile's without kSpan).
+  __device__ __forceinline__ int first_count() const { return min(kN, end - cur); }
+  __device__ __forceinline__ int count() const { return kSpan ? first_count() + n2 : first_count(); }
   // Columns of the current tile before the interval (0 unless it is the interval's first tile).
   __device__ __forceinline__ int head() const { return max(begin - cur, 0); }
   __device__ __forceinline__ void advance() {
-    cur += kN;
+    if (kSpan && n2 > 0) {  // the second segment's interval is the current one now
+      begin = cur2;
+      cur = cur2 + n2;
+      end = end2;
+      next = next2;
+    } else {
+      cur += kN;
+    }
     if (cur >= end && next < n) open_next();
+    if constexpr (kSpan) span();
   }
 };
 
@@ -146,6 +184,18 @@ struct FramePairMask {
   __device__ __forceinline__ void visit(int cur, int n, Hide&& hide) const {
     if (first0 < cur + n && first1 > cur) hide(first0 - cur, first1 - cur, false);
     if (second0 < cur + n && second1 > cur) hide(second0 - cur, second1 - cur, true);
+  }
+  // The same for a spanning tile: keys [cur, cur + a) at columns [0, a), then [cur2, cur2 + n2) at
+  // [a, a + n2). A span lies within one merged interval of the pair's list, so it overlaps at most
+  // one segment, and within it ends no later than the segment's interval does.
+  template <class Hide>
+  __device__ __forceinline__ void visit(int cur, int a, int cur2, int n2, Hide&& hide) const {
+    auto one = [&](int s0, int s1, bool first) {
+      if (s0 < cur + a && s1 > cur) hide(s0 - cur, s1 - cur, first);
+      else if (n2 > 0 && s0 < cur2 + n2 && s1 > cur2) hide(a + s0 - cur2, a + s1 - cur2, first);
+    };
+    one(first0, first1, false);
+    one(second0, second1, true);
   }
 };
 

@@ -25,6 +25,7 @@ struct KernelEntry {
   int tile_n;        // keys per K/V tile
   bool frame_pairs;  // runs query tiles with rows of two frames (FwdParams::frame_pairs); without,
                      // only launches whose tiles hold one frame each
+  bool spanning;     // key tiles continue into the next interval (lvsa::key_tiles' `spanning`)
   const char* name;  // what the entry is, for messages and benchmark tables
   Launcher launch;
 };

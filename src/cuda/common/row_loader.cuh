@@ -61,6 +61,24 @@ struct RowLoader {
       src += step;
     }
   }
+
+  // A spanning key tile (KeyWalk<..., kSpan>): rows [0, nfirst) are tokens first + r, rows
+  // [nfirst, nvalid) tokens second + r - nfirst, the rest zeroed.
+  template <int kRows>
+  __device__ __forceinline__ void load(uint32_t smem_tile, int first, int nfirst, int second, int nvalid,
+                                       int tid) const {
+    static_assert(kRows % kRowsPerPass == 0);
+    const int r0 = tid / kChunks;
+    const uint32_t dst = smem_tile + Layout::offset(kRows, kRowBytes, r0, tid % kChunks);
+    const T* tile = base + int64_t(first) * row_stride;
+#pragma unroll
+    for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+      const int r = r0 + i * kRowsPerPass;
+      const T* src = base + int64_t(r < nfirst ? first + r : second + r - nfirst) * row_stride;
+      const bool ok = r < nvalid;
+      ptx::cp_async_16(dst + i * kRowsPerPass * kRowPitch, ok ? src : tile, ok);
+    }
+  }
 };
 
 }  // namespace lvsa::cuda

@@ -57,7 +57,7 @@ __device__ __forceinline__ void consumer(const FwdParams& p, const QueryTile& qt
   const Turns turns{Tr::kPingPongWGs && active_wgs == 2, wg};
   if (turns.on && wg == 1) ptx::named_arrive(1, 256);
 
-  KeyWalk<kN, Tr::kKeyAlign> walk;
+  typename Tr::Walk walk;
   walk.init(p, qt);
   const bool frame_pair = Tr::kFramePairs && qt.two_frames();
   FramePairMask pairs{};

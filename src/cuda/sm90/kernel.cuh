@@ -38,7 +38,7 @@ __global__ void __launch_bounds__(Tr::kThreads, 1) fwd_kernel(const __grid_const
   const QueryTile qt = query_tile<Tr::kM>(p, tc.b, tc.tile);
 
   {
-    KeyWalk<Tr::kN, Tr::kKeyAlign> walk;
+    typename Tr::Walk walk;
     walk.init(p, qt);
     if (qt.valid_rows == 0 || !walk.valid()) {  // CTA-uniform: nothing to attend to
       if (wg > 0) store_empty<Tr>(p, tc.b, tc.h, qt, wg - 1, tid % 128);

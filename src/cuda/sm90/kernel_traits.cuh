@@ -30,6 +30,7 @@
 #include <type_traits>
 
 #include "../common/params.hpp"
+#include "../common/block_info.cuh"
 #include "../common/row_loader.cuh"
 
 namespace lvsa::cuda::sm90 {
@@ -52,6 +53,8 @@ struct SwizzledColumnBlocks {
 //  kTmaKV        full K/V tiles by TMA from the producer's thread 0 (tma.cuh), partial ones by
 //                cp.async
 //  kThreeStages  a 3-stage K/V ring instead of 2 (at D = 128 it fits up to 128-key tiles)
+//  kSpanTiles    an interval's last key tile continues into the next interval (KeyWalk's kSpan,
+//                16-bit scores and values: their tiles may start at any key)
 //  kNoFramePairs no frame-pair masks (block_info.cuh): for launches whose query tiles hold rows of
 //                one frame each (FwdParams::frame_pairs = 0: dense plans, short frames), where
 //                that code still cost 1.5-2 % (H200, docs/perf/cuda_sm90.md v10)
@@ -61,18 +64,21 @@ struct SwizzledColumnBlocks {
 //  kDiagOneTile  every TMA copy fetches the same keys [0, kN), so L2 serves one hot tile: the
 //                same shared-memory writes and barrier traffic, (almost) none of the L2 misses
 //  kDiagNoPV     no P.V wgmmas (O stays zero): what the second matrix product costs
-// kNoFramePairs's value is spelled in src/cuda/instantiate.cmake too (the table's frame_pairs column).
+// kNoFramePairs's and kSpanTiles's values are spelled in src/cuda/instantiate.cmake too (the
+// table's frame_pairs and spanning columns).
 inline constexpr int kPingPong = 1, kSkipRescale = 2, kDiagNoCopy = 64, kDiagNoExp = 128, kTmaKV = 256,
-                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192, kNoFramePairs = 16384;
+                     kThreeStages = 1024, kDiagOneTile = 2048, kDiagNoPV = 8192, kNoFramePairs = 16384,
+                     kSpanTiles = 32768;
 // Shipped schedule per head dim, as measured with lvsa_cuda_variants (docs/perf/cuda_sm90.md):
 // ping-pong, TMA for full K/V tiles, no rescale skip (within noise with 176-key tiles), 176-key
 // tiles for both head dims (fewest per-tile overheads that still fit 240 registers without
 // spills), and at D = 64 a 3-stage ring (+1.5-4 %; at D = 128 only 128-key tiles leave room for
 // one, and they lose more than it gains). With quantised scores (1-byte Q and K) a 3-stage ring
-// of 176-key tiles fits at D = 128 as well.
+// of 176-key tiles fits at D = 128 as well. 16-bit D = 64 kernels span intervals with their key
+// tiles (v11: +1-6 % at 192 keys; at D = 128 within noise either way, so those keep one segment).
 template <int HeadDim, int ScoreBytes = 2>
-inline constexpr int kDefaultFlags =
-    kPingPong | kTmaKV | (HeadDim == 64 || ScoreBytes == 1 ? kThreeStages : 0);
+inline constexpr int kDefaultFlags = kPingPong | kTmaKV | (HeadDim == 64 || ScoreBytes == 1 ? kThreeStages : 0) |
+                                     (HeadDim == 64 && ScoreBytes == 2 ? kSpanTiles : 0);
 template <int HeadDim>
 inline constexpr int kDefaultTileN = 176;
 
@@ -87,6 +93,7 @@ struct Traits {
   static constexpr bool kOneHotTile = (Flags & kDiagOneTile) != 0;
   static constexpr bool kSkipPV = (Flags & kDiagNoPV) != 0;
   static constexpr bool kFramePairs = (Flags & kNoFramePairs) == 0;
+  static constexpr bool kSpan = (Flags & kSpanTiles) != 0;
   using T = Elem;        // O (and V, P unless the values are fp8)
   using TS = ScoreElem;  // Q, K: Elem, or e4m3 / int8 (quantised scores)
   using TV = ValueElem;  // V, P: Elem, or e4m3 (fp8 values)
@@ -95,6 +102,7 @@ struct Traits {
   static constexpr bool kQuantValues = sizeof(TV) == 1;
   // Key tiles start at multiples of this (fp8 values: the pre-pass permutes keys in groups of 16).
   static constexpr int kKeyAlign = kQuantValues ? 16 : 1;
+  using Walk = KeyWalk<TileN, kKeyAlign, kSpan>;
   // log2 of P's scale: fp8 probabilities as 256 * p keep e4m3's normal range down to p = 2^-14.
   static constexpr int kProbShiftLog2 = kQuantValues ? 8 : 0;
   static constexpr int kD = HeadDim;
@@ -110,10 +118,13 @@ struct Traits {
   // Key tile j lives in stage j % kStages, in that stage's round j / kStages.
   __device__ static constexpr int stage(int j) { return j % kStages; }
   __device__ static constexpr uint32_t round_parity(int j) { return uint32_t(j / kStages) & 1u; }
-  // Registers per thread after reallocation: 128 * (kProducerRegs + 2 * kConsumerRegs) must
-  // not exceed the 64K register file (the launch gives 168 to each of the 384 threads).
+  // Registers per thread after reallocation: 128 * (kProducerRegs + 2 * kConsumerRegs) must not
+  // exceed what the launch gave the CTA, 168 to each of its 384 threads (64,512, not the 64K
+  // register file): setmaxnreg.inc waits for registers the others freed, forever if too few.
   static constexpr int kProducerRegs = 40;
   static constexpr int kConsumerRegs = 232;
+  static_assert(128 * (kProducerRegs + kConsumerWGs * kConsumerRegs) <= (65536 / kThreads) / 8 * 8 * kThreads,
+                "the reallocated registers must fit the launch's");
 
   // Tiles are column blocks of 128 bytes per row; a tile of R rows of B bytes is B / 128 blocks
   // of R * 128 bytes.
@@ -149,6 +160,7 @@ struct Traits {
                     kN == 208 || kN == 224,
                 "key-tile widths with an S wgmma in wgmma.cuh");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0);
+  static_assert(!kSpan || !kQuantValues, "spanning tiles: values that are not key-aligned");
   static_assert(kSmemBytes <= 227 * 1024, "dynamic shared memory of one Hopper CTA");
 };
 

@@ -48,16 +48,22 @@ __device__ __forceinline__ void mask_rows(float (&s)[kN / 2], int c0, int c1, bo
 
 // All masks of the walk's current tile (nvalid = walk.count()); row: this thread's first row in
 // the query tile (the second is row + 8).
-template <int kN, int kAlign>
-__device__ __forceinline__ void mask_tile(float (&s)[kN / 2], const KeyWalk<kN, kAlign>& walk, int nvalid,
+template <int kN, int kAlign, bool kSpan>
+__device__ __forceinline__ void mask_tile(float (&s)[kN / 2], const KeyWalk<kN, kAlign, kSpan>& walk, int nvalid,
                                           bool frame_pair, const FramePairMask& pairs, int row, int lane) {
   if (nvalid < kN) mask_tail<kN>(s, nvalid, lane);
   if constexpr (kAlign > 1)
     if (walk.head() > 0) mask_head<kN>(s, walk.head(), lane);
-  if (frame_pair)
-    pairs.visit(walk.cur, kN, [&](int c0, int c1, bool first) {
+  if (frame_pair) {
+    auto hide = [&](int c0, int c1, bool first) {
       mask_rows<kN>(s, c0, c1, (row < pairs.split) == first, (row + 8 < pairs.split) == first, lane);
-    });
+    };
+    if constexpr (kSpan) {  // each segment's columns hold its own keys
+      pairs.visit(walk.cur, walk.first_count(), walk.cur2, walk.n2, hide);
+    } else {
+      pairs.visit(walk.cur, kN, hide);
+    }
+  }
 }
 
 }  // namespace lvsa::cuda::sm90
