@@ -15,12 +15,12 @@ namespace {
 
 struct Tiling {
   int frame_pairs, frames_per_run, tiles_per_run, tiles_per_head;
-  const lvsa::cuda::KernelEntry* sm90;  // the sm90 kernel chosen for D = 128 (null: none built)
+  const lvsa::cuda::KernelEntry* sm90;  // the sm90 kernel chosen (null: none built)
 };
 
-Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool frame_pairs = true) {
+Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool frame_pairs = true, int64_t D = 128) {
   const lvsa::StepPlan plan = lvsa::make_plan(g, cfg, 1);
-  const int64_t S = g.seq_len(), H = 2, D = 128;
+  const int64_t S = g.seq_len(), H = 2;
   std::vector<uint16_t> storage(size_t(2 * S * H * D));
   lvsa::AttentionParams p;
   for (lvsa::TensorRef* t : {&p.q, &p.k, &p.v, &p.out}) {
@@ -113,6 +113,23 @@ TEST(QueryTiling, TheGpuTestsDensePlansRunKernelsWithAndWithoutPairCode) {
   EXPECT_FALSE(whole.sm90->frame_pairs) << whole.sm90->name;
   EXPECT_TRUE(padded.sm90->frame_pairs) << padded.sm90->name;
   EXPECT_EQ(padded.sm90->tile_n, 160);
+}
+
+// At D = 64 the kernels with frame-pair code span intervals, and 192-key tiles then win
+// (docs/perf/cuda_sm90.md v11); dense plans keep the one-segment kernel without pair code.
+TEST(QueryTiling, SparseHeadDim64PlansRunTheSpanningKernel) {
+  lvsa::PatternConfig cogvideox;
+  cogvideox.reference = 13;
+  const Tiling t = tiling_of({49, 1350, 226, lvsa::EncoderSide::Before}, cogvideox, true, 64);
+  if (t.sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
+  EXPECT_EQ(t.frame_pairs, 1);
+  EXPECT_TRUE(t.sm90->spanning) << t.sm90->name;
+  EXPECT_EQ(t.sm90->tile_n, 192) << t.sm90->name;
+  const Tiling dense = tiling_of({13, 1350, 226, lvsa::EncoderSide::Before}, cogvideox, true, 64);
+  EXPECT_FALSE(dense.sm90->frame_pairs) << dense.sm90->name;
+  EXPECT_FALSE(dense.sm90->spanning) << dense.sm90->name;
+  // D = 128 keeps one segment.
+  EXPECT_FALSE(tiling_of({49, 1350, 226, lvsa::EncoderSide::Before}, cogvideox).sm90->spanning);
 }
 
 TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
