@@ -28,7 +28,20 @@
 
 #include "params.hpp"
 
+// Host-callable as well, so that tests/cuda/test_key_walk.cu checks the walk on the CPU against
+// the plan it comes from; the kernels compile to the same code.
+#define LVSA_WALK __host__ __device__ __forceinline__
+
 namespace lvsa::cuda {
+
+// A plan entry, through the read-only cache on the device.
+LVSA_WALK int plan_load(const int32_t* p) {
+#ifdef __CUDA_ARCH__
+  return __ldg(p);
+#else
+  return *p;
+#endif
+}
 
 struct QueryTile {
   int row0;        // first query row (index into q's sequence dim)
@@ -38,15 +51,15 @@ struct QueryTile {
   int split;       // rows [0, split) are frame's; split < rows: the rest are frame + 1's
   int enc_valid;   // valid encoder tokens of this batch entry
 
-  __device__ __forceinline__ bool two_frames() const { return split < rows; }  // CTA-uniform
+  LVSA_WALK bool two_frames() const { return split < rows; }  // CTA-uniform
 };
 
 template <int kM>
-__device__ __forceinline__ QueryTile query_tile(const FwdParams& p, int b, int tile) {
+LVSA_WALK QueryTile query_tile(const FwdParams& p, int b, int tile) {
   QueryTile q;
   int ev = p.encoder_len;
   // Clamped rather than trusted: a bad length must not make the kernel read past the span.
-  if (p.encoder_valid) ev = min(max(__ldg(p.encoder_valid + b), 0), p.encoder_len);
+  if (p.encoder_valid) ev = min(max(plan_load(p.encoder_valid + b), 0), p.encoder_len);
   q.enc_valid = ev;
   if (tile < p.encoder_tiles) {
     const int r0 = tile * kM;
@@ -88,16 +101,16 @@ struct KeyWalk {
   int cur2, n2;       // kSpan: the tile's second segment [cur2, cur2 + n2), n2 = 0: none
   int end2, next2;    // kSpan: the end of that segment's interval; next once it is open
 
-  __device__ __forceinline__ void interval(int i, int& b, int& e) const {
+  LVSA_WALK void interval(int i, int& b, int& e) const {
     if (i == enc_at) { b = enc_b; e = enc_e; return; }
     const int j = enc_at == 0 ? i - 1 : i;
-    b = __ldg(rb + j);
-    e = __ldg(re + j);
+    b = plan_load(rb + j);
+    e = plan_load(re + j);
   }
 
   // The merged interval [b, e) that starts at list index i (intervals that touch are fused);
   // returns the index after it.
-  __device__ __forceinline__ int merged(int i, int& b, int& e) const {
+  LVSA_WALK int merged(int i, int& b, int& e) const {
     interval(i++, b, e);
     while (i < n) {
       int b2, e2;
@@ -109,7 +122,7 @@ struct KeyWalk {
     return i;
   }
 
-  __device__ __forceinline__ void open_next() {
+  LVSA_WALK void open_next() {
     int b, e;
     next = merged(next, b, e);
     begin = b;
@@ -118,7 +131,7 @@ struct KeyWalk {
   }
 
   // kSpan: where the current interval leaves the tile short, the next interval's first keys fill it.
-  __device__ __forceinline__ void span() {
+  LVSA_WALK void span() {
     n2 = 0;
     if (end - cur < kN && next < n) {
       next2 = merged(next, cur2, end2);
@@ -126,12 +139,12 @@ struct KeyWalk {
     }
   }
 
-  __device__ __forceinline__ void init(const FwdParams& p, const QueryTile& q) {
+  LVSA_WALK void init(const FwdParams& p, const QueryTile& q) {
     const int f = q.frame < 0 ? p.frames : q.frame;
     const bool pair = q.two_frames();  // the union of frames f and f + 1
     const int32_t* offsets = pair ? p.pair_offsets : p.range_offsets;
-    const int first = __ldg(offsets + f);
-    const int nvideo = __ldg(offsets + f + 1) - first;
+    const int first = plan_load(offsets + f);
+    const int nvideo = plan_load(offsets + f + 1) - first;
     rb = (pair ? p.pair_begin : p.range_begin) + first;
     re = (pair ? p.pair_end : p.range_end) + first;
     enc_b = p.k_encoder_begin;
@@ -146,13 +159,13 @@ struct KeyWalk {
     if constexpr (kSpan) span();
   }
 
-  __device__ __forceinline__ bool valid() const { return cur < end; }
+  LVSA_WALK bool valid() const { return cur < end; }
   // Keys of the first segment (all of the tile's without kSpan).
-  __device__ __forceinline__ int first_count() const { return min(kN, end - cur); }
-  __device__ __forceinline__ int count() const { return kSpan ? first_count() + n2 : first_count(); }
+  LVSA_WALK int first_count() const { return min(kN, end - cur); }
+  LVSA_WALK int count() const { return kSpan ? first_count() + n2 : first_count(); }
   // Columns of the current tile before the interval (0 unless it is the interval's first tile).
-  __device__ __forceinline__ int head() const { return max(begin - cur, 0); }
-  __device__ __forceinline__ void advance() {
+  LVSA_WALK int head() const { return max(begin - cur, 0); }
+  LVSA_WALK void advance() {
     if (kSpan && n2 > 0) {  // the second segment's interval is the current one now
       begin = cur2;
       cur = cur2 + n2;
@@ -173,15 +186,15 @@ struct FramePairMask {
   int first0, first1;     // keys only frame f attends: hidden from frame f + 1's rows
   int second0, second1;   // keys only frame f + 1 attends: hidden from frame f's rows
 
-  __device__ __forceinline__ void init(const FwdParams& p, const QueryTile& q) {
+  LVSA_WALK void init(const FwdParams& p, const QueryTile& q) {
     split = q.split;
     const int32_t* only = p.pair_only + 4 * q.frame;
-    first0 = __ldg(only), first1 = __ldg(only + 1), second0 = __ldg(only + 2), second1 = __ldg(only + 3);
+    first0 = plan_load(only), first1 = plan_load(only + 1), second0 = plan_load(only + 2), second1 = plan_load(only + 3);
   }
   // Calls hide(c0, c1, first) for each span overlapping the key tile [cur, cur + n): its columns
   // [c0, c1) (c0 may be < 0, c1 > n) must get -inf for the rows of frame f (first) or f + 1.
   template <class Hide>
-  __device__ __forceinline__ void visit(int cur, int n, Hide&& hide) const {
+  LVSA_WALK void visit(int cur, int n, Hide&& hide) const {
     if (first0 < cur + n && first1 > cur) hide(first0 - cur, first1 - cur, false);
     if (second0 < cur + n && second1 > cur) hide(second0 - cur, second1 - cur, true);
   }
@@ -189,7 +202,7 @@ struct FramePairMask {
   // [a, a + n2). A span lies within one merged interval of the pair's list, so it overlaps at most
   // one segment, and within it ends no later than the segment's interval does.
   template <class Hide>
-  __device__ __forceinline__ void visit(int cur, int a, int cur2, int n2, Hide&& hide) const {
+  LVSA_WALK void visit(int cur, int a, int cur2, int n2, Hide&& hide) const {
     auto one = [&](int s0, int s1, bool first) {
       if (s0 < cur + a && s1 > cur) hide(s0 - cur, s1 - cur, first);
       else if (n2 > 0 && s0 < cur2 + n2 && s1 > cur2) hide(a + s0 - cur2, a + s1 - cur2, first);
