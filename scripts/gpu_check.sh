@@ -35,7 +35,8 @@
 # before first), VARIANT_SHAPES (default "121,1560,12,0 65,1590,16,1985"), VARIANTS_MATCH (build and
 # time only the bench/cuda schedules whose name matches this regular expression, beside the shipped ones),
 # VARIANT_REPS (reps per schedule, default 5: a burst, which at shapes under ~50 ms the card runs at
-# clocks it does not hold under sustained load; docs/perf/cuda_sm90.md v10),
+# clocks it does not hold under sustained load; docs/perf/cuda_sm90.md v10), VARIANT_ONLY (a comma list
+# of schedule names, as printed: time only those, without the comparison against sm80),
 # GPU_TESTS (the test stage's pytest paths; default tests/gpu), TEST_TIMEOUT (seconds; default 540),
 # OUT (folder that receives logs and bench JSON; default ./gpu_check_out).
 # The last lines printed are a short summary table.
@@ -172,7 +173,8 @@ if want variants; then
     -DLVSA_BUILD_BENCH=OFF "-DLVSA_CUDA_VARIANTS_MATCH=${VARIANTS_MATCH:-}" >"$OUT/variants_build.log" 2>&1 &&
     cmake --build build-variants --target lvsa_cuda_variants >>"$OUT/variants_build.log" 2>&1
   for shape in ${VARIANT_SHAPES:-121,1560,12,0 65,1590,16,1985}; do
-    timeout 120 build-variants/bench/cuda/lvsa_cuda_variants ${shape//,/ } "${VARIANT_REPS:-5}" 2>&1 | tee -a "$OUT/variants.log"
+    timeout 120 build-variants/bench/cuda/lvsa_cuda_variants ${shape//,/ } "${VARIANT_REPS:-5}" ${VARIANT_ONLY:+"$VARIANT_ONLY"} 2>&1 |
+      tee -a "$OUT/variants.log"
   done
   STATUS[variants]="see variants.log"
 fi
