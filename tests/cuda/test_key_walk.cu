@@ -99,19 +99,20 @@ void check_walk(const Launch& l, const std::string& what) {
     walk.init(p, qt);
     int64_t seen[2] = {0, 0};  // keys the rows of qt.frame (and of qt.frame + 1) see
     for (int n = 0; walk.valid(); ++n) {
-      const int count = walk.count(), first = walk.first_count(), head = walk.head();
+      const lvsa::cuda::KeyTile t = walk.tile();  // what the producer loads
+      const int count = t.count, first = t.first, head = walk.head();
       ASSERT_TRUE(count > 0 && count <= kN) << what << " query tile " << tile << " key tile " << n;
-      ASSERT_EQ(walk.cur % kAlign, 0) << what;
+      ASSERT_EQ(t.cur % kAlign, 0) << what;
       if (!kSpan) ASSERT_EQ(first, count) << what;
       // Column c holds key cur + c in the first segment, cur2 + c - first in the second.
       uint8_t hidden[2][kN] = {};
       const Hide<kN> hide{hidden};
       if (pair) {
-        if (kSpan) mask.visit(walk.cur, first, walk.cur2, walk.n2, hide);
-        else mask.visit(walk.cur, kN, hide);
+        if (kSpan) mask.visit(t.cur, first, t.cur2, count - first, hide);
+        else mask.visit(t.cur, kN, hide);
       }
       for (int c = head; c < count; ++c) {
-        const int64_t key = c < first ? int64_t(walk.cur) + c : int64_t(walk.cur2) + c - first;
+        const int64_t key = c < first ? int64_t(t.cur) + c : int64_t(t.cur2) + c - first;
         for (int r = 0; r < (pair ? 2 : 1); ++r) {
           if (hidden[r][c]) continue;
           const int f = qt.frame < 0 ? -1 : qt.frame + r;

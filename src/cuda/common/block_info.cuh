@@ -85,6 +85,11 @@ LVSA_WALK QueryTile query_tile(const FwdParams& p, int b, int tile) {
   return q;
 }
 
+// One key tile's keys: [cur, cur + first), then (spanning tiles) [cur2, cur2 + count - first).
+struct KeyTile {
+  int cur, first, cur2, count;
+};
+
 // Iterates the key tiles [cur, cur + count()) of a query tile. All threads of a CTA run it
 // in lockstep on the same data, so every branch below is CTA-uniform. Encoder queries walk
 // the plan's pseudo-frame T (all video tokens), so every tile is walked the same way.
@@ -163,6 +168,7 @@ struct KeyWalk {
   // Keys of the first segment (all of the tile's without kSpan).
   LVSA_WALK int first_count() const { return min(kN, end - cur); }
   LVSA_WALK int count() const { return kSpan ? first_count() + n2 : first_count(); }
+  LVSA_WALK KeyTile tile() const { return {cur, first_count(), cur2, count()}; }
   // Columns of the current tile before the interval (0 unless it is the interval's first tile).
   LVSA_WALK int head() const { return max(begin - cur, 0); }
   LVSA_WALK void advance() {

@@ -30,46 +30,39 @@ __device__ __forceinline__ void producer(const FwdParams& p, const KVTensorMaps&
   cq.template load<Tr::kM>(s_base + Tr::kQOffset, qt.row0, qt.valid_rows, ptid);
   ptx::cp_async_arrive_noinc(bar.q_full);
 
-  // K or V tile `tile` (keys [row0, row0 + first), then [row2, row2 + valid - first): a spanning
-  // tile's two segments) into its stage once the consumers released it, signalled on the stage's
-  // full barrier. kSkipCopies (measurement only): after the first round the stages keep their
-  // tiles and are only signalled.
+  // K or V tile j (its keys: t) into its stage once the consumers released it, signalled on the
+  // stage's full barrier. kSkipCopies (measurement only): after the first round the stages keep
+  // their tiles and are only signalled.
   auto fill = [&](const auto& rows, const CUtensorMap* map, uint32_t offset, uint32_t stage_bytes, uint32_t empty,
-                  uint32_t full, int tile, int row0, int first, int row2, int valid) {
+                  uint32_t full, int j, const KeyTile& t) {
     using Elem = typename std::remove_reference_t<decltype(rows)>::Elem;
-    const int s = Tr::stage(tile);
-    ptx::mbar_wait(empty + 8 * s, Tr::round_parity(tile) ^ 1);
+    const int s = Tr::stage(j);
+    ptx::mbar_wait(empty + 8 * s, Tr::round_parity(j) ^ 1);
     const uint32_t dst = s_base + offset + s * stage_bytes;
-    if (Tr::kSkipCopies && tile >= Tr::kStages) {
+    if (Tr::kSkipCopies && j >= Tr::kStages) {
       ptx::cp_async_arrive_noinc(full + 8 * s);
     } else if (Tr::kQuantValues && offset == Tr::kVOffset) {  // fp8 values: every V^T tile by TMA
-      tma_value_tile<Tr>(map, dst, row0, hkv, b, full + 8 * s, ptid);
-    } else if (Tr::kTmaFullTiles && first == Tr::kN) {
-      tma_tile<int(sizeof(Elem)), Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : row0, hkv, b, full + 8 * s, ptid);
+      tma_value_tile<Tr>(map, dst, t.cur, hkv, b, full + 8 * s, ptid);
+    } else if (Tr::kTmaFullTiles && t.first == Tr::kN) {  // one segment, whole
+      tma_tile<int(sizeof(Elem)), Tr::kD, Tr::kN>(map, dst, Tr::kOneHotTile ? 0 : t.cur, hkv, b, full + 8 * s, ptid);
     } else {
       if constexpr (Tr::kSpan)
-        rows.template load<Tr::kN>(dst, row0, first, row2, valid, ptid);
+        rows.template load<Tr::kN>(dst, t.cur, t.first, t.cur2, t.count, ptid);
       else
-        rows.template load<Tr::kN>(dst, row0, valid, ptid);
+        rows.template load<Tr::kN>(dst, t.cur, t.count, ptid);
       ptx::cp_async_arrive_noinc(full + 8 * s);
     }
   };
   typename Tr::Walk walk;
   walk.init(p, qt);
-  int prev_cur = 0, prev_first = 0, prev_cur2 = 0, prev_valid = 0;
+  KeyTile prev{};
   for (int j = 0; walk.valid(); ++j) {
-    const int cur = walk.cur, first = walk.first_count(), cur2 = walk.cur2, valid = walk.count();
-    fill(ck, &maps.k, Tr::kKOffset, Tr::kKBytes, bar.k_empty, bar.k_full, j, cur, first, cur2, valid);
-    if (j > 0)
-      fill(cv, &maps.v, Tr::kVOffset, Tr::kVBytes, bar.v_empty, bar.v_full, j - 1, prev_cur, prev_first, prev_cur2,
-           prev_valid);
-    prev_cur = cur;
-    prev_first = first;
-    prev_cur2 = cur2;
-    prev_valid = valid;
+    const KeyTile t = walk.tile();
+    fill(ck, &maps.k, Tr::kKOffset, Tr::kKBytes, bar.k_empty, bar.k_full, j, t);
+    if (j > 0) fill(cv, &maps.v, Tr::kVOffset, Tr::kVBytes, bar.v_empty, bar.v_full, j - 1, prev);
+    prev = t;
     walk.advance();
-    if (!walk.valid())  // the last V
-      fill(cv, &maps.v, Tr::kVOffset, Tr::kVBytes, bar.v_empty, bar.v_full, j, cur, first, cur2, valid);
+    if (!walk.valid()) fill(cv, &maps.v, Tr::kVOffset, Tr::kVBytes, bar.v_empty, bar.v_full, j, t);  // the last V
   }
   // Leave no copy in flight behind an exited thread.
   ptx::cp_async_wait_all();
