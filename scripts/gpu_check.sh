@@ -4,7 +4,11 @@
 #   scripts/gpu_check.sh [stage ...]
 #     stages: deps build selftest sanitize sanitize_py smoke test diffusers precision prologue variants ncu dit
 #             flashinfer bench (default: build selftest sanitize test bench)
-#     sanitize:  compute-sanitizer memcheck, racecheck and synccheck on the selftest (--small)
+#     selftest:  the kernels against the CPU reference, each case on every kernel that takes it
+#                (SELFTEST_ARGS, default --every-kernel)
+#     sanitize:  compute-sanitizer memcheck, racecheck and synccheck on the selftest --small (the
+#                cases on the kernels the cost model picks), then, with SANITIZE_KERNEL (a kernel's
+#                table name, e.g. "sm90 bf16 d64 n224"), on that kernel too
 #     sanitize_py: compute-sanitizer memcheck and racecheck on LVSA's kernels (names holding "lvsa") in
 #                the pytest selection SANITIZE_TESTS: the kernels the selftest does not launch (the
 #                sm90 kernels without the frame-pair code, which dense plans get; the QK prologue)
@@ -36,7 +40,9 @@
 # time only the bench/cuda schedules whose name matches this regular expression, beside the shipped ones),
 # VARIANT_REPS (reps per schedule, default 5: a burst, which at shapes under ~50 ms the card runs at
 # clocks it does not hold under sustained load; docs/perf/cuda_sm90.md v10), VARIANT_ONLY (a comma list
-# of schedule names, as printed: time only those, without the comparison against sm80),
+# of schedule names, as printed: time only those, without the comparison against sm80), VARIANT_ROUNDS
+# (times the shapes, in turn, this many times: an A/B that a drift of the card's clocks between two
+# schedules cannot decide alone; default 1),
 # GPU_TESTS (the test stage's pytest paths; default tests/gpu), TEST_TIMEOUT (seconds; default 540),
 # OUT (folder that receives logs and bench JSON; default ./gpu_check_out).
 # The last lines printed are a short summary table.
@@ -92,7 +98,8 @@ fi
 
 if want selftest && [ -n "$SELFTEST" ]; then
   echo "[$(stamp)] selftest"
-  "$SELFTEST" 2>&1 | tee "$OUT/selftest.log"
+  # shellcheck disable=SC2086
+  "$SELFTEST" ${SELFTEST_ARGS:---every-kernel} 2>&1 | tee "$OUT/selftest.log"
   STATUS[selftest]="rc=${PIPESTATUS[0]} $(tail -1 "$OUT/selftest.log")"
 fi
 
@@ -111,7 +118,10 @@ sanitize() {
 }
 
 if want sanitize && [ -n "$SELFTEST" ]; then
-  for tool in memcheck racecheck synccheck; do sanitize sanitize "$tool" "$SELFTEST" --small; done
+  for tool in memcheck racecheck synccheck; do
+    sanitize sanitize "$tool" "$SELFTEST" --small
+    [ -n "${SANITIZE_KERNEL:-}" ] && sanitize sanitize_kernel "$tool" "$SELFTEST" --small --kernel "$SANITIZE_KERNEL"
+  done
 fi
 
 if want sanitize_py; then
@@ -172,9 +182,11 @@ if want variants; then
   cmake -S . -B build-variants -G Ninja -DLVSA_BUILD_CUDA_VARIANTS=ON -DLVSA_BUILD_TESTS=OFF \
     -DLVSA_BUILD_BENCH=OFF "-DLVSA_CUDA_VARIANTS_MATCH=${VARIANTS_MATCH:-}" >"$OUT/variants_build.log" 2>&1 &&
     cmake --build build-variants --target lvsa_cuda_variants >>"$OUT/variants_build.log" 2>&1
-  for shape in ${VARIANT_SHAPES:-121,1560,12,0 65,1590,16,1985}; do
-    timeout 120 build-variants/bench/cuda/lvsa_cuda_variants ${shape//,/ } "${VARIANT_REPS:-5}" ${VARIANT_ONLY:+"$VARIANT_ONLY"} 2>&1 |
-      tee -a "$OUT/variants.log"
+  for _round in $(seq "${VARIANT_ROUNDS:-1}"); do
+    for shape in ${VARIANT_SHAPES:-121,1560,12,0 65,1590,16,1985}; do
+      timeout 120 build-variants/bench/cuda/lvsa_cuda_variants ${shape//,/ } "${VARIANT_REPS:-5}" ${VARIANT_ONLY:+"$VARIANT_ONLY"} 2>&1 |
+        tee -a "$OUT/variants.log"
+    done
   done
   STATUS[variants]="see variants.log"
 fi
@@ -260,7 +272,8 @@ fi
 
 echo
 echo "== gpu_check summary ($(stamp)) =="
-for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck sanitize_py_memcheck sanitize_py_racecheck smoke test diffusers host precision prologue variants ncu dit flashinfer flashinfer_bench bench_before bench; do
+for k in deps build selftest sanitize_memcheck sanitize_racecheck sanitize_synccheck sanitize_kernel_memcheck \
+  sanitize_kernel_racecheck sanitize_kernel_synccheck sanitize_py_memcheck sanitize_py_racecheck smoke test diffusers host precision prologue variants ncu dit flashinfer flashinfer_bench bench_before bench; do
   [ -n "${STATUS[$k]:-}" ] && printf '%-20s %s\n' "$k" "${STATUS[$k]}"
 done
 if [ -f "$OUT/bench_before.log" ]; then

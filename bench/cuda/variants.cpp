@@ -73,7 +73,7 @@ std::vector<Variant> run_order() {
       if (fp8v) order.push_back({prefix + " shipped int8+fp8", d, i8, e4m3, fp8v->launch});
       for (const KernelEntry& e : kVariantKernels)
         if (e.family == family && e.head_dim == d)
-          order.push_back({e.name, d, e.score_dtype, e.value_dtype, e.launch});
+          order.push_back({e.name, d, e.score_dtype, e.value_dtype, e.launch, e.frame_pairs});
       if (family == Family::Sm90) {
         order.push_back({prefix + " shipped, again", d, bf16, bf16, shipped->launch});
         // Query tiles of one frame each, as before tiles could hold rows of two frames.

@@ -67,6 +67,11 @@ struct LaunchOptions {
   // device (the Python backend: tensors it checked to share one CUDA device, and buffers it
   // allocated there). Skips the cudaPointerGetAttributes query per pointer.
   bool pointers_on_current_device = false;
+  // The kernel to run by its name in the build's kernel table ("sm90 bf16 d64 n176", as the
+  // error for an unknown name lists them), instead of the one the cost model picks: for tests
+  // and benchmarks that cover every instantiation. It must run the arguments (family, dtypes,
+  // head_dim, query tiles of two frames), or attention() throws saying which does not fit.
+  const char* kernel = nullptr;
 };
 
 // out (+ lse) = attention over `ranges` on `stream`. q, k, v, out, lse and encoder_valid

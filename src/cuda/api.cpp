@@ -106,6 +106,37 @@ std::string head_dim_choices(DType scores = DType::F32) {
   return s.empty() ? "none (built without the sm90 kernels)" : s;
 }
 
+const char* family_name(Family family) { return family == Family::Sm90 ? "sm90" : "sm80"; }
+
+// "bfloat16 q and k, bfloat16 v with head_dim 64": what a kernel takes.
+std::string operands(DType scores, DType values, int64_t head_dim) {
+  return std::string(dtype_name(scores)) + " q and k, " + dtype_name(values) + " v with head_dim " +
+         std::to_string(head_dim);
+}
+
+// LaunchOptions::kernel: the row of that name, which must run these arguments as they are.
+const KernelEntry* named_kernel(const FwdParams& p, const AttentionParams& params, Family family,
+                                const std::string& name) {
+  const std::string what = "LaunchOptions::kernel is '" + name + "'";
+  const auto e = std::find_if(std::begin(kFwdKernels), std::end(kFwdKernels),
+                              [&](const KernelEntry& k) { return name == k.name; });
+  if (e == std::end(kFwdKernels)) {
+    std::string names;
+    for (const KernelEntry& k : kFwdKernels) names += std::string(names.empty() ? "" : ", ") + "'" + k.name + "'";
+    fail(what + ", which this build does not have; it has " + names);
+  }
+  if (e->family != family)
+    fail(what + ", an " + family_name(e->family) + " kernel, and the kernel family here is " + family_name(family));
+  if (e->dtype != params.out.dtype || e->score_dtype != params.q.dtype || e->value_dtype != params.v.dtype ||
+      e->head_dim != params.q.shape[3])
+    fail(what + ", which takes " + operands(e->score_dtype, e->value_dtype, e->head_dim) + " and " +
+         dtype_name(e->dtype) + " out; these are " + operands(params.q.dtype, params.v.dtype, params.q.shape[3]) +
+         " and " + dtype_name(params.out.dtype) + " out");
+  if (p.frame_pairs && !e->frame_pairs)
+    fail(what + ", which has no frame-pair code, and this launch has query tiles with rows of two frames");
+  return e;
+}
+
 }  // namespace
 
 [[noreturn]] void throw_cuda_error(const char* what, int cuda_error) {
@@ -296,7 +327,8 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 }
 
 const KernelEntry* choose_kernel(const KeyRanges& ranges, const FwdParams& p, const AttentionParams& params,
-                                 Family family) {
+                                 Family family, const char* name) {
+  if (name != nullptr) return named_kernel(p, params, family, name);
   return find_kernel(kFwdKernels, family, params.out.dtype, params.q.dtype, params.v.dtype, int(params.q.shape[3]),
                      p.frame_pairs != 0, [&](const KernelEntry& e) {
                        return key_tile_cost(ranges, e) *
@@ -314,14 +346,13 @@ void attention(const KeyRanges& ranges, const DevicePlanView& plan, const Attent
     family = choose_kernel_family(device, "auto");
   }
   // Both families take the same FwdParams: they tile queries in kQueryTileRows rows alike.
-  const KernelEntry* kernel = choose_kernel(ranges, p, params, family);
-  const char* family_name = family == Family::Sm90 ? "sm90" : "sm80";
+  const KernelEntry* kernel = choose_kernel(ranges, p, params, family, options.kernel);
   if (kernel == nullptr && is_quantized_score(params.q.dtype) && family != Family::Sm90)
     fail(std::string("q and k are ") + dtype_name(params.q.dtype) +
          " (quantised scores), which only the sm90 kernels (H100/H200) run; the kernel family here is sm80");
   if (kernel == nullptr)
-    fail(std::string("this build has no ") + family_name + " kernel for " + dtype_name(params.q.dtype) + " q and k, " +
-         dtype_name(params.v.dtype) + " v with head_dim " + std::to_string(params.q.shape[3]));
+    fail(std::string("this build has no ") + family_name(family) + " kernel for " +
+         operands(params.q.dtype, params.v.dtype, params.q.shape[3]));
   kernel->launch(p, static_cast<void*>(stream));
 }
 

@@ -1,7 +1,13 @@
 // Standalone GPU check of the CUDA kernels against the exact CPU reference, without Python:
 // the program compute-sanitizer runs (memcheck, racecheck) and a quick smoke test.
 //
-//   lvsa_cuda_selftest [--small]     exit status 0 only when every case passes
+//   lvsa_cuda_selftest [--small] [--every-kernel | --kernel NAME | --list]
+//     exit status 0 only when every case passes. --every-kernel: each case also runs on every
+//     kernel of the family that takes it (LaunchOptions::kernel), not only on the one the cost
+//     model picks, so that widths no case here is picked for are checked too; --kernel NAME:
+//     only on that kernel (e.g. a new instantiation, under compute-sanitizer). --list: which
+//     cases each kernel of the build takes, without a GPU; exit status 1 if one takes none
+//     (CTest runs it, so that a new instantiation cannot go unchecked by --every-kernel).
 //   (LVSA_CUDA_KERNEL=auto|sm80|sm90 picks the kernel family, as in the Python package)
 //
 // Each case draws fresh random inputs, poisons the outputs with NaN, runs the kernel and
@@ -28,6 +34,9 @@
 #include <vector>
 
 #include "common/exit_on_error.hpp"
+#include "common/host.hpp"
+#include "generated/fwd_kernels.hpp"
+#include "host_params.hpp"
 #include "lvsa/attention.hpp"
 #include "lvsa/cuda.hpp"
 #include "lvsa/plan.hpp"
@@ -347,11 +356,40 @@ bool run_case(const Case& c, std::mt19937& rng, bool graph_step_change, const lv
   return ok;
 }
 
+// Whether kernel `e` takes case `c`: its dtypes and head dim, and, for a kernel without the
+// frame-pair code, a launch without query tiles of two frames (build_fwd_params over host memory).
+bool takes(const lvsa::cuda::KernelEntry& e, const Case& c) {
+  const lvsa::DType scores = lvsa::is_quantized_score(c.scores) ? c.scores : c.dtype;
+  if (e.dtype != c.dtype || e.score_dtype != scores || e.value_dtype != (c.fp8_values ? lvsa::DType::E4M3 : c.dtype) ||
+      e.head_dim != c.D)
+    return false;
+  if (e.frame_pairs) return true;
+  const lvsa::StepPlan plan = lvsa::make_plan(c.g, c.cfg, c.step);
+  std::vector<float> storage;
+  const lvsa::AttentionParams p = lvsa_test::params_for(c.g, c.dtype, c.D, storage);
+  const int64_t capacity = lvsa::worst_case_capacity(c.g.frames);
+  std::vector<int32_t> packed(size_t(lvsa::packed_plan_size(c.g.frames, capacity)));  // never read
+  const lvsa::cuda::DevicePlanView view{packed.data(), c.g.frames, capacity};
+  return !lvsa::cuda::build_fwd_params(plan.ranges, view, p, true).frame_pairs;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool small = argc > 1 && std::string(argv[1]) == "--small";
-  if (lvsa::cuda::device_count() == 0) {
+  bool small = false, every_kernel = false, list = false;
+  std::string only_kernel;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--small") small = true;
+    else if (arg == "--every-kernel") every_kernel = true;
+    else if (arg == "--kernel" && i + 1 < argc) only_kernel = argv[++i];
+    else if (arg == "--list") list = true;
+    else {
+      std::fprintf(stderr, "usage: lvsa_cuda_selftest [--small] [--every-kernel | --kernel NAME | --list]\n");
+      return 2;
+    }
+  }
+  if (!list && lvsa::cuda::device_count() == 0) {
     std::fprintf(stderr, "lvsa_cuda_selftest: no CUDA device\n");
     return 2;
   }
@@ -380,15 +418,20 @@ int main(int argc, char** argv) {
   { auto& c = add("frame pairs P=130 fp16 enc after B2", 7, 130, 29, EncoderSide::After, 1, 3); c.dtype = DType::F16; c.B = 2; c.valid = {11, 29}; }
   { auto& c = add("frame pairs P=140 W=2 no-expand enc before", 11, 140, 20, EncoderSide::Before, 2, 4); c.cfg.expand = false; c.valid = {13}; c.D = 128; c.step = 2; }
   { auto& c = add("frame pairs P=150 video-only GQA 2:1", 8, 150, 17, EncoderSide::After, 1, 3); c.video_only = true; c.Hq = 4; c.Hkv = 2; c.D = 128; }
+  // At D = 64 the kernels with the pair code span intervals: pair tiles and spans together.
+  { auto& c = add("frame pairs P=150 d64 enc before", 9, 150, 20, EncoderSide::Before, 1, 3); c.valid = {7}; c.step = 1; }
   add("W=0 globals only", 10, 25, 0, EncoderSide::None, 0, 3);
   add("kfi=1 dense", 6, 41, 0, EncoderSide::None, 1, 1);
+  { auto& c = add("kfi=1 dense fp16", 6, 41, 0, EncoderSide::None, 1, 1); c.dtype = DType::F16; }
   { auto& c = add("T=1 H=1 enc all padded", 1, 150, 40, EncoderSide::After, 1, lvsa::kAutoKeyframes); c.Hq = c.Hkv = 1; c.valid = {0}; }
   if (!small) {
     { auto& c = add("P=300 T=12 enc before 200 (B2)", 12, 300, 200, EncoderSide::Before, 2, 4); c.B = 2; c.valid = {200, 57}; c.D = 128; }
   }
   // LVSA_CUDA_KERNEL as in the Python package, so that sanitizer runs can cover either family.
   lvsa::cuda::LaunchOptions launch;
-  launch.family = lvsa::cuda::choose_kernel_family(0, std::getenv("LVSA_CUDA_KERNEL"));
+  // --list covers both families' kernels, so it takes the sm90 family's cases (a superset).
+  launch.family = list ? lvsa::cuda::KernelFamily::Sm90
+                       : lvsa::cuda::choose_kernel_family(0, std::getenv("LVSA_CUDA_KERNEL"));
   if (launch.family == lvsa::cuda::KernelFamily::Sm90)  // quantised scores: the sm90 kernels only
     for (lvsa::DType scores : {lvsa::DType::E4M3, lvsa::DType::I8}) {
       const std::string name = scores == lvsa::DType::I8 ? "int8 scores " : "fp8 scores ";
@@ -407,10 +450,43 @@ int main(int argc, char** argv) {
     { auto& c = add("int8+fp8 values video-only queries", 6, 30, 17, EncoderSide::After, 1, 2); c.video_only = true; c.valid = {5}; fp8v(c); }
     { auto& c = add("int8+fp8 values frame pairs P=150", 9, 150, 29, EncoderSide::After, 1, 3); c.valid = {11}; c.step = 1; fp8v(c); }
   }
+  if (list) {
+    bool covered = true;
+    for (const lvsa::cuda::KernelEntry& e : lvsa::cuda::kFwdKernels) {
+      const auto n = std::count_if(cases.begin(), cases.end(), [&](const Case& c) { return takes(e, c); });
+      std::printf("%-32s takes %lld cases\n", e.name, (long long)n);
+      covered &= n > 0;
+    }
+    return covered ? 0 : 1;
+  }
   std::printf("kernel family %s\n", launch.family == lvsa::cuda::KernelFamily::Sm90 ? "sm90" : "sm80");
   std::mt19937 rng(12345);
   bool all = true;
-  for (const Case& c : cases) all &= run_case(c, rng, false, launch);
+  if (only_kernel.empty())
+    for (const Case& c : cases) all &= run_case(c, rng, false, launch);
+  if (every_kernel || !only_kernel.empty()) {
+    int runs = 0;
+    for (const lvsa::cuda::KernelEntry& e : lvsa::cuda::kFwdKernels) {
+      if (e.family != launch.family || (!only_kernel.empty() && only_kernel != e.name)) continue;
+      lvsa::cuda::LaunchOptions named = launch;
+      named.kernel = e.name;
+      for (const Case& c : cases)
+        if (takes(e, c)) {
+          Case on_kernel = c;
+          on_kernel.name = std::string(e.name) + ": " + c.name;
+          all &= run_case(on_kernel, rng, false, named);
+          ++runs;
+        }
+    }
+    if (runs == 0) {  // --kernel: a name of the other family, or none of this build
+      std::printf("no kernel of this family named '%s' takes a case\n", only_kernel.c_str());
+      all = false;
+    }
+  }
+  if (!only_kernel.empty()) {
+    std::printf("%s\n", all ? "ALL PASS" : "SOME FAILED");
+    return all ? 0 : 1;
+  }
   // Graph capture + replay across a step change (rotating keyframes: offsets differ).
   {
     Case c;

@@ -6,27 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "host_params.hpp"
 #include "lvsa/cuda.hpp"
 #include "lvsa/plan.hpp"
 
 namespace {
 
-// q, k, v and out of one batch entry, all tokens, two heads, on a host buffer: the checks
-// under test come before the device-pointer checks. out has its own half of the buffer, since
-// an out that overlaps q is refused first.
-lvsa::AttentionParams params_for(const lvsa::Geometry& g, lvsa::DType dtype, int head_dim,
-                                 std::vector<float>& storage) {
-  const int64_t S = g.seq_len(), H = 2, elements = S * H * head_dim;
-  storage.assign(size_t(2 * elements), 0.0f);
-  lvsa::AttentionParams p;
-  for (lvsa::TensorRef* t : {&p.q, &p.k, &p.v, &p.out}) {
-    t->data = storage.data() + (t == &p.out ? elements : 0);
-    t->dtype = dtype;
-    t->shape[0] = 1; t->shape[1] = S; t->shape[2] = H; t->shape[3] = head_dim;
-    t->stride[3] = 1; t->stride[2] = head_dim; t->stride[1] = H * head_dim; t->stride[0] = S * H * head_dim;
-  }
-  return p;
-}
+using lvsa_test::params_for;
 
 // The message of the lvsa::Error that `call` throws, or "no error".
 template <class Call>

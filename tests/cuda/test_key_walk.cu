@@ -16,6 +16,7 @@
 
 #include "common/block_info.cuh"
 #include "common/host.hpp"
+#include "host_params.hpp"
 #include "lvsa/packed_plan.hpp"
 #include "lvsa/plan.hpp"
 
@@ -31,7 +32,7 @@ struct Launch {
   lvsa::Geometry g;
   lvsa::StepPlan plan;
   std::vector<int32_t> packed;
-  std::vector<uint16_t> storage;  // q, k, v and out: only their addresses are read
+  std::vector<float> storage;  // q, k, v and out: only their addresses are read
   FwdParams p;
 };
 
@@ -40,15 +41,7 @@ Launch launch(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, int step)
   const int64_t capacity = lvsa::worst_case_capacity(g.frames);
   l.packed.resize(size_t(lvsa::packed_plan_size(g.frames, capacity)));
   lvsa::pack_plan(l.plan.ranges, capacity, l.packed.data());
-  const int64_t S = g.seq_len(), H = 1, D = 64;
-  l.storage.resize(size_t(2 * S * H * D));
-  lvsa::AttentionParams a;
-  for (lvsa::TensorRef* t : {&a.q, &a.k, &a.v, &a.out}) {
-    t->data = l.storage.data() + (t == &a.out ? S * H * D : 0);
-    t->dtype = lvsa::DType::BF16;
-    t->shape[0] = 1; t->shape[1] = S; t->shape[2] = H; t->shape[3] = D;
-    t->stride[3] = 1; t->stride[2] = D; t->stride[1] = H * D; t->stride[0] = S * H * D;
-  }
+  const lvsa::AttentionParams a = lvsa_test::params_for(g, lvsa::DType::BF16, 64, l.storage, 1);
   const lvsa::cuda::DevicePlanView view{l.packed.data(), g.frames, capacity};
   l.p = lvsa::cuda::build_fwd_params(l.plan.ranges, view, a, true);
   return l;
@@ -157,6 +150,7 @@ void check_all_walks(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg) {
     check_walk<160, 1, false>(l, what + " N160");
     check_walk<176, 1, true>(l, what + " N176 spanning");
     check_walk<192, 1, true>(l, what + " N192 spanning");
+    check_walk<224, 1, true>(l, what + " N224 spanning");
     check_walk<64, 1, false>(l, what + " N64 (sm80)");
     check_walk<192, 16, false>(l, what + " N192 aligned (fp8 values)");
   }

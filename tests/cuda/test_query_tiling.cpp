@@ -5,9 +5,11 @@
 // needed.
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include "common/host.hpp"
+#include "host_params.hpp"
 #include "lvsa/cuda.hpp"
 #include "lvsa/plan.hpp"
 
@@ -18,23 +20,17 @@ struct Tiling {
   const lvsa::cuda::KernelEntry* sm90;  // the sm90 kernel chosen (null: none built)
 };
 
-Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool frame_pairs = true, int64_t D = 128) {
+Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool frame_pairs = true, int64_t D = 128,
+                 const char* kernel = nullptr) {
   const lvsa::StepPlan plan = lvsa::make_plan(g, cfg, 1);
-  const int64_t S = g.seq_len(), H = 2;
-  std::vector<uint16_t> storage(size_t(2 * S * H * D));
-  lvsa::AttentionParams p;
-  for (lvsa::TensorRef* t : {&p.q, &p.k, &p.v, &p.out}) {
-    t->data = storage.data() + (t == &p.out ? S * H * D : 0);
-    t->dtype = lvsa::DType::BF16;
-    t->shape[0] = 1; t->shape[1] = S; t->shape[2] = H; t->shape[3] = D;
-    t->stride[3] = 1; t->stride[2] = D; t->stride[1] = H * D; t->stride[0] = S * H * D;
-  }
+  std::vector<float> storage;
+  const lvsa::AttentionParams p = lvsa_test::params_for(g, lvsa::DType::BF16, D, storage);
   const int64_t capacity = lvsa::worst_case_capacity(g.frames);
   std::vector<int32_t> packed(size_t(lvsa::packed_plan_size(g.frames, capacity)));  // never read here
   const lvsa::cuda::DevicePlanView view{packed.data(), g.frames, capacity};
   const lvsa::cuda::FwdParams f = lvsa::cuda::build_fwd_params(plan.ranges, view, p, true, frame_pairs);
   return {f.frame_pairs, f.frames_per_run, f.tiles_per_run, f.tiles_per_head,
-          lvsa::cuda::choose_kernel(plan.ranges, f, p, lvsa::cuda::Family::Sm90)};
+          lvsa::cuda::choose_kernel(plan.ranges, f, p, lvsa::cuda::Family::Sm90, kernel)};
 }
 
 // The chosen sm90 kernel runs the tiling's pair tiles (without them, the cost of padding decides
@@ -142,6 +138,49 @@ TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
   EXPECT_EQ(t.frame_pairs, 0);
   EXPECT_EQ(t.frames_per_run, 1);
   expect_kernel_fits(t);
+}
+
+// LaunchOptions::kernel: a named kernel runs instead of the cost model's choice (the selftest
+// runs every case on every kernel this way), and one that cannot run the arguments is refused,
+// saying why.
+TEST(QueryTiling, ANamedKernelRunsInsteadOfTheCostModelsChoice) {
+  lvsa::PatternConfig cogvideox;
+  cogvideox.reference = 13;
+  const lvsa::Geometry g{49, 1350, 226, lvsa::EncoderSide::Before};
+  if (tiling_of(g, cogvideox, true, 64).sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
+  const Tiling t = tiling_of(g, cogvideox, true, 64, "sm90 bf16 d64 n176");
+  EXPECT_STREQ(t.sm90->name, "sm90 bf16 d64 n176");
+  EXPECT_EQ(t.sm90->tile_n, 176);
+}
+
+std::string refusal(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, int64_t D, const char* kernel) {
+  try {
+    tiling_of(g, cfg, true, D, kernel);
+  } catch (const lvsa::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(QueryTiling, ANamedKernelThatCannotRunTheArgumentsIsRefused) {
+  lvsa::PatternConfig cogvideox;
+  cogvideox.reference = 13;
+  const lvsa::Geometry g{49, 1350, 226, lvsa::EncoderSide::Before};
+  if (tiling_of(g, cogvideox, true, 64).sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
+  const std::string prefix = "lvsa: cuda attention: LaunchOptions::kernel is ";
+  EXPECT_EQ(refusal(g, cogvideox, 64, "sm90 bf16 d128 n176"),
+            prefix + "'sm90 bf16 d128 n176', which takes bfloat16 q and k, bfloat16 v with head_dim 128 and bfloat16 "
+                     "out; these are bfloat16 q and k, bfloat16 v with head_dim 64 and bfloat16 out");
+  EXPECT_EQ(refusal(g, cogvideox, 64, "sm90 bf16 d64 n176 no-pairs"),
+            prefix + "'sm90 bf16 d64 n176 no-pairs', which has no frame-pair code, and this launch has query tiles "
+                     "with rows of two frames");
+  EXPECT_EQ(refusal(g, cogvideox, 64, "sm80 bf16 d64 n64"),
+            prefix + "'sm80 bf16 d64 n64', an sm80 kernel, and the kernel family here is sm90");
+  const std::string unknown = refusal(g, cogvideox, 64, "sm90 bf16 d64 n999");
+  EXPECT_EQ(unknown.rfind(prefix + "'sm90 bf16 d64 n999', which this build does not have; it has 'sm80 bf16 d64 n64', ",
+                          0),
+            0u)
+      << unknown;
 }
 
 }  // namespace

@@ -18,8 +18,10 @@ FwdParams build_fwd_params(const KeyRanges& ranges, const DevicePlanView& plan,
 // The kernel of `family` (Sm80 or Sm90) that attention() launches for these arguments and the
 // tiling `p` (build_fwd_params): among those that run its tiles, the key-tile width with the
 // least padded keys plus per-tile overhead, and, without frame-pair tiles, one without the pair
-// code where it is built. Null when this build has none; asks no GPU.
+// code where it is built. Null when this build has none; asks no GPU. With `name`
+// (LaunchOptions::kernel), the row of that name instead, or an lvsa::Error saying why it cannot
+// run these arguments.
 const KernelEntry* choose_kernel(const KeyRanges& ranges, const FwdParams& p, const AttentionParams& params,
-                                 Family family);
+                                 Family family, const char* name = nullptr);
 
 }  // namespace lvsa::cuda

@@ -85,7 +85,23 @@ def main():
     for ptx_t, c_t, k in VALUE_TYPES:
         for n in SHAPES_RS:
             emit("rs", n, ptx_t, c_t, k)
+    emit_ss_dispatch()
     print("}  // namespace lvsa::cuda::sm90")
+
+
+def emit_ss_dispatch():
+    """wgmma_ss<N>: the ss wrapper of key-tile width N, so that the kernel names each width once."""
+    print("// S = Q K^T at key-tile width N (one of SHAPES_SS in gen_wgmma.py), for any element tag.")
+    print("template <int N, int ScaleD, class Tag>")
+    print("__device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, Tag tag) {")
+    for i, n in enumerate(SHAPES_SS):
+        keyword = "if" if i == 0 else "} else if"
+        print(f"  {keyword} constexpr (N == {n}) {{")
+        print(f"    wgmma_ss_m64n{n}<ScaleD>(d, desc_a, desc_b, tag);")
+    print("  } else {")
+    print('    static_assert(N < 0, "no m64nN wgmma wrapper of this key-tile width: add N to SHAPES_SS in gen_wgmma.py");')
+    print("  }")
+    print("}\n")
 
 
 if __name__ == "__main__":

@@ -156,9 +156,6 @@ struct Traits {
                                   (Flags & kTmaKV) != 0),
                 "fp8 values: e4m3, with quantised scores, whole k32 steps of P.V, all V by TMA");
   static_assert(kScoreRowBytes % 128 == 0, "Q and K rows of whole 128-byte column blocks");
-  static_assert(kN == 64 || kN == 112 || kN == 128 || kN == 144 || kN == 160 || kN == 176 || kN == 192 ||
-                    kN == 208 || kN == 224,
-                "key-tile widths with an S wgmma in wgmma.cuh");
   static_assert(kQBytes % 1024 == 0 && kKBytes % 1024 == 0 && kVBytes % 1024 == 0);
   static_assert(!kSpan || !kQuantValues, "spanning tiles: values that are not key-aligned");
   static_assert(kSmemBytes <= 227 * 1024, "dynamic shared memory of one Hopper CTA");

@@ -33,21 +33,8 @@ __device__ __forceinline__ void gemm_qk(float (&s)[Tr::kN / 2], uint32_t q_addr,
   for (int kk = 0; kk < Tr::kScoreRowBytes / 32; ++kk) {
     const uint64_t a = ptx::desc_at(base, q_addr + (kk / 4) * Tr::kM * 128 + (kk % 4) * 32);
     const uint64_t b = ptx::desc_at(base, k_addr + (kk / 4) * Tr::kN * 128 + (kk % 4) * 32);
-#define LVSA_SM90_QK(N)                               \
-    if constexpr (Tr::kN == N) {                      \
-      if (kk == 0) wgmma_ss_m64n##N<0>(s, a, b, TS{}); \
-      else wgmma_ss_m64n##N<1>(s, a, b, TS{});         \
-    }
-    LVSA_SM90_QK(64)
-    LVSA_SM90_QK(112)
-    LVSA_SM90_QK(128)
-    LVSA_SM90_QK(144)
-    LVSA_SM90_QK(160)
-    LVSA_SM90_QK(176)
-    LVSA_SM90_QK(192)
-    LVSA_SM90_QK(208)
-    LVSA_SM90_QK(224)
-#undef LVSA_SM90_QK
+    if (kk == 0) wgmma_ss<Tr::kN, 0>(s, a, b, TS{});
+    else wgmma_ss<Tr::kN, 1>(s, a, b, TS{});
   }
 }
 

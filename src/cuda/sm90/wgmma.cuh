@@ -720,4 +720,30 @@ __device__ __forceinline__ void wgmma_rs_m64n128(float (&d)[64], const uint32_t 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(ScaleD));
 }
 
+// S = Q K^T at key-tile width N (one of SHAPES_SS in gen_wgmma.py), for any element tag.
+template <int N, int ScaleD, class Tag>
+__device__ __forceinline__ void wgmma_ss(float (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, Tag tag) {
+  if constexpr (N == 64) {
+    wgmma_ss_m64n64<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 112) {
+    wgmma_ss_m64n112<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 128) {
+    wgmma_ss_m64n128<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 144) {
+    wgmma_ss_m64n144<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 160) {
+    wgmma_ss_m64n160<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 176) {
+    wgmma_ss_m64n176<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 192) {
+    wgmma_ss_m64n192<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 208) {
+    wgmma_ss_m64n208<ScaleD>(d, desc_a, desc_b, tag);
+  } else if constexpr (N == 224) {
+    wgmma_ss_m64n224<ScaleD>(d, desc_a, desc_b, tag);
+  } else {
+    static_assert(N < 0, "no m64nN wgmma wrapper of this key-tile width: add N to SHAPES_SS in gen_wgmma.py");
+  }
+}
+
 }  // namespace lvsa::cuda::sm90

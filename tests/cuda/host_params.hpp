@@ -1,0 +1,31 @@
+// Attention arguments over host memory for the host-side tests of the CUDA entry point and for
+// the selftest's choice of cases: only their addresses are read (with pointers_on_current_device
+// the device-pointer queries are skipped), so no GPU is needed.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lvsa/attention.hpp"
+#include "lvsa/plan.hpp"
+
+namespace lvsa_test {
+
+// q, k, v and out of one batch entry, every token, `heads` heads, contiguous, in `dtype`. q, k
+// and v share the first half of `storage`; out has the second, since an out that overlaps q is
+// refused first.
+inline lvsa::AttentionParams params_for(const lvsa::Geometry& g, lvsa::DType dtype, int64_t head_dim,
+                                        std::vector<float>& storage, int64_t heads = 2) {
+  const int64_t S = g.seq_len(), elements = S * heads * head_dim;
+  storage.assign(size_t(2 * elements), 0.0f);
+  lvsa::AttentionParams p;
+  for (lvsa::TensorRef* t : {&p.q, &p.k, &p.v, &p.out}) {
+    t->data = storage.data() + (t == &p.out ? elements : 0);
+    t->dtype = dtype;
+    t->shape[0] = 1; t->shape[1] = S; t->shape[2] = heads; t->shape[3] = head_dim;
+    t->stride[3] = 1; t->stride[2] = head_dim; t->stride[1] = heads * head_dim; t->stride[0] = S * heads * head_dim;
+  }
+  return p;
+}
+
+}  // namespace lvsa_test
