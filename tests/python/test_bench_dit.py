@@ -2,6 +2,8 @@
 made from, and the methods it times compute what they claim: FlexAttention's mask is LVSA's
 pattern, and dense attention on the valid tokens only is the model's masked attention."""
 
+import argparse
+import contextlib
 import importlib.util
 import json
 from pathlib import Path
@@ -13,7 +15,7 @@ pytest.importorskip("diffusers")
 
 from dense_oracle import pattern_mask  # noqa: E402
 
-from lvsa import Geometry, PatternConfig, Planner, cli  # noqa: E402
+from lvsa import Geometry, PatternConfig, Planner, cli, step_context  # noqa: E402
 from lvsa.bench import dit, dit_models  # noqa: E402
 from lvsa_fixtures import dit_forward  # noqa: E402
 from lvsa.bench.mask import mask_mod  # noqa: E402
@@ -46,6 +48,59 @@ def test_smoke_run_writes_rows_with_density_and_speedups(tmp_path, capsys):
     cells = (f"| 41 (11) | {base['density']:.2f} | {base['forward_ms'] / 1e3:.2f} | "
              f"{lvsa_row['forward_ms'] / 1e3:.2f} ({lvsa_row['speedup']['diffusers:eager']:.2f}x) |")
     assert cells in table and "diffusers:eager | lvsa-torch:eager |" in table
+
+
+def test_denoising_loop_is_the_pipelines_with_guidance(tmp_path):
+    """--steps N --cfg: N steps of the family's scheduler, each a conditional and an unconditional
+    forward at that step's timestep, told the step (LVSA's keyframes rotate with it), and each
+    step's guided prediction fed to the scheduler; the row gives the loop, a step and a forward."""
+    spec = dit_models.model("wan2.1-1.3b")
+    transformer = dit_models.build(spec, CPU, torch.float32, True)
+    data = dit_models.inputs(spec, transformer, 41, CPU, torch.float32, True)
+    unconditional = data.forward(data.latents, torch.zeros(1), False)["encoder_hidden_states"]
+    seen = []
+
+    def record(module, args, kwargs):
+        cond = kwargs["encoder_hidden_states"] is not unconditional
+        seen.append((step_context.current_step(), float(kwargs["timestep"][0]), cond))
+
+    hook = transformer.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        out = dit.runner(transformer, spec, data, argparse.Namespace(steps=3, cfg=True), contextlib.nullcontext)()
+    finally:
+        hook.remove()
+    scheduler = dit_models.scheduler(spec)
+    scheduler.set_timesteps(3)
+    assert seen == [(i, pytest.approx(float(t)), cond) for i, t in enumerate(scheduler.timesteps)
+                    for cond in (True, False)]
+    assert out.shape == data.latents.shape and not torch.equal(out, data.latents)
+
+    assert dit.main(["--smoke", "--device", "cpu", "--frames", "41", "--reference", "4", "--steps", "2", "--cfg",
+                     "--methods", "lvsa-torch", "--repeats", "1", "--warmup", "0", "--out", str(tmp_path)]) == 0
+    [path] = tmp_path.glob("dit_*.json")
+    result = json.loads(path.read_text())
+    [row] = result["rows"]
+    assert result["steps"] == 2 and result["cfg"] and "error" not in row
+    assert row["step_ms"] == pytest.approx(row["loop_s"] * 1e3 / 2)
+    assert row["forward_ms"] == pytest.approx(row["loop_s"] * 1e3 / 4)
+
+
+def test_memory_search_finds_the_longest_length_that_runs():
+    """--max-memory's search on the 4k+1 grid: the longest length that runs, from the shortest
+    published one up to --max-frames, in few probes; None when even the shortest fails."""
+    for limit in (1, 40, 41, 77, 200, 481, 10_000):
+        probes = []
+
+        def runs(frames):
+            probes.append(frames)
+            return frames <= limit
+
+        found = dit.longest_running(runs, 4, 81, 481)
+        expected = None if limit < 81 else min((limit - 1) // 4 * 4 + 1, 481)
+        assert found == expected, (limit, probes)
+        assert all((f - 1) % 4 == 0 and 81 <= f <= 481 for f in probes)
+        assert len(probes) <= 2 + 7  # the shortest, the top, then halving 100 steps of the grid
+    assert dit.longest_running(lambda frames: True, 4, 81, 481) == 481
 
 
 def test_bad_arguments_are_refused_before_anything_is_built():

@@ -370,31 +370,39 @@ def density(spec, frames, pattern, smoke) -> dict:
                 frame_density=statistics.fmean(p.frame_density for p in plans))
 
 
-def max_length(run, transformer, spec, args, device, dtype, pattern) -> dict:
-    """The longest video (4k+1 frames) that ``run`` completes within the memory cap: binary search
-    between the shortest length and --max-frames, one untimed and one timed run per probe."""
-    grid = preset(spec.preset)["vae_temporal"]
-    top = args.max_frames or 4 * max(spec.published_frames)
-    hi = (top - 1) // grid  # frames = grid * k + 1; lo: the largest k known to run, hi: one that does not (or top)
-    probes = []
-
-    def runs(k):
-        row = time_run(run, transformer, spec, grid * k + 1, args, device, dtype, pattern, warmup=1, repeats=1)
-        probes.append({key: row.get(key) for key in ("frames", "forward_ms", "peak_gb", "error")})
-        return "error" not in row
-
-    lo = min((spec.published_frames[0] - 1) // grid, hi)
-    if not runs(lo):
-        return dict(method=run.method, mode=run.mode, cap_gb=args.max_memory, max_frames=None, probes=probes)
-    if lo < hi and runs(hi):
+def longest_running(runs, grid: int, shortest: int, top: int) -> int | None:
+    """The longest length grid * k + 1 in [shortest, top] for which ``runs(frames)`` is true, by
+    binary search (running is monotone in the length: memory grows with it), or None when even
+    ``shortest`` does not run. ``top`` itself is tried second, so a cap that everything fits costs
+    two probes."""
+    hi = (top - 1) // grid  # lo: the largest k known to run; hi: one that does not (or top's)
+    lo = min((shortest - 1) // grid, hi)
+    if not runs(grid * lo + 1):
+        return None
+    if lo < hi and runs(grid * hi + 1):
         lo = hi
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if runs(mid):
+        if runs(grid * mid + 1):
             lo = mid
         else:
             hi = mid
-    return dict(method=run.method, mode=run.mode, cap_gb=args.max_memory, max_frames=grid * lo + 1, probes=probes)
+    return grid * lo + 1
+
+
+def max_length(run, transformer, spec, args, device, dtype, pattern) -> dict:
+    """The longest video (4k+1 frames) that ``run`` completes within the memory cap, between the
+    shortest published length and --max-frames: one untimed and one timed run per probe."""
+    probes = []
+
+    def runs(frames):
+        row = time_run(run, transformer, spec, frames, args, device, dtype, pattern, warmup=1, repeats=1)
+        probes.append({key: row.get(key) for key in ("frames", "forward_ms", "peak_gb", "error")})
+        return "error" not in row
+
+    longest = longest_running(runs, preset(spec.preset)["vae_temporal"], spec.published_frames[0],
+                              args.max_frames or 4 * max(spec.published_frames))
+    return dict(method=run.method, mode=run.mode, cap_gb=args.max_memory, max_frames=longest, probes=probes)
 
 
 # --- report ----------------------------------------------------------------------------------
