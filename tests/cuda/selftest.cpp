@@ -34,9 +34,8 @@
 #include <vector>
 
 #include "common/exit_on_error.hpp"
-#include "common/host.hpp"
 #include "generated/fwd_kernels.hpp"
-#include "host_params.hpp"
+#include "host_launch.hpp"
 #include "lvsa/attention.hpp"
 #include "lvsa/cuda.hpp"
 #include "lvsa/plan.hpp"
@@ -363,14 +362,7 @@ bool takes(const lvsa::cuda::KernelEntry& e, const Case& c) {
   if (e.dtype != c.dtype || e.score_dtype != scores || e.value_dtype != (c.fp8_values ? lvsa::DType::E4M3 : c.dtype) ||
       e.head_dim != c.D)
     return false;
-  if (e.frame_pairs) return true;
-  const lvsa::StepPlan plan = lvsa::make_plan(c.g, c.cfg, c.step);
-  std::vector<float> storage;
-  const lvsa::AttentionParams p = lvsa_test::params_for(c.g, c.dtype, c.D, storage);
-  const int64_t capacity = lvsa::worst_case_capacity(c.g.frames);
-  std::vector<int32_t> packed(size_t(lvsa::packed_plan_size(c.g.frames, capacity)));  // never read
-  const lvsa::cuda::DevicePlanView view{packed.data(), c.g.frames, capacity};
-  return !lvsa::cuda::build_fwd_params(plan.ranges, view, p, true).frame_pairs;
+  return e.frame_pairs || !lvsa_test::host_launch(c.g, c.cfg, c.step, c.dtype, c.D).p.frame_pairs;
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "host_params.hpp"
+#include "host_launch.hpp"
 #include "lvsa/cuda.hpp"
 #include "lvsa/plan.hpp"
 

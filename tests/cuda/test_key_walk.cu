@@ -15,9 +15,7 @@
 #include <vector>
 
 #include "common/block_info.cuh"
-#include "common/host.hpp"
-#include "host_params.hpp"
-#include "lvsa/packed_plan.hpp"
+#include "host_launch.hpp"
 #include "lvsa/plan.hpp"
 
 namespace {
@@ -30,22 +28,8 @@ using lvsa::cuda::QueryTile;
 // A plan packed in host memory and the kernel parameters over it, as attention() builds them.
 struct Launch {
   lvsa::Geometry g;
-  lvsa::StepPlan plan;
-  std::vector<int32_t> packed;
-  std::vector<float> storage;  // q, k, v and out: only their addresses are read
-  FwdParams p;
+  lvsa_test::HostLaunch host;
 };
-
-Launch launch(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, int step) {
-  Launch l{g, lvsa::make_plan(g, cfg, step)};
-  const int64_t capacity = lvsa::worst_case_capacity(g.frames);
-  l.packed.resize(size_t(lvsa::packed_plan_size(g.frames, capacity)));
-  lvsa::pack_plan(l.plan.ranges, capacity, l.packed.data());
-  const lvsa::AttentionParams a = lvsa_test::params_for(g, lvsa::DType::BF16, 64, l.storage, 1);
-  const lvsa::cuda::DevicePlanView view{l.packed.data(), g.frames, capacity};
-  l.p = lvsa::cuda::build_fwd_params(l.plan.ranges, view, a, true);
-  return l;
-}
 
 // Whether query frame f (-1: encoder queries, which attend every key) attends key token t.
 struct Attends {
@@ -55,7 +39,7 @@ struct Attends {
   explicit Attends(const Launch& launch) : l(launch), frames(size_t(launch.g.frames)) {
     for (int f = 0; f < l.g.frames; ++f) {
       frames[size_t(f)].assign(size_t(l.g.frames), 0);
-      for (int x : l.plan.pattern.attended(f)) frames[size_t(f)][size_t(x)] = 1;
+      for (int x : l.host.plan.pattern.attended(f)) frames[size_t(f)][size_t(x)] = 1;
     }
   }
   bool operator()(int f, int64_t t) const {
@@ -64,7 +48,7 @@ struct Attends {
     return f < 0 || frames[size_t(f)][size_t(v / l.g.tokens_per_frame)];
   }
   int64_t count(int f) const {
-    return l.g.encoder_len + (f < 0 ? l.g.video_tokens() : l.plan.ranges.attended_video_tokens(f));
+    return l.g.encoder_len + (f < 0 ? l.g.video_tokens() : l.host.plan.ranges.attended_video_tokens(f));
   }
 };
 
@@ -81,7 +65,7 @@ struct Hide {
 template <int kN, int kAlign, bool kSpan>
 void check_walk(const Launch& l, const std::string& what) {
   const Attends attends(l);
-  const FwdParams& p = l.p;
+  const FwdParams& p = l.host.p;
   std::vector<int> stamp(size_t(l.g.seq_len()) * 2, -1);  // [key][row frame]: the last query tile that saw it
   for (int tile = 0; tile < p.tiles_per_head; ++tile) {
     const QueryTile qt = lvsa::cuda::query_tile<lvsa::cuda::kQueryTileRows>(p, 0, tile);
@@ -135,17 +119,17 @@ void check_walk(const Launch& l, const std::string& what) {
       walk.init(p, qt);
       for (; walk.valid(); walk.advance()) ++tiles;
     }
-    EXPECT_EQ(tiles, lvsa::key_tiles(l.plan.ranges, kN, kSpan)) << what;
+    EXPECT_EQ(tiles, lvsa::key_tiles(l.host.plan.ranges, kN, kSpan)) << what;
   }
 }
 
 // The walks the kernels instantiate: sm90 16-bit (one segment, spanning), sm80, fp8 values.
 void check_all_walks(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg) {
   for (int step : {0, 3}) {
-    const Launch l = launch(g, cfg, step);
+    const Launch l{g, lvsa_test::host_launch(g, cfg, step, lvsa::DType::BF16, 64, 1)};
     const std::string what = "T=" + std::to_string(g.frames) + " P=" + std::to_string(g.tokens_per_frame) +
                              " E=" + std::to_string(g.encoder_len) + " step " + std::to_string(step) +
-                             (l.p.frame_pairs ? " (frame pairs)" : "");
+                             (l.host.p.frame_pairs ? " (frame pairs)" : "");
     check_walk<176, 1, false>(l, what + " N176");
     check_walk<160, 1, false>(l, what + " N160");
     check_walk<176, 1, true>(l, what + " N176 spanning");

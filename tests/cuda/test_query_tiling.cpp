@@ -8,8 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/host.hpp"
-#include "host_params.hpp"
+#include "host_launch.hpp"
 #include "lvsa/cuda.hpp"
 #include "lvsa/plan.hpp"
 
@@ -22,15 +21,9 @@ struct Tiling {
 
 Tiling tiling_of(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, bool frame_pairs = true, int64_t D = 128,
                  const char* kernel = nullptr) {
-  const lvsa::StepPlan plan = lvsa::make_plan(g, cfg, 1);
-  std::vector<float> storage;
-  const lvsa::AttentionParams p = lvsa_test::params_for(g, lvsa::DType::BF16, D, storage);
-  const int64_t capacity = lvsa::worst_case_capacity(g.frames);
-  std::vector<int32_t> packed(size_t(lvsa::packed_plan_size(g.frames, capacity)));  // never read here
-  const lvsa::cuda::DevicePlanView view{packed.data(), g.frames, capacity};
-  const lvsa::cuda::FwdParams f = lvsa::cuda::build_fwd_params(plan.ranges, view, p, true, frame_pairs);
-  return {f.frame_pairs, f.frames_per_run, f.tiles_per_run, f.tiles_per_head,
-          lvsa::cuda::choose_kernel(plan.ranges, f, p, lvsa::cuda::Family::Sm90, kernel)};
+  const lvsa_test::HostLaunch l = lvsa_test::host_launch(g, cfg, 1, lvsa::DType::BF16, D, 2, frame_pairs);
+  return {l.p.frame_pairs, l.p.frames_per_run, l.p.tiles_per_run, l.p.tiles_per_head,
+          lvsa::cuda::choose_kernel(l.plan.ranges, l.p, l.params, lvsa::cuda::Family::Sm90, kernel)};
 }
 
 // The chosen sm90 kernel runs the tiling's pair tiles (without them, the cost of padding decides

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/host.hpp"
 #include "lvsa/attention.hpp"
+#include "lvsa/packed_plan.hpp"
 #include "lvsa/plan.hpp"
 
 namespace lvsa_test {
@@ -26,6 +28,28 @@ inline lvsa::AttentionParams params_for(const lvsa::Geometry& g, lvsa::DType dty
     t->stride[3] = 1; t->stride[2] = head_dim; t->stride[1] = heads * head_dim; t->stride[0] = S * heads * head_dim;
   }
   return p;
+}
+
+// One step's plan, packed in host memory as the device holds it, and the kernel arguments
+// attention() builds over it (frame_pairs false: frame by frame, as bench/cuda can time).
+struct HostLaunch {
+  lvsa::StepPlan plan;
+  std::vector<int32_t> packed;
+  std::vector<float> storage;  // q, k, v and out
+  lvsa::AttentionParams params;
+  lvsa::cuda::FwdParams p;
+};
+
+inline HostLaunch host_launch(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, int64_t step,
+                              lvsa::DType dtype, int64_t head_dim, int64_t heads = 2, bool frame_pairs = true) {
+  HostLaunch l{lvsa::make_plan(g, cfg, step)};
+  const int64_t capacity = lvsa::worst_case_capacity(g.frames);
+  l.packed.resize(size_t(lvsa::packed_plan_size(g.frames, capacity)));
+  lvsa::pack_plan(l.plan.ranges, capacity, l.packed.data());
+  l.params = params_for(g, dtype, head_dim, l.storage, heads);
+  const lvsa::cuda::DevicePlanView view{l.packed.data(), g.frames, capacity};
+  l.p = lvsa::cuda::build_fwd_params(l.plan.ranges, view, l.params, true, frame_pairs);
+  return l;
 }
 
 }  // namespace lvsa_test
