@@ -127,8 +127,7 @@ const KernelEntry* named_kernel(const FwdParams& p, const AttentionParams& param
   }
   if (e->family != family)
     fail(what + ", an " + family_name(e->family) + " kernel, and the kernel family here is " + family_name(family));
-  if (e->dtype != params.out.dtype || e->score_dtype != params.q.dtype || e->value_dtype != params.v.dtype ||
-      e->head_dim != params.q.shape[3])
+  if (!e->takes(params.out.dtype, params.q.dtype, params.v.dtype, params.q.shape[3]))
     fail(what + ", which takes " + operands(e->score_dtype, e->value_dtype, e->head_dim) + " and " +
          dtype_name(e->dtype) + " out; these are " + operands(params.q.dtype, params.v.dtype, params.q.shape[3]) +
          " and " + dtype_name(params.out.dtype) + " out");

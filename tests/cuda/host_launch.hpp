@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "common/host.hpp"
@@ -50,6 +51,17 @@ inline HostLaunch host_launch(const lvsa::Geometry& g, const lvsa::PatternConfig
   const lvsa::cuda::DevicePlanView view{l.packed.data(), g.frames, capacity};
   l.p = lvsa::cuda::build_fwd_params(l.plan.ranges, view, l.params, true, frame_pairs);
   return l;
+}
+
+// The message of the lvsa::Error that `call` throws, or "no error".
+template <class Call>
+std::string error_of(Call&& call) {
+  try {
+    call();
+  } catch (const lvsa::Error& e) {
+    return e.what();
+  }
+  return "no error";
 }
 
 }  // namespace lvsa_test

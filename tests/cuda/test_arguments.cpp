@@ -12,18 +12,8 @@
 
 namespace {
 
+using lvsa_test::error_of;
 using lvsa_test::params_for;
-
-// The message of the lvsa::Error that `call` throws, or "no error".
-template <class Call>
-std::string error_of(Call&& call) {
-  try {
-    call();
-  } catch (const lvsa::Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 std::string error_of(lvsa::DType dtype, int head_dim) {
   const lvsa::Geometry g{4, 16, 0, lvsa::EncoderSide::None};

@@ -33,6 +33,14 @@ void expect_kernel_fits(const Tiling& t) {
   if (t.frame_pairs) EXPECT_TRUE(t.sm90->frame_pairs) << t.sm90->name;
 }
 
+// CogVideoX 5B at 49 latent frames (D = 64, text first): sparse with a 13-frame reference.
+const lvsa::Geometry kCogVideoX{49, 1350, 226, lvsa::EncoderSide::Before};
+lvsa::PatternConfig cogvideox() {
+  lvsa::PatternConfig cfg;
+  cfg.reference = 13;
+  return cfg;
+}
+
 lvsa::PatternConfig sparse() {
   lvsa::PatternConfig cfg;
   cfg.window = 1;
@@ -107,18 +115,16 @@ TEST(QueryTiling, TheGpuTestsDensePlansRunKernelsWithAndWithoutPairCode) {
 // At D = 64 the kernels with frame-pair code span intervals, and 192-key tiles then win
 // (docs/perf/cuda_sm90.md v11); dense plans keep the one-segment kernel without pair code.
 TEST(QueryTiling, SparseHeadDim64PlansRunTheSpanningKernel) {
-  lvsa::PatternConfig cogvideox;
-  cogvideox.reference = 13;
-  const Tiling t = tiling_of({49, 1350, 226, lvsa::EncoderSide::Before}, cogvideox, true, 64);
+  const Tiling t = tiling_of(kCogVideoX, cogvideox(), true, 64);
   if (t.sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
   EXPECT_EQ(t.frame_pairs, 1);
   EXPECT_TRUE(t.sm90->spanning) << t.sm90->name;
   EXPECT_EQ(t.sm90->tile_n, 192) << t.sm90->name;
-  const Tiling dense = tiling_of({13, 1350, 226, lvsa::EncoderSide::Before}, cogvideox, true, 64);
+  const Tiling dense = tiling_of({13, 1350, 226, lvsa::EncoderSide::Before}, cogvideox(), true, 64);
   EXPECT_FALSE(dense.sm90->frame_pairs) << dense.sm90->name;
   EXPECT_FALSE(dense.sm90->spanning) << dense.sm90->name;
   // D = 128 keeps one segment.
-  EXPECT_FALSE(tiling_of({49, 1350, 226, lvsa::EncoderSide::Before}, cogvideox).sm90->spanning);
+  EXPECT_FALSE(tiling_of(kCogVideoX, cogvideox()).sm90->spanning);
 }
 
 TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
@@ -137,39 +143,29 @@ TEST(QueryTiling, FramesThatStartAtDifferentKeysDoNotPair) {
 // runs every case on every kernel this way), and one that cannot run the arguments is refused,
 // saying why.
 TEST(QueryTiling, ANamedKernelRunsInsteadOfTheCostModelsChoice) {
-  lvsa::PatternConfig cogvideox;
-  cogvideox.reference = 13;
-  const lvsa::Geometry g{49, 1350, 226, lvsa::EncoderSide::Before};
-  if (tiling_of(g, cogvideox, true, 64).sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
-  const Tiling t = tiling_of(g, cogvideox, true, 64, "sm90 bf16 d64 n176");
+  if (tiling_of(kCogVideoX, cogvideox(), true, 64).sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
+  const Tiling t = tiling_of(kCogVideoX, cogvideox(), true, 64, "sm90 bf16 d64 n176");
   EXPECT_STREQ(t.sm90->name, "sm90 bf16 d64 n176");
   EXPECT_EQ(t.sm90->tile_n, 176);
 }
 
-std::string refusal(const lvsa::Geometry& g, const lvsa::PatternConfig& cfg, int64_t D, const char* kernel) {
-  try {
-    tiling_of(g, cfg, true, D, kernel);
-  } catch (const lvsa::Error& e) {
-    return e.what();
-  }
-  return "no error";
+// Why a CogVideoX D = 64 launch refuses `kernel`.
+std::string refusal(const char* kernel) {
+  return lvsa_test::error_of([&] { tiling_of(kCogVideoX, cogvideox(), true, 64, kernel); });
 }
 
 TEST(QueryTiling, ANamedKernelThatCannotRunTheArgumentsIsRefused) {
-  lvsa::PatternConfig cogvideox;
-  cogvideox.reference = 13;
-  const lvsa::Geometry g{49, 1350, 226, lvsa::EncoderSide::Before};
-  if (tiling_of(g, cogvideox, true, 64).sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
+  if (tiling_of(kCogVideoX, cogvideox(), true, 64).sm90 == nullptr) GTEST_SKIP() << "no sm90 kernels in this build";
   const std::string prefix = "lvsa: cuda attention: LaunchOptions::kernel is ";
-  EXPECT_EQ(refusal(g, cogvideox, 64, "sm90 bf16 d128 n176"),
+  EXPECT_EQ(refusal("sm90 bf16 d128 n176"),
             prefix + "'sm90 bf16 d128 n176', which takes bfloat16 q and k, bfloat16 v with head_dim 128 and bfloat16 "
                      "out; these are bfloat16 q and k, bfloat16 v with head_dim 64 and bfloat16 out");
-  EXPECT_EQ(refusal(g, cogvideox, 64, "sm90 bf16 d64 n176 no-pairs"),
+  EXPECT_EQ(refusal("sm90 bf16 d64 n176 no-pairs"),
             prefix + "'sm90 bf16 d64 n176 no-pairs', which has no frame-pair code, and this launch has query tiles "
                      "with rows of two frames");
-  EXPECT_EQ(refusal(g, cogvideox, 64, "sm80 bf16 d64 n64"),
+  EXPECT_EQ(refusal("sm80 bf16 d64 n64"),
             prefix + "'sm80 bf16 d64 n64', an sm80 kernel, and the kernel family here is sm90");
-  const std::string unknown = refusal(g, cogvideox, 64, "sm90 bf16 d64 n999");
+  const std::string unknown = refusal("sm90 bf16 d64 n999");
   EXPECT_EQ(unknown.rfind(prefix + "'sm90 bf16 d64 n999', which this build does not have; it has 'sm80 bf16 d64 n64', ",
                           0),
             0u)

@@ -28,6 +28,11 @@ struct KernelEntry {
   bool spanning;     // key tiles continue into the next interval (lvsa::key_tiles' `spanning`)
   const char* name;  // what the entry is, for messages and benchmark tables
   Launcher launch;
+
+  // Whether it runs these operand dtypes at this head dim (its family and pair code aside).
+  constexpr bool takes(DType out, DType scores, DType values, int64_t d) const {
+    return dtype == out && score_dtype == scores && value_dtype == values && head_dim == d;
+  }
 };
 
 // The entry for (family, dtype, score_dtype, value_dtype, head_dim) of `table` that runs a launch
@@ -39,8 +44,7 @@ const KernelEntry* find_kernel(const Table& table, Family family, DType dtype, D
   const KernelEntry* best = nullptr;
   double best_cost = 0;
   for (const KernelEntry& e : table)
-    if (e.family == family && e.dtype == dtype && e.score_dtype == score_dtype && e.value_dtype == value_dtype &&
-        e.head_dim == head_dim && (e.frame_pairs || !frame_pairs)) {
+    if (e.family == family && e.takes(dtype, score_dtype, value_dtype, head_dim) && (e.frame_pairs || !frame_pairs)) {
       const double c = cost(e);
       if (best == nullptr || c < best_cost) best = &e, best_cost = c;
     }
